@@ -1,0 +1,1 @@
+//! Raw FFI to dns_sd.h.

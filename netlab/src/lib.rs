@@ -1,0 +1,1 @@
+//! Test support for network-namespace labs. See `scripts/netlab`.

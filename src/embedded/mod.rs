@@ -1,0 +1,1 @@
+//! Embedded backend: tokio driver for dnssd-engine. See docs/DESIGN.md.

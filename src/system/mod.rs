@@ -1,0 +1,1 @@
+//! System backend: Bonjour / Avahi libdns_sd. See docs/DESIGN.md.
