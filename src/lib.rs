@@ -3,7 +3,7 @@
 
 mod backend;
 mod discovery;
-mod embedded;
+pub mod embedded;
 mod error;
 mod name;
 mod stream;
