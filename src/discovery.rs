@@ -193,10 +193,10 @@ impl ServiceDiscoveryBuilder {
                 Backend::System(SystemBackend::new(self.reconnect)?)
             }
             BackendKind::Embedded => {
-                return Err(Error::Unsupported {
-                    operation: "embedded backend (not built yet)",
-                    backend: "embedded",
-                });
+                return Err(Error::unsupported(
+                    "the embedded backend (not built yet)",
+                    "embedded",
+                ));
             }
         };
         Ok(ServiceDiscovery {

@@ -257,12 +257,7 @@ fn unsupported(operation: &'static str) -> Error {
 
 /// The `regtype` argument: `_http._tcp`, with subtypes appended after commas (dns_sd.h).
 fn regtype(service_type: &ServiceType) -> String {
-    let mut regtype = service_type.without_subtypes().to_string();
-    for subtype in service_type.subtypes() {
-        regtype.push(',');
-        regtype.push_str(subtype.as_ref());
-    }
-    regtype
+    service_type.dns_sd_regtype()
 }
 
 /// Silencing Avahi's compatibility warning.

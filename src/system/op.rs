@@ -52,10 +52,7 @@ pub(crate) fn code_error(code: i32, flavor: Flavor) -> Error {
 pub(crate) fn create_error(e: CreateError, flavor: Flavor) -> Error {
     match e {
         CreateError::Code(code) => code_error(code, flavor),
-        CreateError::Missing(function) => Error::Unsupported {
-            operation: function,
-            backend: "system",
-        },
+        CreateError::Missing(function) => Error::unsupported(function, "system"),
         CreateError::Nul => Error::from_code(-65540),
     }
 }
@@ -194,7 +191,7 @@ pub(crate) async fn run_stream<S: ReplySink>(
         let fds = match fds {
             Ok(fds) => fds,
             Err(e) => {
-                let retry = config.reconnect && matches!(e, Error::DaemonNotRunning);
+                let retry = config.reconnect && e.is_daemon_gone();
                 if tx.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &tx).await {
                     return;
                 }
@@ -209,7 +206,7 @@ pub(crate) async fn run_stream<S: ReplySink>(
             Outcome::Dead(code) => {
                 sink.lost(&tx);
                 let e = code_error(code, config.flavor);
-                let retry = config.reconnect && matches!(e, Error::DaemonNotRunning);
+                let retry = config.reconnect && e.is_daemon_gone();
                 if tx.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &tx).await {
                     return;
                 }
@@ -303,7 +300,7 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                let retry = config.reconnect && matches!(e, Error::DaemonNotRunning);
+                let retry = config.reconnect && e.is_daemon_gone();
                 if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await
                 {
                     return;
@@ -377,7 +374,7 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                let retry = config.reconnect && matches!(e, Error::DaemonNotRunning);
+                let retry = config.reconnect && e.is_daemon_gone();
                 if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await
                 {
                     return;

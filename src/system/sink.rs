@@ -195,7 +195,7 @@ impl ReplySink for ResolveSink {
 
 /// TXT rdata from the daemon, parsed leniently (bad strings are skipped by the parser).
 pub(crate) fn parse_txt(wire: &[u8]) -> TxtRecord {
-    TxtRecord::from_wire(wire).unwrap_or_default()
+    TxtRecord::from_wire_lossy(wire)
 }
 
 /// Record replies -> deduplicated record events.
