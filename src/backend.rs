@@ -92,7 +92,11 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn update_txt(&self, guard: &RegistrationGuard, txt: &TxtRecord) -> Result<()> {
+    pub(crate) async fn update_txt(
+        &self,
+        guard: &RegistrationGuard,
+        txt: &TxtRecord,
+    ) -> Result<()> {
         match self {
             Backend::System(b) => b.update_txt(guard, txt).await,
         }

@@ -283,7 +283,7 @@ impl ServiceDiscovery {
     pub async fn lookup_host(&self, host: &str) -> Result<Vec<HostAddress>> {
         let mut stream = self.backend.lookup_host(host, Interface::Any)?;
         let mut addresses: Vec<HostAddress> = Vec::new();
-        let mut apply = |event: HostAddressEvent, addresses: &mut Vec<HostAddress>| match event {
+        let apply = |event: HostAddressEvent, addresses: &mut Vec<HostAddress>| match event {
             HostAddressEvent::Added(a) => {
                 if !addresses.contains(&a) {
                     addresses.push(a);
@@ -299,8 +299,7 @@ impl ServiceDiscovery {
             }
         }
         let deadline = tokio::time::Instant::now() + LOOKUP_SETTLE;
-        while let Ok(Some(Ok(event))) =
-            tokio::time::timeout_at(deadline, stream.next_event()).await
+        while let Ok(Some(Ok(event))) = tokio::time::timeout_at(deadline, stream.next_event()).await
         {
             apply(event, &mut addresses);
         }
@@ -326,9 +325,9 @@ impl ServiceDiscovery {
         rtype: RecordType,
         interface: Interface,
     ) -> Result<RecordQuery> {
-        Ok(RecordQuery::from_events(self.backend.query_record(
-            name, rtype.0, interface,
-        )?))
+        Ok(RecordQuery::from_events(
+            self.backend.query_record(name, rtype.0, interface)?,
+        ))
     }
 
     /// Service types present in `local.` (RFC 6763 §9 enumeration).

@@ -35,16 +35,16 @@ pub use discovery::{
     BACKEND_ENV, Interface, RecordType, Registration, Service, ServiceDiscovery,
     ServiceDiscoveryBuilder,
 };
-pub use event::{
-    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance,
-    InterfaceIndex, Record, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
-};
-pub use stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use error::{Error, Result};
+pub use event::{
+    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex,
+    Record, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
+};
 pub use name::{
     Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,
     Protocol, ServiceType, escape_label, full_name, parse_full_name,
 };
+pub use stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use txt::{
     MAX_TXT_STRING_LEN, NOT_RECOMMENDED_TXT_LEN, RECOMMENDED_MAX_KEY_LEN, TxtRecord, TxtValue,
 };

@@ -21,7 +21,9 @@ use crate::event::{
 /// Cancels a backend operation when dropped. Backends put whatever their cancellation needs in
 /// it (the system backend needs nothing: its tasks stop when the channel closes).
 #[derive(Default)]
-pub(crate) struct OperationGuard(Option<Box<dyn Any + Send + Sync>>);
+pub(crate) struct OperationGuard(
+    #[allow(dead_code, reason = "held only for its Drop")] Option<Box<dyn Any + Send + Sync>>,
+);
 
 impl OperationGuard {
     /// A guard with nothing to drop.

@@ -20,8 +20,7 @@ use crate::backend::Capabilities;
 use crate::discovery::{Interface, Service};
 use crate::error::{Error, Result};
 use crate::event::{
-    BrowseEvent, HostAddressEvent, Instance, RecordEvent, RegistrationEvent, Resolved,
-    ServiceTypeEvent,
+    BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
 use crate::name::{InstanceName, ServiceType};
 use crate::stream::{EventStream, OperationGuard, RegistrationGuard};
@@ -134,7 +133,11 @@ impl SystemBackend {
         Ok((name, guard))
     }
 
-    pub(crate) async fn update_txt(&self, guard: &RegistrationGuard, txt: &TxtRecord) -> Result<()> {
+    pub(crate) async fn update_txt(
+        &self,
+        guard: &RegistrationGuard,
+        txt: &TxtRecord,
+    ) -> Result<()> {
         let Some(registration) = guard.control.downcast_ref::<SystemRegistration>() else {
             return Err(unsupported("update_txt on another backend's registration"));
         };
@@ -226,9 +229,8 @@ impl SystemBackend {
             "_services._dns-sd._udp.{}",
             sink::normalize_domain(domain.unwrap_or("local."))
         );
-        let creator: Creator = Arc::new(move || {
-            ServiceRef::query_record(api, interface, &name, 12).map(|r| vec![r])
-        });
+        let creator: Creator =
+            Arc::new(move || ServiceRef::query_record(api, interface, &name, 12).map(|r| vec![r]));
         Ok(self.spawn_stream(creator, ServiceTypeSink::default()))
     }
 }
@@ -250,9 +252,7 @@ fn capabilities(api: &dnssd_sys::Api, flavor: Flavor) -> Capabilities {
 }
 
 fn unsupported(operation: &'static str) -> Error {
-    Error::Unsupported {
-        operation,
-    }
+    Error::unsupported(operation, BACKEND)
 }
 
 /// The `regtype` argument: `_http._tcp`, with subtypes appended after commas (dns_sd.h).
@@ -313,7 +313,10 @@ mod tests {
             .with_subtype("_printer")
             .unwrap();
         assert_eq!(regtype(&t), "_http._tcp,_printer");
-        assert_eq!(regtype(&ServiceType::new("_ipp._tcp").unwrap()), "_ipp._tcp");
+        assert_eq!(
+            regtype(&ServiceType::new("_ipp._tcp").unwrap()),
+            "_ipp._tcp"
+        );
     }
 
     #[cfg(target_os = "linux")]
@@ -326,9 +329,21 @@ mod tests {
     #[test]
     fn daemon_codes_map_to_daemon_not_running() {
         use op::code_error;
-        assert!(matches!(code_error(-65563, Flavor::Apple), Error::DaemonNotRunning));
-        assert!(matches!(code_error(-65537, Flavor::Avahi), Error::DaemonNotRunning));
-        assert!(!matches!(code_error(-65537, Flavor::Apple), Error::DaemonNotRunning));
-        assert!(!matches!(code_error(-65548, Flavor::Avahi), Error::DaemonNotRunning));
+        assert!(matches!(
+            code_error(-65563, Flavor::Apple),
+            Error::DaemonNotRunning
+        ));
+        assert!(matches!(
+            code_error(-65537, Flavor::Avahi),
+            Error::DaemonNotRunning
+        ));
+        assert!(!matches!(
+            code_error(-65537, Flavor::Apple),
+            Error::DaemonNotRunning
+        ));
+        assert!(!matches!(
+            code_error(-65548, Flavor::Avahi),
+            Error::DaemonNotRunning
+        ));
     }
 }

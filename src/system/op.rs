@@ -97,12 +97,13 @@ async fn create(creator: &Creator, flavor: Flavor) -> Result<Vec<AsyncFd<Service
         .map_err(|e| create_error(e, flavor))?;
     let mut fds = Vec::with_capacity(refs.len());
     let mut rest = refs.into_iter();
-    for sref in rest.by_ref() {
-        match AsyncFd::with_interest(sref, tokio::io::Interest::READABLE) {
+    while let Some(sref) = rest.next() {
+        match sref.into_async_fd() {
             Ok(fd) => fds.push(fd),
-            Err(e) => {
+            Err((sref, e)) => {
                 dispose(fds);
-                let remaining: Vec<ServiceRef> = rest.collect();
+                let mut remaining: Vec<ServiceRef> = rest.collect();
+                remaining.push(sref);
                 drop(tokio::task::spawn_blocking(move || drop(remaining)));
                 return Err(Error::Io(e));
             }
@@ -256,7 +257,6 @@ pub(crate) enum RegistrationCommand {
     UpdateTxt(Vec<u8>, oneshot::Sender<Result<(), Error>>),
 }
 
-
 /// Run one registration: confirm (or fail) through `confirm`, then serve TXT updates, report
 /// renames and daemon loss on `events`, and re-register when the daemon comes back. Ends when
 /// the command sender is dropped (the `register()` future or the `Registration` handle went
@@ -301,8 +301,7 @@ pub(crate) async fn run_registration(
                     return;
                 }
                 let retry = config.reconnect && e.is_daemon_gone();
-                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await
-                {
+                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await {
                     return;
                 }
                 continue;
@@ -355,9 +354,10 @@ pub(crate) async fn run_registration(
                         break 'pump Outcome::Closed;
                     };
                     drop(done.send(result.map_err(|e| create_error(e, config.flavor))));
-                    match AsyncFd::with_interest(sref, tokio::io::Interest::READABLE) {
+                    match sref.into_async_fd() {
                         Ok(fd) => fds.push(fd),
-                        Err(e) => {
+                        Err((sref, e)) => {
+                            drop(tokio::task::spawn_blocking(move || drop(sref)));
                             drop(events.send(Err(Error::Io(e))));
                             break 'pump Outcome::Closed;
                         }
@@ -375,8 +375,7 @@ pub(crate) async fn run_registration(
                     return;
                 }
                 let retry = config.reconnect && e.is_daemon_gone();
-                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await
-                {
+                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await {
                     return;
                 }
             }

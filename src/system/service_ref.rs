@@ -18,11 +18,15 @@
 //! the fd is readable, so it does not wait for the daemon.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
+
+use tokio::io::Interest;
+use tokio::io::unix::{AsyncFd, AsyncFdRegisterError};
 
 use dnssd_sys::{Api, DNSServiceErrorType, DNSServiceFlags, DNSServiceRef};
 
@@ -137,25 +141,38 @@ pub(crate) enum CreateError {
 /// Owner of one `DNSServiceRef` and the context its callbacks write to.
 ///
 /// Invariant: `raw` is a live ref returned by the library and not yet deallocated; `queue` is the
-/// context pointer that was passed with it.
+/// context pointer that was passed with it; `fd` is the ref's socket, which the library keeps
+/// open (same number, same file description) until `DNSServiceRefDeallocate`.
 pub(crate) struct ServiceRef {
     /// Declared before `queue`; `Drop` deallocates it explicitly before any field is dropped,
     /// so the C side can no longer call the trampolines when `queue` is freed.
     raw: NonNull<c_void>,
     api: &'static Api,
+    /// `DNSServiceRefSockFD`, read once at creation.
+    fd: RawFd,
+    /// Serialises every call on `raw` (see the `Sync` impl).
+    calls: Mutex<()>,
     queue: Box<ReplyQueue>,
 }
 
 // SAFETY: a DNSServiceRef may be used from any thread as long as calls on it are not concurrent
-// (Apple's dns_sd.h: "the client is responsible for ensuring that ... not ... concurrently";
-// Avahi guards each ref with its own mutex and helper thread). Moving the owner to another thread
-// does not create concurrent calls; every method that calls C takes `&self` on a type that is
-// *not* Sync, so only one thread can call at a time. The queue is Send + Sync on its own.
+// (Apple's dns_sd.h leaves serialisation to the client; Avahi's compat layer guards each ref with
+// its own mutex and helper thread). Moving the owner to another thread does not create
+// concurrent calls. The queue is Send + Sync on its own.
 unsafe impl Send for ServiceRef {}
+
+// SAFETY: every method that calls into C through `&self` (`process`, `update_primary_txt`) holds
+// `calls` for the duration of the call, so shared references on several threads cannot make
+// concurrent calls on the ref. `as_raw_fd` and `has_pending` only read the cached fd number.
+// Deallocation needs `&mut self` (Drop), so it cannot overlap a call either.
+unsafe impl Sync for ServiceRef {}
 
 impl std::fmt::Debug for ServiceRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceRef").field("raw", &self.raw).finish()
+        f.debug_struct("ServiceRef")
+            .field("raw", &self.raw)
+            .field("fd", &self.fd)
+            .finish()
     }
 }
 
@@ -172,11 +189,7 @@ impl Drop for ServiceRef {
 
 impl AsRawFd for ServiceRef {
     fn as_raw_fd(&self) -> RawFd {
-        match self.api.DNSServiceRefSockFD {
-            // SAFETY: `raw` is live (type invariant); the call only reads the ref.
-            Some(sock_fd) => unsafe { sock_fd(self.raw.as_ptr().cast()) },
-            None => -1,
-        }
+        self.fd
     }
 }
 
@@ -185,12 +198,8 @@ impl ServiceRef {
     /// epoll spuriously and `DNSServiceProcessResult` blocks when nothing is pending, so this is
     /// checked before every call.
     pub(crate) fn has_pending(&self) -> bool {
-        let fd = self.as_raw_fd();
-        if fd < 0 {
-            return false;
-        }
         let mut pfd = libc::pollfd {
-            fd,
+            fd: self.fd,
             events: libc::POLLIN,
             revents: 0,
         };
@@ -208,9 +217,14 @@ impl ServiceRef {
         let Some(process) = self.api.DNSServiceProcessResult else {
             return Err(-65537);
         };
-        // SAFETY: `raw` is live; `self` is not Sync, so no other call on this ref runs
+        let calls = self
+            .calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SAFETY: `raw` is live; `calls` is held, so no other call on this ref runs
         // concurrently; data is pending, so the call does not wait for the daemon.
         let code = unsafe { process(self.raw.as_ptr().cast()) };
+        drop(calls);
         let replies = self.queue.take();
         if code != NO_ERROR && replies.is_empty() {
             return Err(code);
@@ -226,8 +240,13 @@ impl ServiceRef {
             .DNSServiceUpdateRecord
             .ok_or(CreateError::Missing("DNSServiceUpdateRecord"))?;
         let len = u16::try_from(txt.len()).map_err(|_| CreateError::Code(-65540))?;
-        // SAFETY: `raw` is a live registration ref; a null record ref means the primary TXT
-        // record; `txt` is valid for `len` bytes during the call and copied by the library.
+        let _calls = self
+            .calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SAFETY: `raw` is a live registration ref and `calls` is held; a null record ref means
+        // the primary TXT record; `txt` is valid for `len` bytes during the call and copied by
+        // the library.
         let code = unsafe {
             update(
                 self.raw.as_ptr().cast(),
@@ -259,7 +278,35 @@ impl ServiceRef {
             return Err(CreateError::Code(code));
         }
         let raw = NonNull::new(raw.cast::<c_void>()).ok_or(CreateError::Code(-65537))?;
-        Ok(ServiceRef { raw, api, queue })
+        let fd = match api.DNSServiceRefSockFD {
+            // SAFETY: `raw` is the live ref just returned; the call only reads it.
+            Some(sock_fd) => unsafe { sock_fd(raw.as_ptr().cast()) },
+            None => -1,
+        };
+        // Owning it from here on means a failure below still deallocates the ref.
+        let sref = ServiceRef {
+            raw,
+            api,
+            fd,
+            calls: Mutex::new(()),
+            queue,
+        };
+        if sref.fd < 0 {
+            return Err(CreateError::Missing("DNSServiceRefSockFD"));
+        }
+        Ok(sref)
+    }
+
+    /// Register the ref's socket with the tokio reactor (readable interest only). Must be
+    /// called inside a runtime. On failure the ref comes back with the error.
+    pub(crate) fn into_async_fd(self) -> Result<AsyncFd<ServiceRef>, (ServiceRef, io::Error)> {
+        // SAFETY: `fd` is open and names the same file description until
+        // DNSServiceRefDeallocate, which only runs in `ServiceRef::drop`; the AsyncFd owns the
+        // ServiceRef, and deregisters before dropping it (or before `into_inner` hands it
+        // back), so the fd outlives the registration; `as_raw_fd` always returns the same
+        // cached number.
+        unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }
+            .map_err(AsyncFdRegisterError::into_parts)
     }
 
     /// `DNSServiceRegister`. `port` in host order; `txt` in wire form (never empty: an empty
@@ -443,9 +490,7 @@ unsafe fn owned_str(p: *const c_char) -> String {
         return String::new();
     }
     // SAFETY: non-null and NUL-terminated per the function contract.
-    unsafe { CStr::from_ptr(p) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
 /// Copy `len` bytes from `p`; null gives an empty Vec.
@@ -497,8 +542,7 @@ unsafe extern "C" fn register_reply(
                 return Reply::Error(error);
             }
             Reply::Registered {
-                // SAFETY: see above.
-                name: unsafe { owned_str(name) },
+                name: owned_str(name),
             }
         });
     }
@@ -522,15 +566,12 @@ unsafe extern "C" fn browse_reply(
             if error != NO_ERROR {
                 return Reply::Error(error);
             }
-            // SAFETY: see above.
-            unsafe {
-                Reply::Browse {
-                    add: flags & FLAG_ADD != 0,
-                    interface,
-                    name: owned_str(name),
-                    regtype: owned_str(regtype),
-                    domain: owned_str(domain),
-                }
+            Reply::Browse {
+                add: flags & FLAG_ADD != 0,
+                interface,
+                name: owned_str(name),
+                regtype: owned_str(regtype),
+                domain: owned_str(domain),
             }
         });
     }
@@ -556,14 +597,11 @@ unsafe extern "C" fn resolve_reply(
             if error != NO_ERROR {
                 return Reply::Error(error);
             }
-            // SAFETY: see above.
-            unsafe {
-                Reply::Resolve {
-                    interface,
-                    host_target: owned_str(host_target),
-                    port: u16::from_be(port),
-                    txt: owned_bytes(txt.cast(), txt_len),
-                }
+            Reply::Resolve {
+                interface,
+                host_target: owned_str(host_target),
+                port: u16::from_be(port),
+                txt: owned_bytes(txt.cast(), txt_len),
             }
         });
     }
@@ -590,17 +628,14 @@ unsafe extern "C" fn query_record_reply(
             if error != NO_ERROR {
                 return Reply::Error(error);
             }
-            // SAFETY: see above.
-            unsafe {
-                Reply::Record {
-                    add: flags & FLAG_ADD != 0,
-                    interface,
-                    name: owned_str(full_name),
-                    rrtype,
-                    rrclass,
-                    rdata: owned_bytes(rdata, rdlen),
-                    ttl,
-                }
+            Reply::Record {
+                add: flags & FLAG_ADD != 0,
+                interface,
+                name: owned_str(full_name),
+                rrtype,
+                rrclass,
+                rdata: owned_bytes(rdata, rdlen),
+                ttl,
             }
         });
     }
@@ -613,7 +648,7 @@ unsafe extern "C" fn get_addr_info_reply(
     interface: u32,
     error: DNSServiceErrorType,
     _host: *const c_char,
-    address: *const libc::sockaddr,
+    address: *const dnssd_sys::apple::sockaddr,
     _ttl: u32,
     context: *mut c_void,
 ) {
@@ -624,8 +659,7 @@ unsafe extern "C" fn get_addr_info_reply(
             if error != NO_ERROR {
                 return Reply::Error(error);
             }
-            // SAFETY: see above.
-            match unsafe { sockaddr_to_ip(address) } {
+            match sockaddr_to_ip(address.cast()) {
                 Some((addr, scope_id)) => Reply::Address {
                     add: flags & FLAG_ADD != 0,
                     interface,

@@ -2,7 +2,6 @@
 //! reports every instance, record and address once per IP protocol).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -97,7 +96,13 @@ impl BrowseSink {
         }
     }
 
-    fn instance(&self, name: &str, regtype: &str, domain: &str, interface: u32) -> Option<Instance> {
+    fn instance(
+        &self,
+        name: &str,
+        regtype: &str,
+        domain: &str,
+        interface: u32,
+    ) -> Option<Instance> {
         let name = InstanceName::new(name).ok()?;
         let service_type = ServiceType::new(regtype.trim_end_matches('.'))
             .ok()
@@ -443,7 +448,10 @@ mod tests {
         assert!(drain(&mut rx).is_empty());
         // The other goes away: removed.
         sink.reply(browse(false, "My Web", 2), &tx);
-        assert!(matches!(drain(&mut rx).as_slice(), [BrowseEvent::Removed(_)]));
+        assert!(matches!(
+            drain(&mut rx).as_slice(),
+            [BrowseEvent::Removed(_)]
+        ));
     }
 
     #[test]
@@ -477,7 +485,7 @@ mod tests {
             interface: 1,
             host_target: "h.local.".into(),
             port: 80,
-            txt: b"\x05a=1\x00\x01b".to_vec(),
+            txt: b"\x03a=1\x01b".to_vec(),
         };
         sink.reply(reply.clone(), &tx);
         sink.reply(reply, &tx);
@@ -498,8 +506,14 @@ mod tests {
         assert_eq!(address_from_rdata(28, &global, 4).unwrap().scope_id, 0);
         let v4 = address_from_rdata(1, &[10, 0, 0, 1], 4).unwrap();
         assert_eq!(v4.addr, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
-        assert!(address_from_rdata(1, &[10, 0, 0], 4).is_none(), "short rdata");
-        assert!(address_from_rdata(16, &[10, 0, 0, 1], 4).is_none(), "not an address type");
+        assert!(
+            address_from_rdata(1, &[10, 0, 0], 4).is_none(),
+            "short rdata"
+        );
+        assert!(
+            address_from_rdata(16, &[10, 0, 0, 1], 4).is_none(),
+            "not an address type"
+        );
     }
 
     #[test]
@@ -510,6 +524,9 @@ mod tests {
             "_http._tcp"
         );
         assert!(service_type_from_ptr(b"\x05_http").is_none());
-        assert!(service_type_from_ptr(b"\x09_http").is_none(), "label past the end");
+        assert!(
+            service_type_from_ptr(b"\x09_http").is_none(),
+            "label past the end"
+        );
     }
 }
