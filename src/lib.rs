@@ -3,9 +3,18 @@
 
 mod backend;
 mod discovery;
-mod embedded;
+pub mod embedded;
 mod error;
 mod name;
 mod stream;
 mod system;
 mod txt;
+
+pub use error::{Error, Result};
+pub use name::{
+    Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,
+    Protocol, ServiceType, escape_label, full_name, parse_full_name,
+};
+pub use txt::{
+    MAX_TXT_STRING_LEN, NOT_RECOMMENDED_TXT_LEN, RECOMMENDED_MAX_KEY_LEN, TxtRecord, TxtValue,
+};
