@@ -22,10 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dnssd_engine::wire::{Name, RecordType};
 use dnssd_engine::{
-    CommandError, Config, Destination, Engine, Event, Family as EngineFamily, InterfaceAddress as EngineAddress,
-    InterfaceConfig, InterfaceId, Instant as EngineInstant, QueryId, RecordType, RegistrationId,
-    ServiceSpec, Transmit,
+    CommandError, Config, Destination, Engine, Event, Family as EngineFamily,
+    Instant as EngineInstant, InterfaceAddress as EngineAddress, InterfaceConfig, InterfaceId,
+    QueryId, RegistrationId, ServiceSpec, Transmit,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -33,7 +34,10 @@ use tokio::time::Instant;
 use super::interfaces::{
     InterfaceSelection, InterfaceWatcher, SelectedInterface, SelectionChange, list_interfaces,
 };
-use super::socket::{DatagramDestination, Family, MAX_DATAGRAM, MDNS_GROUP_V4, MDNS_GROUP_V6, MDNS_PORT, MdnsSocket, OwnEchoFilter, ReceivedDatagram};
+use super::socket::{
+    DatagramDestination, Family, MAX_DATAGRAM, MDNS_GROUP_V4, MDNS_GROUP_V6, MDNS_PORT, MdnsSocket,
+    OwnEchoFilter, ReceivedDatagram,
+};
 
 /// How long shutdown keeps the driver running for the engine's goodbyes at most.
 pub const GOODBYE_GRACE: Duration = Duration::from_secs(3);
@@ -63,6 +67,8 @@ pub enum QueryRequest {
     Resolve {
         /// `My\.Web._http._tcp.local.`
         instance: String,
+        /// Only this interface.
+        interface: Option<InterfaceId>,
     },
     /// Any record.
     Record {
@@ -70,11 +76,15 @@ pub enum QueryRequest {
         name: String,
         /// Record type.
         rtype: RecordType,
+        /// Only this interface.
+        interface: Option<InterfaceId>,
     },
     /// A and AAAA of a host.
     Host {
-        /// `h.local.`
+        /// `h.local.` (or `h`, meaning `h.local.`)
         host: String,
+        /// Only this interface.
+        interface: Option<InterfaceId>,
     },
 }
 
@@ -122,6 +132,8 @@ pub struct DriverStats {
     pub datagrams_sent: u64,
     /// Sends that failed (interface gone, no route...).
     pub send_errors: u64,
+    /// Receive errors (ICMP reports; a persistent error closes that family's socket).
+    pub receive_errors: u64,
     /// Interface list refreshes after a change report.
     pub interface_refreshes: u64,
     /// Interfaces currently in use (OS index and name).
@@ -165,22 +177,29 @@ impl std::fmt::Debug for Command {
 
 /// The driver is gone (shut down, or its task panicked).
 fn driver_gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "embedded mDNS driver has stopped")
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "embedded mDNS driver has stopped",
+    )
 }
 
 impl DriverHandle {
     /// Binds the sockets, lists the interfaces and spawns the driver on the current tokio
     /// runtime. Fails if neither an IPv4 nor an IPv6 socket can be bound, or outside a runtime.
     pub fn start(config: EmbeddedConfig) -> io::Result<DriverHandle> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| io::Error::other(format!("the embedded backend needs a tokio runtime: {e}")))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            io::Error::other(format!("the embedded backend needs a tokio runtime: {e}"))
+        })?;
         let _guard = runtime.enter();
         let v4 = config.interfaces.ipv4().then(MdnsSocket::bind_v4);
         let v6 = config.interfaces.ipv6().then(MdnsSocket::bind_v6);
         let (v4, v6) = match (v4, v6) {
             (Some(Err(e)), None | Some(Err(_))) | (None, Some(Err(e))) => return Err(e),
             (None, None) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "neither IPv4 nor IPv6 enabled"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "neither IPv4 nor IPv6 enabled",
+                ));
             }
             (v4, v6) => (v4.and_then(Result::ok), v6.and_then(Result::ok)),
         };
@@ -213,6 +232,7 @@ impl DriverHandle {
             shared_stats: Arc::clone(&stats),
         };
         driver.refresh_interfaces();
+        driver.publish_stats();
         runtime.spawn(driver.run());
         Ok(DriverHandle {
             commands: tx,
@@ -228,14 +248,28 @@ impl DriverHandle {
 
     /// Registers a service. Returns when the engine accepted it; the sink then receives
     /// `RegistrationEstablished` (or `RegistrationFailed`) and later renames.
-    pub async fn register(&self, key: OperationKey, spec: ServiceSpec, sink: Sink) -> io::Result<Result<(), CommandError>> {
+    pub async fn register(
+        &self,
+        key: OperationKey,
+        spec: ServiceSpec,
+        sink: Sink,
+    ) -> io::Result<Result<(), CommandError>> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Register { key, spec, sink, reply })?;
+        self.send(Command::Register {
+            key,
+            spec,
+            sink,
+            reply,
+        })?;
         answer.await.map_err(|_| driver_gone())
     }
 
     /// Replaces a registration's TXT record.
-    pub async fn update_txt(&self, key: OperationKey, txt: Vec<u8>) -> io::Result<Result<(), CommandError>> {
+    pub async fn update_txt(
+        &self,
+        key: OperationKey,
+        txt: Vec<u8>,
+    ) -> io::Result<Result<(), CommandError>> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::UpdateTxt { key, txt, reply })?;
         answer.await.map_err(|_| driver_gone())
@@ -246,16 +280,36 @@ impl DriverHandle {
         let _ = self.commands.send(Command::Deregister { key });
     }
 
-    /// Starts a query without waiting: an error from the engine reaches the sink as
-    /// `Err` through `on_error`, which the caller builds into its stream.
-    pub fn start_query(&self, key: OperationKey, request: QueryRequest, sink: Sink) -> io::Result<()> {
-        self.send(Command::Query { key, request, sink, reply: None })
+    /// Starts a query without waiting for the engine's answer; if the engine refuses it, the
+    /// sink is dropped, which ends the caller's stream.
+    pub fn start_query(
+        &self,
+        key: OperationKey,
+        request: QueryRequest,
+        sink: Sink,
+    ) -> io::Result<()> {
+        self.send(Command::Query {
+            key,
+            request,
+            sink,
+            reply: None,
+        })
     }
 
     /// Starts a query and waits until the engine accepted it.
-    pub async fn query(&self, key: OperationKey, request: QueryRequest, sink: Sink) -> io::Result<Result<(), CommandError>> {
+    pub async fn query(
+        &self,
+        key: OperationKey,
+        request: QueryRequest,
+        sink: Sink,
+    ) -> io::Result<Result<(), CommandError>> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Query { key, request, sink, reply: Some(reply) })?;
+        self.send(Command::Query {
+            key,
+            request,
+            sink,
+            reply: Some(reply),
+        })?;
         answer.await.map_err(|_| driver_gone())
     }
 
@@ -340,9 +394,7 @@ impl Driver {
                     self.engine.handle_timeout(now);
                 }
                 Wake::Datagram(family, Ok(datagram)) => self.handle_datagram(family, datagram),
-                Wake::Datagram(_, Err(_)) => {
-                    // ICMP errors surface as receive errors on UDP sockets; nothing to do.
-                }
+                Wake::Datagram(family, Err(e)) => self.handle_receive_error(family, &e),
                 Wake::InterfacesChanged(Ok(())) => {
                     self.stats.interface_refreshes += 1;
                     self.refresh_interfaces();
@@ -366,14 +418,15 @@ impl Driver {
     /// Deregisters everything and runs the engine until its goodbyes are sent.
     async fn say_goodbye(&mut self) {
         let now = self.now();
-        for id in self.registrations.keys().copied().collect::<Vec<_>>() {
-            let _ = self.engine.deregister(now, id);
-        }
         for id in self.queries.keys().copied().collect::<Vec<_>>() {
             let _ = self.engine.stop_query(now, id);
         }
+        // Goodbyes for every registration and the host records.
+        self.engine.shutdown(now);
         self.registrations.clear();
         self.queries.clear();
+        self.registration_keys.clear();
+        self.query_keys.clear();
         let give_up = Instant::now() + GOODBYE_GRACE;
         loop {
             self.flush().await;
@@ -392,7 +445,9 @@ impl Driver {
 
     /// Engine time for the current instant.
     fn now(&self) -> EngineInstant {
-        let nanos = Instant::now().saturating_duration_since(self.epoch).as_nanos();
+        let nanos = Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_nanos();
         EngineInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
@@ -403,7 +458,12 @@ impl Driver {
     fn handle_command(&mut self, command: Command) {
         let now = self.now();
         match command {
-            Command::Register { key, spec, sink, reply } => {
+            Command::Register {
+                key,
+                spec,
+                sink,
+                reply,
+            } => {
                 let result = self.engine.register(now, spec).map(|id| {
                     self.registrations.insert(id, (key, sink));
                     self.registration_keys.insert(key, id);
@@ -412,7 +472,7 @@ impl Driver {
             }
             Command::UpdateTxt { key, txt, reply } => {
                 let result = match self.registration_keys.get(&key) {
-                    Some(id) => self.engine.update_txt(now, *id, txt),
+                    Some(id) => self.engine.update_txt(now, *id, &txt),
                     None => Err(CommandError::UnknownId),
                 };
                 let _ = reply.send(result);
@@ -423,12 +483,31 @@ impl Driver {
                     let _ = self.engine.deregister(now, id);
                 }
             }
-            Command::Query { key, request, sink, reply } => {
+            Command::Query {
+                key,
+                request,
+                sink,
+                reply,
+            } => {
                 let started = match request {
-                    QueryRequest::Browse { service_type, interface } => self.engine.browse(now, &service_type, interface),
-                    QueryRequest::Resolve { instance } => self.engine.resolve(now, &instance),
-                    QueryRequest::Record { name, rtype } => self.engine.query(now, &name, rtype),
-                    QueryRequest::Host { host } => self.engine.lookup_host(now, &host),
+                    QueryRequest::Browse {
+                        service_type,
+                        interface,
+                    } => self.engine.browse(now, &service_type, interface),
+                    QueryRequest::Resolve {
+                        instance,
+                        interface,
+                    } => parse_name(&instance)
+                        .and_then(|name| self.engine.resolve(now, &name, interface)),
+                    QueryRequest::Record {
+                        name,
+                        rtype,
+                        interface,
+                    } => parse_name(&name)
+                        .and_then(|name| self.engine.query(now, &name, rtype, interface)),
+                    QueryRequest::Host { host, interface } => {
+                        self.engine.lookup_host(now, &host, interface)
+                    }
                 };
                 let result = started.map(|id| {
                     self.queries.insert(id, (key, sink));
@@ -458,7 +537,9 @@ impl Driver {
             Family::V4 => &self.buf_v4,
             Family::V6 => &self.buf_v6,
         };
-        let Some(payload) = buf.get(..datagram.len) else { return };
+        let Some(payload) = buf.get(..datagram.len) else {
+            return;
+        };
         let on_link = self.interfaces.iter().any(|s| {
             s.interface.index == datagram.interface_index
                 && match family {
@@ -471,7 +552,12 @@ impl Driver {
             self.stats.foreign_interface_dropped += 1;
             return;
         }
-        if self.echo.take_echo(std::time::Instant::now(), family, datagram.interface_index, payload) {
+        if self.echo.take_echo(
+            std::time::Instant::now(),
+            family,
+            datagram.interface_index,
+            payload,
+        ) {
             self.stats.own_echoes_dropped += 1;
             return;
         }
@@ -482,7 +568,35 @@ impl Driver {
             }
         };
         let now = self.now();
-        self.engine.handle_datagram(now, InterfaceId(datagram.interface_index), datagram.source, destination, payload);
+        self.engine.handle_datagram(
+            now,
+            InterfaceId(datagram.interface_index),
+            datagram.source,
+            destination,
+            payload,
+        );
+    }
+
+    /// ICMP errors surface as receive errors on UDP sockets and are harmless; any other error
+    /// would repeat on every read, so that socket is given up (its family goes deaf) rather
+    /// than spinning.
+    fn handle_receive_error(&mut self, family: Family, error: &io::Error) {
+        self.stats.receive_errors += 1;
+        let transient = matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted
+                | io::ErrorKind::WouldBlock
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkUnreachable
+        );
+        if !transient {
+            match family {
+                Family::V4 => self.v4 = None,
+                Family::V6 => self.v6 = None,
+            }
+        }
     }
 
     /// Sends everything the engine has queued and routes its events.
@@ -497,19 +611,46 @@ impl Driver {
     }
 
     async fn transmit(&mut self, transmit: Transmit) {
-        let Transmit { iface, destination, payload } = transmit;
-        let Some(selected) = self.interfaces.iter().find(|s| s.interface.index == iface.0) else {
+        let Transmit {
+            iface,
+            destination,
+            payload,
+        } = transmit;
+        let Some(selected) = self
+            .interfaces
+            .iter()
+            .find(|s| s.interface.index == iface.0)
+        else {
             self.stats.send_errors += 1;
             return;
         };
         let (family, dest) = match destination {
-            Destination::Multicast(EngineFamily::V4) => (Family::V4, SocketAddr::new(IpAddr::V4(MDNS_GROUP_V4), MDNS_PORT)),
-            Destination::Multicast(EngineFamily::V6) => (Family::V6, SocketAddr::new(IpAddr::V6(MDNS_GROUP_V6), MDNS_PORT)),
-            Destination::Unicast(addr) => (if addr.is_ipv4() { Family::V4 } else { Family::V6 }, addr),
+            Destination::Multicast(EngineFamily::V4) => (
+                Family::V4,
+                SocketAddr::new(IpAddr::V4(MDNS_GROUP_V4), MDNS_PORT),
+            ),
+            Destination::Multicast(EngineFamily::V6) => (
+                Family::V6,
+                SocketAddr::new(IpAddr::V6(MDNS_GROUP_V6), MDNS_PORT),
+            ),
+            Destination::Unicast(addr) => (
+                if addr.is_ipv4() {
+                    Family::V4
+                } else {
+                    Family::V6
+                },
+                addr,
+            ),
         };
         let (socket, source) = match family {
-            Family::V4 => (self.v4.as_ref(), selected.interface.ipv4_source().map(IpAddr::V4)),
-            Family::V6 => (self.v6.as_ref(), selected.interface.ipv6_link_local().map(IpAddr::V6)),
+            Family::V4 => (
+                self.v4.as_ref(),
+                selected.interface.ipv4_source().map(IpAddr::V4),
+            ),
+            Family::V6 => (
+                self.v6.as_ref(),
+                selected.interface.ipv6_link_local().map(IpAddr::V6),
+            ),
         };
         let Some(socket) = socket else {
             self.stats.send_errors += 1;
@@ -517,12 +658,18 @@ impl Driver {
         };
         // Multicast comes back through IP_MULTICAST_LOOP; unicast to one of our own addresses
         // (a QU reply to another stack on this host) comes back too.
-        let echoes = dest.ip().is_multicast() || selected.interface.addresses.iter().any(|a| a.addr == dest.ip());
+        let echoes = dest.ip().is_multicast()
+            || selected
+                .interface
+                .addresses
+                .iter()
+                .any(|a| a.addr == dest.ip());
         match socket.send(&payload, iface.0, source, dest).await {
             Ok(()) => {
                 self.stats.datagrams_sent += 1;
                 if echoes {
-                    self.echo.record_sent(std::time::Instant::now(), family, iface.0, &payload);
+                    self.echo
+                        .record_sent(std::time::Instant::now(), family, iface.0, &payload);
                 }
             }
             Err(_) => self.stats.send_errors += 1,
@@ -583,21 +730,37 @@ impl Driver {
         }
         let now = self.now();
         for gone in &change.removed {
-            self.engine.remove_interface(now, InterfaceId(gone.interface.index));
+            self.engine
+                .remove_interface(now, InterfaceId(gone.interface.index));
             self.leave(gone);
         }
         for updated in &change.changed {
-            if let Some(old) = self.interfaces.iter().find(|o| o.interface.index == updated.interface.index) {
-                self.leave(&old.clone());
+            // A family switched off leaves its group; `add_interface` updates the engine's
+            // view in place (goodbyes for removed addresses, announcements for new ones).
+            if let Some(old) = self
+                .interfaces
+                .iter()
+                .find(|o| o.interface.index == updated.interface.index)
+            {
+                let dropped = SelectedInterface {
+                    ipv4: old.ipv4 && !updated.ipv4,
+                    ipv6: old.ipv6 && !updated.ipv6,
+                    interface: old.interface.clone(),
+                };
+                self.leave(&dropped);
             }
-            self.engine.remove_interface(now, InterfaceId(updated.interface.index));
         }
         for new in change.added.iter().chain(&change.changed) {
             self.join(new);
-            self.engine.add_interface(now, InterfaceId(new.interface.index), engine_interface(new));
+            self.engine
+                .add_interface(now, InterfaceId(new.interface.index), engine_interface(new));
         }
         self.interfaces = selected;
-        self.stats.interfaces = self.interfaces.iter().map(|s| (s.interface.index, s.interface.name.clone())).collect();
+        self.stats.interfaces = self
+            .interfaces
+            .iter()
+            .map(|s| (s.interface.index, s.interface.name.clone()))
+            .collect();
     }
 
     fn join(&self, iface: &SelectedInterface) {
@@ -634,6 +797,10 @@ impl Driver {
     }
 }
 
+fn parse_name(name: &str) -> Result<Name, CommandError> {
+    Name::from_dotted(name).map_err(|_| CommandError::InvalidName(name.to_owned()))
+}
+
 fn engine_family(family: Family) -> EngineFamily {
     match family {
         Family::V4 => EngineFamily::V4,
@@ -648,7 +815,13 @@ fn engine_interface(selected: &SelectedInterface) -> InterfaceConfig {
             .interface
             .addresses
             .iter()
-            .filter(|a| if a.addr.is_ipv4() { selected.ipv4 } else { selected.ipv6 })
+            .filter(|a| {
+                if a.addr.is_ipv4() {
+                    selected.ipv4
+                } else {
+                    selected.ipv6
+                }
+            })
             .map(|a| EngineAddress::new(a.addr, a.prefix_len))
             .collect(),
         v4: selected.ipv4,
@@ -685,7 +858,10 @@ fn random_seed() -> u64 {
 /// This machine's host name as one DNS label: first label of `gethostname`, characters
 /// outside `[A-Za-z0-9-]` replaced by `-`, at most 63 bytes; `"dnssd"` if nothing is left.
 pub fn local_host_label() -> String {
-    let raw = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default();
+    let raw = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
     clean_host_label(&raw)
 }
 
@@ -693,11 +869,21 @@ fn clean_host_label(raw: &str) -> String {
     let first = raw.split('.').next().unwrap_or_default();
     let mut label: String = first
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(63)
         .collect();
     label = label.trim_matches('-').to_owned();
-    if label.is_empty() { "dnssd".to_owned() } else { label }
+    if label.is_empty() {
+        "dnssd".to_owned()
+    } else {
+        label
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! runtime, which would end the driver mid-way) should call it.
 //!
 //! Linux only for now (netlink for interface changes, `IP_PKTINFO`); elsewhere
-//! [`EmbeddedBackend::start`] returns [`Error::Unsupported`].
+//! [`EmbeddedBackend::start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
 
 #[cfg(target_os = "linux")]
 pub mod driver;
@@ -25,9 +25,9 @@ pub mod socket;
 #[cfg(target_os = "linux")]
 mod operations;
 #[cfg(target_os = "linux")]
-pub use operations::EmbeddedBackend;
-#[cfg(target_os = "linux")]
 pub use driver::{DriverStats, EmbeddedConfig};
+#[cfg(target_os = "linux")]
+pub use operations::EmbeddedBackend;
 
 #[cfg(not(target_os = "linux"))]
 mod unsupported;

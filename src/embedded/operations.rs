@@ -4,18 +4,18 @@
 
 use std::net::IpAddr;
 
-use dnssd_engine::wire::Name;
-use dnssd_engine::{CommandError, Event, InterfaceId, RecordType as EngineRecordType, RegistrationFailure, ServiceSpec};
+use dnssd_engine::wire::{Name, RecordType as EngineRecordType};
+use dnssd_engine::{CommandError, Event, InterfaceId, RegistrationFailure, ServiceSpec};
 use tokio::sync::{mpsc, oneshot};
 
-use super::driver::{DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Sink};
 use super::BACKEND_NAME;
+use super::driver::{DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Sink};
 use crate::backend::Capabilities;
 use crate::discovery::{Interface, Service};
 use crate::error::{Error, Result};
 use crate::event::{
-    BrowseEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex, Record, RecordEvent, RegistrationEvent,
-    Resolved, ServiceTypeEvent,
+    BrowseEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex, Record, RecordEvent,
+    RegistrationEvent, Resolved, ServiceTypeEvent,
 };
 use crate::name::{Domain, InstanceName, ServiceType, full_name, parse_full_name};
 use crate::stream::{EventStream, OperationGuard, RegistrationGuard};
@@ -135,7 +135,9 @@ fn engine_domain(domain: Option<&str>) -> Result<Option<String>> {
             if domain.is_local() {
                 Ok(None)
             } else {
-                Err(unsupported("a domain other than local. (mDNS serves only local.)"))
+                Err(unsupported(
+                    "a domain other than local. (mDNS serves only local.)",
+                ))
             }
         }
     }
@@ -170,7 +172,10 @@ impl EmbeddedBackend {
         self.driver.shutdown().await;
     }
 
-    pub(crate) async fn register(&self, service: &Service) -> Result<(InstanceName, RegistrationGuard)> {
+    pub(crate) async fn register(
+        &self,
+        service: &Service,
+    ) -> Result<(InstanceName, RegistrationGuard)> {
         let iface = engine_interface(service.interface_choice(), "register on LocalOnly")?;
         let domain = engine_domain(service.domain_name())?;
         let service_type = service.service_type();
@@ -235,7 +240,11 @@ impl EmbeddedBackend {
         ))
     }
 
-    pub(crate) async fn update_txt(&self, guard: &RegistrationGuard, txt: &TxtRecord) -> Result<()> {
+    pub(crate) async fn update_txt(
+        &self,
+        guard: &RegistrationGuard,
+        txt: &TxtRecord,
+    ) -> Result<()> {
         let control = guard
             .control
             .downcast_ref::<EmbeddedRegistration>()
@@ -259,7 +268,9 @@ impl EmbeddedBackend {
             Some(item) => tx.send(item).is_ok(),
             None => !tx.is_closed(),
         });
-        self.driver.start_query(key, request, sink).map_err(driver_error)?;
+        self.driver
+            .start_query(key, request, sink)
+            .map_err(driver_error)?;
         Ok(EventStream::new(
             rx,
             OperationGuard::new(QueryCancel {
@@ -288,10 +299,18 @@ impl EmbeddedBackend {
                 interface: iface,
             },
             move |event| match event {
-                Event::BrowseAdded { instance, interface, .. } if on_interface(iface, interface) => {
+                Event::BrowseAdded {
+                    instance,
+                    interface,
+                    ..
+                } if on_interface(iface, interface) => {
                     instance_of(&instance, interface).map(|i| Ok(BrowseEvent::Added(i)))
                 }
-                Event::BrowseRemoved { instance, interface, .. } if on_interface(iface, interface) => {
+                Event::BrowseRemoved {
+                    instance,
+                    interface,
+                    ..
+                } if on_interface(iface, interface) => {
                     instance_of(&instance, interface).map(|i| Ok(BrowseEvent::Removed(i)))
                 }
                 _ => None,
@@ -301,10 +320,18 @@ impl EmbeddedBackend {
 
     pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let domain = Domain::new(&instance.domain)?;
-        let name = full_name(&instance.name, &instance.service_type.without_subtypes(), &domain);
+        let name = full_name(
+            &instance.name,
+            &instance.service_type.without_subtypes(),
+            &domain,
+        );
         let wanted = (instance.interface != 0).then_some(InterfaceId(instance.interface));
         let instance = instance.clone();
-        self.stream(QueryRequest::Resolve { instance: name }, move |event| match event {
+        let request = QueryRequest::Resolve {
+            instance: name,
+            interface: wanted,
+        };
+        self.stream(request, move |event| match event {
             Event::Resolved {
                 target,
                 port,
@@ -325,17 +352,27 @@ impl EmbeddedBackend {
         })
     }
 
-    pub(crate) fn query_record(&self, name: &str, rtype: u16, interface: Interface) -> Result<EventStream<RecordEvent>> {
+    pub(crate) fn query_record(
+        &self,
+        name: &str,
+        rtype: u16,
+        interface: Interface,
+    ) -> Result<EventStream<RecordEvent>> {
         let iface = engine_interface(interface, "query_record on LocalOnly")?;
         self.stream(
             QueryRequest::Record {
                 name: name.to_owned(),
                 rtype: EngineRecordType(rtype),
+                interface: iface,
             },
             move |event| {
                 let (record, interface, added) = match event {
-                    Event::RecordAdded { record, interface, .. } => (record, interface, true),
-                    Event::RecordRemoved { record, interface, .. } => (record, interface, false),
+                    Event::RecordAdded {
+                        record, interface, ..
+                    } => (record, interface, true),
+                    Event::RecordRemoved {
+                        record, interface, ..
+                    } => (record, interface, false),
                     _ => return None,
                 };
                 if !on_interface(iface, interface) {
@@ -358,12 +395,24 @@ impl EmbeddedBackend {
         )
     }
 
-    pub(crate) fn lookup_host(&self, host: &str, interface: Interface) -> Result<EventStream<HostAddressEvent>> {
+    pub(crate) fn lookup_host(
+        &self,
+        host: &str,
+        interface: Interface,
+    ) -> Result<EventStream<HostAddressEvent>> {
         let iface = engine_interface(interface, "lookup_host on LocalOnly")?;
-        self.stream(QueryRequest::Host { host: host.to_owned() }, move |event| {
+        let request = QueryRequest::Host {
+            host: host.to_owned(),
+            interface: iface,
+        };
+        self.stream(request, move |event| {
             let (addr, interface, added) = match event {
-                Event::AddressAdded { addr, interface, .. } => (addr, interface, true),
-                Event::AddressRemoved { addr, interface, .. } => (addr, interface, false),
+                Event::AddressAdded {
+                    addr, interface, ..
+                } => (addr, interface, true),
+                Event::AddressRemoved {
+                    addr, interface, ..
+                } => (addr, interface, false),
                 _ => return None,
             };
             if !on_interface(iface, interface) {
@@ -382,7 +431,11 @@ impl EmbeddedBackend {
         })
     }
 
-    pub(crate) fn browse_types(&self, domain: Option<&str>, interface: Interface) -> Result<EventStream<ServiceTypeEvent>> {
+    pub(crate) fn browse_types(
+        &self,
+        domain: Option<&str>,
+        interface: Interface,
+    ) -> Result<EventStream<ServiceTypeEvent>> {
         let iface = engine_interface(interface, "browse_types on LocalOnly")?;
         engine_domain(domain)?;
         self.stream(
@@ -391,10 +444,18 @@ impl EmbeddedBackend {
                 interface: iface,
             },
             move |event| match event {
-                Event::BrowseAdded { instance, interface, .. } if on_interface(iface, interface) => {
+                Event::BrowseAdded {
+                    instance,
+                    interface,
+                    ..
+                } if on_interface(iface, interface) => {
                     service_type_of(&instance).map(|t| Ok(ServiceTypeEvent::Added(t)))
                 }
-                Event::BrowseRemoved { instance, interface, .. } if on_interface(iface, interface) => {
+                Event::BrowseRemoved {
+                    instance,
+                    interface,
+                    ..
+                } if on_interface(iface, interface) => {
                     service_type_of(&instance).map(|t| Ok(ServiceTypeEvent::Removed(t)))
                 }
                 _ => None,
@@ -449,7 +510,10 @@ mod tests {
     fn only_local_domain() {
         assert_eq!(engine_domain(None).unwrap(), None);
         assert_eq!(engine_domain(Some("local")).unwrap(), None);
-        assert!(matches!(engine_domain(Some("example.com.")), Err(Error::Unsupported { .. })));
+        assert!(matches!(
+            engine_domain(Some("example.com.")),
+            Err(Error::Unsupported { .. })
+        ));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use super::BACKEND_NAME;
 use crate::backend::Capabilities;
 use crate::discovery::{Interface, Service};
 use crate::error::{Error, Result};
-use crate::event::{BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent};
+use crate::event::{
+    BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
+};
 use crate::name::{InstanceName, ServiceType};
 use crate::stream::{EventStream, RegistrationGuard};
 use crate::txt::TxtRecord;
@@ -26,7 +28,10 @@ pub struct EmbeddedBackend {
 }
 
 fn unsupported() -> Error {
-    Error::unsupported("the embedded backend on this operating system", BACKEND_NAME)
+    Error::unsupported(
+        "the embedded backend on this operating system",
+        BACKEND_NAME,
+    )
 }
 
 #[allow(clippy::unused_async, reason = "same signatures as on Linux")]
@@ -53,7 +58,12 @@ impl EmbeddedBackend {
         match self.never {}
     }
 
-    pub(crate) fn browse(&self, _: &ServiceType, _: Option<&str>, _: Interface) -> Result<EventStream<BrowseEvent>> {
+    pub(crate) fn browse(
+        &self,
+        _: &ServiceType,
+        _: Option<&str>,
+        _: Interface,
+    ) -> Result<EventStream<BrowseEvent>> {
         match self.never {}
     }
 
@@ -61,15 +71,28 @@ impl EmbeddedBackend {
         match self.never {}
     }
 
-    pub(crate) fn query_record(&self, _: &str, _: u16, _: Interface) -> Result<EventStream<RecordEvent>> {
+    pub(crate) fn query_record(
+        &self,
+        _: &str,
+        _: u16,
+        _: Interface,
+    ) -> Result<EventStream<RecordEvent>> {
         match self.never {}
     }
 
-    pub(crate) fn lookup_host(&self, _: &str, _: Interface) -> Result<EventStream<HostAddressEvent>> {
+    pub(crate) fn lookup_host(
+        &self,
+        _: &str,
+        _: Interface,
+    ) -> Result<EventStream<HostAddressEvent>> {
         match self.never {}
     }
 
-    pub(crate) fn browse_types(&self, _: Option<&str>, _: Interface) -> Result<EventStream<ServiceTypeEvent>> {
+    pub(crate) fn browse_types(
+        &self,
+        _: Option<&str>,
+        _: Interface,
+    ) -> Result<EventStream<ServiceTypeEvent>> {
         match self.never {}
     }
 }
