@@ -1,1 +1,152 @@
-//! See docs/DESIGN.md.
+//! Backend choice and dispatch: every public operation goes through [`Backend`], which forwards
+//! to the system daemon backend or (when it lands) the embedded mDNS engine.
+
+use crate::discovery::{Interface, Service};
+use crate::error::Result;
+use crate::event::{
+    BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
+};
+use crate::name::{InstanceName, ServiceType};
+use crate::stream::{EventStream, RegistrationGuard};
+use crate::system::SystemBackend;
+use crate::txt::TxtRecord;
+
+/// Which implementation serves a [`ServiceDiscovery`](crate::ServiceDiscovery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum BackendKind {
+    /// Pick at run time: the system daemon when its library loads (the environment variable
+    /// `DNSSD_BACKEND=system|embedded|auto` overrides).
+    #[default]
+    Auto,
+    /// The OS responder (Apple's mDNSResponder or Avahi) through `libdns_sd`.
+    System,
+    /// The embedded mDNS engine of this crate.
+    Embedded,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = ();
+
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(BackendKind::Auto),
+            "system" => Ok(BackendKind::System),
+            "embedded" => Ok(BackendKind::Embedded),
+            _ => Err(()),
+        }
+    }
+}
+
+/// What the chosen backend can do. Operations that need a missing capability fail with
+/// [`Error::Unsupported`](crate::Error::Unsupported) before anything is sent to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Host lookups use `DNSServiceGetAddrInfo` (else A and AAAA record queries).
+    pub get_addr_info: bool,
+    /// Extra records can be added to a registration (`DNSServiceAddRecord`).
+    pub extra_records: bool,
+    /// Local-only registrations and queries (`kDNSServiceInterfaceIndexLocalOnly`).
+    pub local_only: bool,
+    /// Non-zero `DNSServiceFlags` are accepted (Avahi rejects every non-zero value).
+    pub flags: bool,
+    /// Most subtypes one browse can select (`None`: no limit).
+    pub max_browse_subtypes: Option<usize>,
+    /// NAT port mapping (`DNSServiceNATPortMappingCreate`).
+    pub nat_port_mapping: bool,
+    /// Record answers carry real TTLs (Avahi reports 0).
+    pub record_ttl: bool,
+    /// Records can be reconfirmed (`DNSServiceReconfirmRecord`).
+    pub reconfirm: bool,
+    /// A registration's TXT record can be replaced while it is live.
+    pub txt_update: bool,
+}
+
+/// The backend a handle was built with.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    /// The system daemon.
+    System(SystemBackend),
+}
+
+impl Backend {
+    pub(crate) fn kind(&self) -> BackendKind {
+        match self {
+            Backend::System(_) => BackendKind::System,
+        }
+    }
+
+    pub(crate) fn capabilities(&self) -> &Capabilities {
+        match self {
+            Backend::System(b) => b.capabilities(),
+        }
+    }
+
+    pub(crate) async fn register(
+        &self,
+        service: &Service,
+    ) -> Result<(InstanceName, RegistrationGuard)> {
+        match self {
+            Backend::System(b) => b.register(service).await,
+        }
+    }
+
+    pub(crate) async fn update_txt(
+        &self,
+        guard: &RegistrationGuard,
+        txt: &TxtRecord,
+    ) -> Result<()> {
+        match self {
+            Backend::System(b) => b.update_txt(guard, txt).await,
+        }
+    }
+
+    pub(crate) fn browse(
+        &self,
+        service_type: &ServiceType,
+        domain: Option<&str>,
+        interface: Interface,
+    ) -> Result<EventStream<BrowseEvent>> {
+        match self {
+            Backend::System(b) => b.browse(service_type, domain, interface),
+        }
+    }
+
+    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+        match self {
+            Backend::System(b) => b.resolve(instance),
+        }
+    }
+
+    pub(crate) fn query_record(
+        &self,
+        name: &str,
+        rtype: u16,
+        interface: Interface,
+    ) -> Result<EventStream<RecordEvent>> {
+        match self {
+            Backend::System(b) => b.query_record(name, rtype, interface),
+        }
+    }
+
+    pub(crate) fn lookup_host(
+        &self,
+        host: &str,
+        interface: Interface,
+    ) -> Result<EventStream<HostAddressEvent>> {
+        match self {
+            Backend::System(b) => b.lookup_host(host, interface),
+        }
+    }
+
+    pub(crate) fn browse_types(
+        &self,
+        domain: Option<&str>,
+        interface: Interface,
+    ) -> Result<EventStream<ServiceTypeEvent>> {
+        match self {
+            Backend::System(b) => b.browse_types(domain, interface),
+        }
+    }
+}

@@ -1,1 +1,385 @@
-//! See docs/DESIGN.md.
+//! The public handle: [`ServiceDiscovery`] picks a backend once and runs every operation
+//! through it.
+
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+
+use crate::backend::{Backend, BackendKind, Capabilities};
+use crate::error::{Error, Result};
+use crate::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
+use crate::name::{InstanceName, ServiceType};
+use crate::stream::{
+    Browse, HostLookup, RecordQuery, RegistrationGuard, ResolveStream, ServiceTypes,
+};
+use crate::system::SystemBackend;
+use crate::txt::TxtRecord;
+
+/// Environment variable that overrides [`BackendKind::Auto`]: `system`, `embedded` or `auto`.
+pub const BACKEND_ENV: &str = "DNSSD_BACKEND";
+
+/// How long [`ServiceDiscovery::lookup_host`] keeps collecting addresses after the first one
+/// (A and AAAA answers arrive separately).
+const LOOKUP_SETTLE: Duration = Duration::from_millis(200);
+
+/// Which interfaces an operation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Interface {
+    /// Every interface.
+    #[default]
+    Any,
+    /// One interface, by OS index (`if_nametoindex`).
+    Index(NonZeroU32),
+    /// This machine only, nothing on the network (not supported by Avahi).
+    LocalOnly,
+}
+
+/// DNS record types for [`ServiceDiscovery::query_record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordType(pub u16);
+
+impl RecordType {
+    /// IPv4 address.
+    pub const A: RecordType = RecordType(1);
+    /// Pointer (service instances of a type).
+    pub const PTR: RecordType = RecordType(12);
+    /// Text strings (service metadata).
+    pub const TXT: RecordType = RecordType(16);
+    /// IPv6 address.
+    pub const AAAA: RecordType = RecordType(28);
+    /// Service location.
+    pub const SRV: RecordType = RecordType(33);
+    /// Any type.
+    pub const ANY: RecordType = RecordType(255);
+}
+
+/// A service to register: type (with optional subtypes), port, and optional name, TXT, host,
+/// domain and interface.
+#[derive(Debug, Clone)]
+pub struct Service {
+    service_type: ServiceType,
+    port: u16,
+    name: Option<InstanceName>,
+    txt: TxtRecord,
+    host: Option<String>,
+    domain: Option<String>,
+    interface: Interface,
+}
+
+impl Service {
+    /// A service of `service_type` on `port`; the daemon picks the instance name (the
+    /// computer's name) unless [`Service::name`] sets one.
+    pub fn new(service_type: ServiceType, port: u16) -> Self {
+        Service {
+            service_type,
+            port,
+            name: None,
+            txt: TxtRecord::default(),
+            host: None,
+            domain: None,
+            interface: Interface::Any,
+        }
+    }
+
+    /// Set the instance name.
+    pub fn name(mut self, name: InstanceName) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Set the TXT record.
+    pub fn txt(mut self, txt: TxtRecord) -> Self {
+        self.txt = txt;
+        self
+    }
+
+    /// Add a subtype (`_printer`), validated by RFC 6763 §7.1.
+    pub fn subtype(mut self, subtype: &str) -> Result<Self> {
+        self.service_type = self.service_type.with_subtype(subtype)?;
+        Ok(self)
+    }
+
+    /// Advertise on another host name (that host's address records must exist).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Register in this domain instead of the default (`local.`).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Register on these interfaces only.
+    pub fn interface(mut self, interface: Interface) -> Self {
+        self.interface = interface;
+        self
+    }
+
+    /// The service type with its subtypes.
+    pub fn service_type(&self) -> &ServiceType {
+        &self.service_type
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The requested instance name, if any.
+    pub fn instance_name(&self) -> Option<&InstanceName> {
+        self.name.as_ref()
+    }
+
+    /// The TXT record.
+    pub fn txt_record(&self) -> &TxtRecord {
+        &self.txt
+    }
+
+    /// The host name, if set.
+    pub fn host_name(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The domain, if set.
+    pub fn domain_name(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// The interface choice.
+    pub fn interface_choice(&self) -> Interface {
+        self.interface
+    }
+}
+
+/// Builder for [`ServiceDiscovery`].
+#[derive(Debug, Clone)]
+pub struct ServiceDiscoveryBuilder {
+    backend: BackendKind,
+    reconnect: bool,
+}
+
+impl ServiceDiscoveryBuilder {
+    /// Choose the backend (default [`BackendKind::Auto`]).
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Whether registrations and streams are re-established automatically when the system
+    /// daemon comes back after it went away (default: true). When false, losing the daemon is a
+    /// fatal error for every open operation.
+    pub fn reconnect(mut self, reconnect: bool) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+
+    /// Build the handle. Must run inside a tokio runtime (operations spawn tasks on it).
+    pub fn build(self) -> Result<ServiceDiscovery> {
+        let kind = match self.backend {
+            BackendKind::Auto => std::env::var(BACKEND_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(BackendKind::Auto),
+            other => other,
+        };
+        let backend = match kind {
+            BackendKind::Auto | BackendKind::System => {
+                Backend::System(SystemBackend::new(self.reconnect)?)
+            }
+            BackendKind::Embedded => {
+                return Err(Error::unsupported(
+                    "the embedded backend (not built yet)",
+                    "embedded",
+                ));
+            }
+        };
+        Ok(ServiceDiscovery {
+            backend: Arc::new(backend),
+        })
+    }
+}
+
+/// A handle to DNS-SD service discovery. Cheap to clone; every clone uses the same backend.
+#[derive(Debug, Clone)]
+pub struct ServiceDiscovery {
+    backend: Arc<Backend>,
+}
+
+impl ServiceDiscovery {
+    /// A handle with [`BackendKind::Auto`] (overridden by `DNSSD_BACKEND`).
+    pub fn new() -> Result<Self> {
+        Self::builder().build()
+    }
+
+    /// A builder to choose the backend and options.
+    pub fn builder() -> ServiceDiscoveryBuilder {
+        ServiceDiscoveryBuilder {
+            backend: BackendKind::Auto,
+            reconnect: true,
+        }
+    }
+
+    /// The backend in use (never `Auto`).
+    pub fn backend(&self) -> BackendKind {
+        self.backend.kind()
+    }
+
+    /// What the backend supports.
+    pub fn capabilities(&self) -> &Capabilities {
+        self.backend.capabilities()
+    }
+
+    /// Register a service. Resolves once the daemon confirms it, with the final name (after a
+    /// rename on conflict). Dropping the returned handle deregisters it.
+    pub async fn register(&self, service: Service) -> Result<Registration> {
+        let (name, guard) = self.backend.register(&service).await?;
+        Ok(Registration {
+            name,
+            guard,
+            backend: Arc::clone(&self.backend),
+        })
+    }
+
+    /// Browse for instances of `service_type` (with at most one subtype on Avahi) on every
+    /// interface in the default domain.
+    pub fn browse(&self, service_type: &ServiceType) -> Result<Browse> {
+        self.browse_on(service_type, None, Interface::Any)
+    }
+
+    /// Browse in `domain` (default `local.`) on `interface`.
+    pub fn browse_on(
+        &self,
+        service_type: &ServiceType,
+        domain: Option<&str>,
+        interface: Interface,
+    ) -> Result<Browse> {
+        let events = self.backend.browse(service_type, domain, interface)?;
+        Ok(Browse::new(events, self.clone()))
+    }
+
+    /// Resolve an instance: its first answer. Waits until one arrives (wrap in a timeout for a
+    /// bound); a missing daemon is reported at once.
+    pub async fn resolve(&self, instance: &Instance) -> Result<Resolved> {
+        let mut stream = self.backend.resolve(instance)?;
+        match stream.next_event().await {
+            Some(result) => result,
+            None => Err(Error::DaemonNotRunning),
+        }
+    }
+
+    /// Resolve an instance and keep reporting changes of host, port or TXT.
+    pub fn resolve_stream(&self, instance: &Instance) -> Result<ResolveStream> {
+        Ok(ResolveStream::from_events(self.backend.resolve(instance)?))
+    }
+
+    /// Addresses of `host` (e.g. `h.local`): waits for the first, then collects those that
+    /// follow within a short settling time. IPv6 link-local addresses carry their scope id.
+    pub async fn lookup_host(&self, host: &str) -> Result<Vec<HostAddress>> {
+        let mut stream = self.backend.lookup_host(host, Interface::Any)?;
+        let mut addresses: Vec<HostAddress> = Vec::new();
+        let apply = |event: HostAddressEvent, addresses: &mut Vec<HostAddress>| match event {
+            HostAddressEvent::Added(a) => {
+                if !addresses.contains(&a) {
+                    addresses.push(a);
+                }
+            }
+            HostAddressEvent::Removed(a) => addresses.retain(|x| *x != a),
+        };
+        while addresses.is_empty() {
+            match stream.next_event().await {
+                Some(Ok(event)) => apply(event, &mut addresses),
+                Some(Err(e)) => return Err(e),
+                None => return Err(Error::DaemonNotRunning),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + LOOKUP_SETTLE;
+        while let Ok(Some(Ok(event))) = tokio::time::timeout_at(deadline, stream.next_event()).await
+        {
+            apply(event, &mut addresses);
+        }
+        Ok(addresses)
+    }
+
+    /// Addresses of `host` as they appear and go away.
+    pub fn lookup_host_stream(&self, host: &str, interface: Interface) -> Result<HostLookup> {
+        Ok(HostLookup::from_events(
+            self.backend.lookup_host(host, interface)?,
+        ))
+    }
+
+    /// Query records of `name` (a full name such as `My\ Web._http._tcp.local.`) and type.
+    pub fn query_record(&self, name: &str, rtype: RecordType) -> Result<RecordQuery> {
+        self.query_record_on(name, rtype, Interface::Any)
+    }
+
+    /// [`query_record`](Self::query_record) on one interface.
+    pub fn query_record_on(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        interface: Interface,
+    ) -> Result<RecordQuery> {
+        Ok(RecordQuery::from_events(
+            self.backend.query_record(name, rtype.0, interface)?,
+        ))
+    }
+
+    /// Service types present in `local.` (RFC 6763 §9 enumeration).
+    pub fn browse_types(&self) -> Result<ServiceTypes> {
+        Ok(ServiceTypes::from_events(
+            self.backend.browse_types(None, Interface::Any)?,
+        ))
+    }
+}
+
+/// A live registration. Dropping it deregisters the service.
+///
+/// It is also a stream of [`RegistrationEvent`]s and errors that happen after the first
+/// confirmation: the daemon going away (an `Err` item), the registration being re-established
+/// when it comes back, or a rename after a late conflict.
+#[derive(Debug)]
+pub struct Registration {
+    name: InstanceName,
+    guard: RegistrationGuard,
+    backend: Arc<Backend>,
+}
+
+impl Registration {
+    /// The name the daemon confirmed (after any rename at registration time).
+    pub fn name(&self) -> &InstanceName {
+        &self.name
+    }
+
+    /// Replace the TXT record while the service stays registered.
+    pub async fn update_txt(&self, txt: TxtRecord) -> Result<()> {
+        self.backend.update_txt(&self.guard, &txt).await
+    }
+
+    /// The next event after confirmation; `None` once the registration ended for good.
+    pub async fn next_event(&mut self) -> Option<Result<RegistrationEvent>> {
+        let event = self.guard.events.next_event().await;
+        if let Some(Ok(RegistrationEvent::Registered(name))) = &event {
+            self.name = name.clone();
+        }
+        event
+    }
+}
+
+impl Stream for Registration {
+    type Item = Result<RegistrationEvent>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let event = crate::stream::poll_registration_event(&mut this.guard, cx);
+        if let Poll::Ready(Some(Ok(RegistrationEvent::Registered(name)))) = &event {
+            this.name = name.clone();
+        }
+        event
+    }
+}

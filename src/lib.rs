@@ -1,20 +1,50 @@
 //! DNS-SD service discovery for async Rust: the system daemon (Bonjour, Avahi) or an embedded
 //! mDNS engine, behind one API. See `docs/DESIGN.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> dnssd::Result<()> {
+//! use dnssd::{BrowseEvent, Service, ServiceDiscovery, ServiceType};
+//! let sd = ServiceDiscovery::new()?;
+//! let http = ServiceType::new("_http._tcp")?;
+//! let registration = sd.register(Service::new(http.clone(), 8080)).await?;
+//! println!("registered as {}", registration.name());
+//! let mut browse = sd.browse(&http)?;
+//! while let Some(event) = browse.next_event().await {
+//!     if let BrowseEvent::Added(instance) = event? {
+//!         let resolved = sd.resolve(&instance).await?;
+//!         println!("{} at {}:{}", instance.name, resolved.host_target, resolved.port);
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod backend;
 mod discovery;
-mod embedded;
+pub mod embedded;
+mod endpoints;
 mod error;
+mod event;
 mod name;
 mod stream;
 mod system;
 mod txt;
 
+pub use backend::{BackendKind, Capabilities};
+pub use discovery::{
+    BACKEND_ENV, Interface, RecordType, Registration, Service, ServiceDiscovery,
+    ServiceDiscoveryBuilder,
+};
 pub use error::{Error, Result};
+pub use event::{
+    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex,
+    Record, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
+};
 pub use name::{
     Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,
     Protocol, ServiceType, escape_label, full_name, parse_full_name,
 };
+pub use stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use txt::{
     MAX_TXT_STRING_LEN, NOT_RECOMMENDED_TXT_LEN, RECOMMENDED_MAX_KEY_LEN, TxtRecord, TxtValue,
 };

@@ -1,1 +1,349 @@
-//! System backend: Bonjour / Avahi libdns_sd. See docs/DESIGN.md.
+//! System backend: the OS responder (Apple's mDNSResponder or Avahi) through `libdns_sd`.
+//!
+//! Each operation runs as one tokio task ([`op`]) that owns its `DNSServiceRef`s
+//! ([`service_ref`]) and translates their replies ([`sink`]). Dropping the public handle closes
+//! the task's channel; the task then deallocates its refs on the blocking pool.
+
+mod op;
+mod service_ref;
+mod sink;
+
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+
+use self::op::{Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink};
+use self::service_ref::ServiceRef;
+use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
+use crate::backend::Capabilities;
+use crate::discovery::{Interface, Service};
+use crate::error::{Error, Result};
+use crate::event::{
+    BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
+};
+use crate::name::{InstanceName, ServiceType};
+use crate::stream::{EventStream, OperationGuard, RegistrationGuard};
+use crate::txt::TxtRecord;
+
+/// `kDNSServiceInterfaceIndexLocalOnly`.
+const INTERFACE_LOCAL_ONLY: u32 = u32::MAX;
+const BACKEND: &str = "system";
+
+/// The system backend: a loaded `libdns_sd` and the runtime its operation tasks run on.
+#[derive(Debug)]
+pub(crate) struct SystemBackend {
+    api: &'static dnssd_sys::Api,
+    config: OpConfig,
+    capabilities: Capabilities,
+    runtime: Handle,
+}
+
+/// The control half of a system registration, kept in `RegistrationGuard::control`.
+struct SystemRegistration {
+    commands: mpsc::UnboundedSender<RegistrationCommand>,
+}
+
+impl SystemBackend {
+    /// Load the library (once per process) and bind to the current tokio runtime.
+    pub(crate) fn new(reconnect: bool) -> Result<Self> {
+        nowarn::ensure_linked();
+        let api = dnssd_sys::Api::get().map_err(|e| Error::LibraryUnavailable(e.to_string()))?;
+        let runtime = Handle::try_current().map_err(|_| {
+            Error::Io(std::io::Error::other(
+                "the system backend must be created inside a tokio runtime",
+            ))
+        })?;
+        let flavor = if api.DNSServiceGetAddrInfo.is_some() {
+            Flavor::Apple
+        } else {
+            Flavor::Avahi
+        };
+        Ok(SystemBackend {
+            api,
+            config: OpConfig { flavor, reconnect },
+            capabilities: capabilities(api, flavor),
+            runtime,
+        })
+    }
+
+    pub(crate) fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// The interface index to pass, refusing what the library rejects before calling it.
+    fn interface(&self, interface: Interface, operation: &'static str) -> Result<u32> {
+        let index = match interface {
+            Interface::Any => 0,
+            Interface::Index(index) => index.get(),
+            Interface::LocalOnly => INTERFACE_LOCAL_ONLY,
+        };
+        if index == INTERFACE_LOCAL_ONLY && !self.capabilities.local_only {
+            return Err(unsupported(operation));
+        }
+        Ok(index)
+    }
+
+    fn spawn_stream<S: ReplySink>(&self, creator: Creator, sink: S) -> EventStream<S::Event> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        drop(
+            self.runtime
+                .spawn(op::run_stream(creator, sink, tx, self.config)),
+        );
+        EventStream::new(rx, OperationGuard::none())
+    }
+
+    pub(crate) async fn register(
+        &self,
+        service: &Service,
+    ) -> Result<(InstanceName, RegistrationGuard)> {
+        let interface = self.interface(service.interface_choice(), "register")?;
+        let spec = RegistrationSpec {
+            interface,
+            name: service.instance_name().map(ToString::to_string),
+            regtype: regtype(service.service_type()),
+            domain: service.domain_name().map(ToOwned::to_owned),
+            host: service.host_name().map(ToOwned::to_owned),
+            port: service.port(),
+            txt: service.txt_record().to_wire(),
+        };
+        let (confirm_tx, confirm_rx) = oneshot::channel();
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        drop(self.runtime.spawn(op::run_registration(
+            self.api,
+            spec,
+            confirm_tx,
+            commands_rx,
+            events_tx,
+            self.config,
+        )));
+        // If this future is dropped before the daemon confirms, `commands_tx` drops with it and
+        // the task deregisters.
+        let name = confirm_rx
+            .await
+            .map_err(|_| Error::Io(std::io::Error::other("registration task ended")))??;
+        let name = InstanceName::new(&name)?;
+        let guard = RegistrationGuard {
+            control: Box::new(SystemRegistration {
+                commands: commands_tx,
+            }),
+            events: EventStream::new(events_rx, OperationGuard::none()),
+        };
+        Ok((name, guard))
+    }
+
+    pub(crate) async fn update_txt(
+        &self,
+        guard: &RegistrationGuard,
+        txt: &TxtRecord,
+    ) -> Result<()> {
+        let Some(registration) = guard.control.downcast_ref::<SystemRegistration>() else {
+            return Err(unsupported("update_txt on another backend's registration"));
+        };
+        let (done_tx, done_rx) = oneshot::channel();
+        registration
+            .commands
+            .send(RegistrationCommand::UpdateTxt(txt.to_wire(), done_tx))
+            .map_err(|_| Error::DaemonNotRunning)?;
+        done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+    }
+
+    pub(crate) fn browse(
+        &self,
+        service_type: &ServiceType,
+        domain: Option<&str>,
+        interface: Interface,
+    ) -> Result<EventStream<BrowseEvent>> {
+        let interface = self.interface(interface, "browse")?;
+        if let Some(max) = self.capabilities.max_browse_subtypes {
+            if service_type.subtypes().len() > max {
+                return Err(unsupported("browse with more than one subtype"));
+            }
+        }
+        let api = self.api;
+        let regtype = regtype(service_type);
+        let domain = domain.map(ToOwned::to_owned);
+        let creator: Creator = Arc::new(move || {
+            ServiceRef::browse(api, interface, &regtype, domain.as_deref()).map(|r| vec![r])
+        });
+        Ok(self.spawn_stream(creator, BrowseSink::new(service_type.clone())))
+    }
+
+    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+        let api = self.api;
+        let interface = instance.interface;
+        let name = instance.name.to_string();
+        let regtype = instance.service_type.to_string();
+        let domain = instance.domain.clone();
+        let creator: Creator = Arc::new(move || {
+            ServiceRef::resolve(api, interface, &name, &regtype, &domain).map(|r| vec![r])
+        });
+        Ok(self.spawn_stream(creator, ResolveSink::new(instance.clone())))
+    }
+
+    pub(crate) fn query_record(
+        &self,
+        name: &str,
+        rtype: u16,
+        interface: Interface,
+    ) -> Result<EventStream<RecordEvent>> {
+        let interface = self.interface(interface, "query_record")?;
+        let api = self.api;
+        let name = name.to_owned();
+        let creator: Creator = Arc::new(move || {
+            ServiceRef::query_record(api, interface, &name, rtype).map(|r| vec![r])
+        });
+        Ok(self.spawn_stream(creator, RecordSink::default()))
+    }
+
+    pub(crate) fn lookup_host(
+        &self,
+        host: &str,
+        interface: Interface,
+    ) -> Result<EventStream<HostAddressEvent>> {
+        let interface = self.interface(interface, "lookup_host")?;
+        let api = self.api;
+        let host = host.to_owned();
+        let creator: Creator = if self.capabilities.get_addr_info {
+            Arc::new(move || ServiceRef::get_addr_info(api, interface, &host).map(|r| vec![r]))
+        } else {
+            // Avahi has no DNSServiceGetAddrInfo: one A and one AAAA query in the same task.
+            Arc::new(move || {
+                let a = ServiceRef::query_record(api, interface, &host, 1)?;
+                let aaaa = ServiceRef::query_record(api, interface, &host, 28)?;
+                Ok(vec![a, aaaa])
+            })
+        };
+        Ok(self.spawn_stream(creator, AddressSink::default()))
+    }
+
+    pub(crate) fn browse_types(
+        &self,
+        domain: Option<&str>,
+        interface: Interface,
+    ) -> Result<EventStream<ServiceTypeEvent>> {
+        let interface = self.interface(interface, "browse_types")?;
+        let api = self.api;
+        let name = format!(
+            "_services._dns-sd._udp.{}",
+            sink::normalize_domain(domain.unwrap_or("local."))
+        );
+        let creator: Creator =
+            Arc::new(move || ServiceRef::query_record(api, interface, &name, 12).map(|r| vec![r]));
+        Ok(self.spawn_stream(creator, ServiceTypeSink::default()))
+    }
+}
+
+/// What the loaded library can do. Avahi's compatibility layer is a 2006 snapshot of the API.
+fn capabilities(api: &dnssd_sys::Api, flavor: Flavor) -> Capabilities {
+    let avahi = flavor == Flavor::Avahi;
+    Capabilities {
+        get_addr_info: api.DNSServiceGetAddrInfo.is_some(),
+        extra_records: !avahi,
+        local_only: !avahi,
+        flags: !avahi,
+        max_browse_subtypes: if avahi { Some(1) } else { None },
+        nat_port_mapping: !avahi,
+        record_ttl: !avahi,
+        reconfirm: !avahi,
+        txt_update: api.DNSServiceUpdateRecord.is_some(),
+    }
+}
+
+fn unsupported(operation: &'static str) -> Error {
+    Error::unsupported(operation, BACKEND)
+}
+
+/// The `regtype` argument: `_http._tcp`, with subtypes appended after commas (dns_sd.h).
+fn regtype(service_type: &ServiceType) -> String {
+    service_type.dns_sd_regtype()
+}
+
+/// Silencing Avahi's compatibility warning.
+///
+/// Avahi's `libdns_sd` prints a three-line warning to stderr and syslog on the first API call
+/// unless `AVAHI_COMPAT_NOWARN` is set *in the environment* (it calls `getenv` once, with no
+/// other switch; the flag that records "already warned" is a static inside the library).
+/// Setting an environment variable in a running multi-threaded process races with C code that
+/// reads the environment (`getenv` takes no lock), so this module never does that. Instead a
+/// function in `.init_array` runs while the program is loaded, before `main`, and sets the
+/// variable only if the process has exactly one thread at that moment (always true for an
+/// executable; a library loaded later into a threaded process is skipped, and the warning then
+/// shows unless the user set the variable). Child processes inherit the variable.
+mod nowarn {
+    /// Referenced from `SystemBackend::new` so the linker keeps this object (and with it the
+    /// `.init_array` entry) in every program that can use the system backend.
+    pub(super) fn ensure_linked() {
+        #[cfg(target_os = "linux")]
+        std::hint::black_box(&SET_NOWARN);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[used]
+    #[unsafe(link_section = ".init_array")]
+    static SET_NOWARN: extern "C" fn() = set_nowarn;
+
+    #[cfg(target_os = "linux")]
+    extern "C" fn set_nowarn() {
+        // Nothing here may unwind into the loader.
+        drop(std::panic::catch_unwind(|| {
+            if std::env::var_os("AVAHI_COMPAT_NOWARN").is_some() {
+                return;
+            }
+            let threads = std::fs::read_dir("/proc/self/task").map(Iterator::count);
+            if threads.ok() == Some(1) {
+                // SAFETY: the process has one thread (checked just above; only this thread
+                // could start another), so nothing reads or writes the environment
+                // concurrently.
+                unsafe { std::env::set_var("AVAHI_COMPAT_NOWARN", "1") };
+            }
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regtype_lists_subtypes_after_commas() {
+        let t = ServiceType::new("_http._tcp")
+            .unwrap()
+            .with_subtype("_printer")
+            .unwrap();
+        assert_eq!(regtype(&t), "_http._tcp,_printer");
+        assert_eq!(
+            regtype(&ServiceType::new("_ipp._tcp").unwrap()),
+            "_ipp._tcp"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn nowarn_is_set_before_main() {
+        nowarn::ensure_linked();
+        assert!(std::env::var_os("AVAHI_COMPAT_NOWARN").is_some());
+    }
+
+    #[test]
+    fn daemon_codes_map_to_daemon_not_running() {
+        use op::code_error;
+        assert!(matches!(
+            code_error(-65563, Flavor::Apple),
+            Error::DaemonNotRunning
+        ));
+        assert!(matches!(
+            code_error(-65537, Flavor::Avahi),
+            Error::DaemonNotRunning
+        ));
+        assert!(!matches!(
+            code_error(-65537, Flavor::Apple),
+            Error::DaemonNotRunning
+        ));
+        assert!(!matches!(
+            code_error(-65548, Flavor::Avahi),
+            Error::DaemonNotRunning
+        ));
+    }
+}

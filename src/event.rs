@@ -1,0 +1,150 @@
+//! What the operations report: discovered instances, resolved services, addresses, records and
+//! ready-to-connect endpoints. Shared by both backends.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::name::{InstanceName, ServiceType};
+use crate::txt::TxtRecord;
+
+/// Index of a network interface as the OS numbers them (`if_nametoindex`); 0 means "any".
+pub type InterfaceIndex = u32;
+
+/// One service instance seen by a browse.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Instance {
+    /// The instance name (unescaped), e.g. `My Web`.
+    pub name: InstanceName,
+    /// The service type, e.g. `_http._tcp`.
+    pub service_type: ServiceType,
+    /// The domain, always with a trailing dot, e.g. `local.`.
+    pub domain: String,
+    /// The interface the instance was seen on.
+    pub interface: InterfaceIndex,
+}
+
+/// A change in the set of instances a browse sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrowseEvent {
+    /// The instance appeared (reported once, however many IP protocols it is seen on).
+    Added(Instance),
+    /// The instance went away (on every protocol it was seen on), or the daemon went away.
+    Removed(Instance),
+}
+
+/// The result of resolving an instance: where it runs and its TXT record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The instance that was resolved.
+    pub instance: Instance,
+    /// SRV target host, e.g. `host.local.`.
+    pub host_target: String,
+    /// Port the service listens on.
+    pub port: u16,
+    /// The parsed TXT record.
+    pub txt: TxtRecord,
+    /// The interface the answer came from.
+    pub interface: InterfaceIndex,
+}
+
+/// One address of a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostAddress {
+    /// The address.
+    pub addr: IpAddr,
+    /// IPv6 scope id (the interface index for link-local addresses; 0 otherwise).
+    pub scope_id: u32,
+    /// The interface the answer came from.
+    pub interface: InterfaceIndex,
+}
+
+impl HostAddress {
+    /// The socket address for `port`, carrying the scope id for IPv6.
+    pub fn socket_addr(&self, port: u16) -> SocketAddr {
+        match self.addr {
+            IpAddr::V4(v4) => SocketAddr::new(IpAddr::V4(v4), port),
+            IpAddr::V6(v6) => {
+                SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, self.scope_id))
+            }
+        }
+    }
+}
+
+/// A change in a host's addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAddressEvent {
+    /// The address appeared.
+    Added(HostAddress),
+    /// The address went away.
+    Removed(HostAddress),
+}
+
+/// A DNS record as a record query reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Owner name.
+    pub name: String,
+    /// Record type (1 = A, 12 = PTR, 16 = TXT, 28 = AAAA, 33 = SRV ...).
+    pub rtype: u16,
+    /// Record class (1 = IN).
+    pub class: u16,
+    /// Raw rdata as on the wire (names uncompressed).
+    pub rdata: Vec<u8>,
+    /// TTL in seconds (Avahi's library always reports 0).
+    pub ttl: u32,
+    /// The interface the answer came from.
+    pub interface: InterfaceIndex,
+}
+
+/// A change in the answers to a record query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordEvent {
+    /// The record appeared.
+    Added(Record),
+    /// The record went away.
+    Removed(Record),
+}
+
+/// A service type seen by service type enumeration (RFC 6763 §9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceTypeEvent {
+    /// Some instance of this type is present.
+    Added(ServiceType),
+    /// No instance of this type is advertised any more.
+    Removed(ServiceType),
+}
+
+/// A ready-to-connect service: resolved and with at least one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The instance.
+    pub instance: Instance,
+    /// SRV target host.
+    pub host_target: String,
+    /// Every known address with the port (IPv6 link-local carries its scope id).
+    pub addresses: Vec<SocketAddr>,
+    /// Port the service listens on.
+    pub port: u16,
+    /// The parsed TXT record.
+    pub txt: TxtRecord,
+    /// The interface the instance was seen on.
+    pub interface: InterfaceIndex,
+}
+
+/// A change in the set of ready-to-connect endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointEvent {
+    /// The endpoint is complete for the first time.
+    Up(Endpoint),
+    /// Its host, port, addresses or TXT changed.
+    Changed(Endpoint),
+    /// The instance went away (only reported for instances that were `Up`).
+    Down(Instance),
+}
+
+/// What happened to a live registration after it was first confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationEvent {
+    /// Registered again (after the daemon came back) or renamed after a conflict, under this
+    /// name.
+    Registered(InstanceName),
+}

@@ -1,0 +1,384 @@
+//! One task per operation: it owns the operation's refs inside `AsyncFd`s, turns replies into
+//! events, and when the daemon goes away reports it, drops the dead refs and recreates them
+//! with backoff (unless reconnection is off).
+//!
+//! Blocking calls (creating refs, deallocating them, `DNSServiceUpdateRecord`) run on tokio's
+//! blocking pool via `spawn_blocking`; only the zero-timeout poll and `DNSServiceProcessResult`
+//! (after the poll said data is pending) run on the worker thread.
+
+use std::future::poll_fn;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot};
+
+use super::service_ref::{CreateError, Reply, ServiceRef};
+use crate::error::Error;
+use crate::event::RegistrationEvent;
+use crate::name::InstanceName;
+
+/// How many `DNSServiceProcessResult` calls one ref gets per wake-up before others run.
+const PROCESS_BUDGET: usize = 32;
+/// First delay before recreating refs after the daemon went away.
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+/// Longest delay between attempts to reach a missing daemon.
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// What the backend knows about the library that shapes error mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// Apple's mDNSResponder client library (has `DNSServiceGetAddrInfo`).
+    Apple,
+    /// Avahi's compatibility library (no `DNSServiceGetAddrInfo`; a missing daemon is -65537).
+    Avahi,
+}
+
+/// Map a kDNSServiceErr code to the public error, folding every "daemon missing or gone" code
+/// into [`Error::DaemonNotRunning`].
+pub(crate) fn code_error(code: i32, flavor: Flavor) -> Error {
+    const UNKNOWN: i32 = -65537;
+    const SERVICE_NOT_RUNNING: i32 = -65563;
+    const DEFUNCT_CONNECTION: i32 = -65569;
+    match code {
+        SERVICE_NOT_RUNNING | DEFUNCT_CONNECTION => Error::DaemonNotRunning,
+        UNKNOWN if flavor == Flavor::Avahi => Error::DaemonNotRunning,
+        _ => Error::from_code(code),
+    }
+}
+
+pub(crate) fn create_error(e: CreateError, flavor: Flavor) -> Error {
+    match e {
+        CreateError::Code(code) => code_error(code, flavor),
+        CreateError::Missing(function) => Error::unsupported(function, "system"),
+        CreateError::Nul => Error::from_code(-65540),
+    }
+}
+
+/// Settings every operation task shares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpConfig {
+    pub(crate) flavor: Flavor,
+    /// Recreate refs after the daemon went away (or was not there yet).
+    pub(crate) reconnect: bool,
+}
+
+/// Creates the refs of one operation (called again after the daemon comes back).
+pub(crate) type Creator = Arc<dyn Fn() -> Result<Vec<ServiceRef>, CreateError> + Send + Sync>;
+
+/// Turns replies of one operation into user events; keeps whatever state that needs.
+pub(crate) trait ReplySink: Send + 'static {
+    /// Event type of the public stream.
+    type Event: Send + 'static;
+    /// Handle one (non-error) reply.
+    fn reply(&mut self, reply: Reply, tx: &mpsc::UnboundedSender<Result<Self::Event, Error>>);
+    /// The daemon went away: forget state (e.g. report every known instance removed).
+    fn lost(&mut self, _tx: &mpsc::UnboundedSender<Result<Self::Event, Error>>) {}
+}
+
+/// Deallocate refs off the worker thread. If the runtime is shutting down the closure is
+/// dropped where it stands, which deallocates inline: still correct, just possibly blocking.
+pub(crate) fn dispose(fds: Vec<AsyncFd<ServiceRef>>) {
+    if fds.is_empty() {
+        return;
+    }
+    let refs: Vec<ServiceRef> = fds.into_iter().map(AsyncFd::into_inner).collect();
+    drop(tokio::task::spawn_blocking(move || drop(refs)));
+}
+
+/// Create refs on the blocking pool and register them with the reactor.
+async fn create(creator: &Creator, flavor: Flavor) -> Result<Vec<AsyncFd<ServiceRef>>, Error> {
+    let creator = Arc::clone(creator);
+    let refs = tokio::task::spawn_blocking(move || creator())
+        .await
+        .map_err(|e| Error::Io(io::Error::other(e)))?
+        .map_err(|e| create_error(e, flavor))?;
+    let mut fds = Vec::with_capacity(refs.len());
+    let mut rest = refs.into_iter();
+    while let Some(sref) = rest.next() {
+        match sref.into_async_fd() {
+            Ok(fd) => fds.push(fd),
+            Err((sref, e)) => {
+                dispose(fds);
+                let mut remaining: Vec<ServiceRef> = rest.collect();
+                remaining.push(sref);
+                drop(tokio::task::spawn_blocking(move || drop(remaining)));
+                return Err(Error::Io(e));
+            }
+        }
+    }
+    Ok(fds)
+}
+
+/// Poll every ref; process what is pending. `Ready(Ok(replies))` once at least one ref woke,
+/// `Ready(Err(code))` when a ref failed (its connection is gone).
+///
+/// The fds stay blocking: `AsyncFd` is used only for its epoll registration, and no read is
+/// ever made on them by us. `DNSServiceProcessResult` is called only when a zero-timeout poll
+/// says data is pending, and readiness is cleared only after that poll says nothing is left;
+/// tokio ignores a clear when new readiness arrived after the guard was taken, so no wake-up
+/// is lost.
+pub(crate) fn poll_replies(
+    fds: &[AsyncFd<ServiceRef>],
+    cx: &mut Context<'_>,
+) -> Poll<Result<Vec<Reply>, i32>> {
+    let mut woke = false;
+    let mut replies = Vec::new();
+    for fd in fds {
+        let mut guard = match fd.poll_read_ready(cx) {
+            Poll::Pending => continue,
+            Poll::Ready(Ok(guard)) => guard,
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(-65537)),
+        };
+        woke = true;
+        let sref = fd.get_ref();
+        let mut drained = false;
+        for _ in 0..PROCESS_BUDGET {
+            if !sref.has_pending() {
+                drained = true;
+                break;
+            }
+            match sref.process() {
+                Ok(mut more) => replies.append(&mut more),
+                Err(code) => return Poll::Ready(Err(code)),
+            }
+        }
+        if drained {
+            guard.clear_ready();
+        } else {
+            // Still pending: ask to be polled again so other tasks get a turn first.
+            cx.waker().wake_by_ref();
+        }
+    }
+    if woke {
+        Poll::Ready(Ok(replies))
+    } else {
+        Poll::Pending
+    }
+}
+
+/// Sleep `delay`, or return false early when the consumer went away.
+async fn back_off<T>(delay: &mut Duration, tx: &mpsc::UnboundedSender<T>) -> bool {
+    let wait = *delay;
+    *delay = (*delay * 2).min(BACKOFF_MAX);
+    tokio::select! {
+        () = tokio::time::sleep(wait) => true,
+        () = tx.closed() => false,
+    }
+}
+
+enum Outcome {
+    /// The consumer dropped the stream, or the operation finished.
+    Closed,
+    /// A ref reported this error code.
+    Dead(i32),
+}
+
+/// Run a stream operation until its consumer drops it (or a fatal error).
+pub(crate) async fn run_stream<S: ReplySink>(
+    creator: Creator,
+    mut sink: S,
+    tx: mpsc::UnboundedSender<Result<S::Event, Error>>,
+    config: OpConfig,
+) {
+    let mut delay = BACKOFF_FIRST;
+    loop {
+        let fds = tokio::select! {
+            r = create(&creator, config.flavor) => r,
+            () = tx.closed() => return,
+        };
+        let fds = match fds {
+            Ok(fds) => fds,
+            Err(e) => {
+                let retry = config.reconnect && e.is_daemon_gone();
+                if tx.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &tx).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        delay = BACKOFF_FIRST;
+        let outcome = pump(&fds, &mut sink, &tx).await;
+        dispose(fds);
+        match outcome {
+            Outcome::Closed => return,
+            Outcome::Dead(code) => {
+                sink.lost(&tx);
+                let e = code_error(code, config.flavor);
+                let retry = config.reconnect && e.is_daemon_gone();
+                if tx.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &tx).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn pump<S: ReplySink>(
+    fds: &[AsyncFd<ServiceRef>],
+    sink: &mut S,
+    tx: &mpsc::UnboundedSender<Result<S::Event, Error>>,
+) -> Outcome {
+    loop {
+        let replies = tokio::select! {
+            r = poll_fn(|cx| poll_replies(fds, cx)) => r,
+            () = tx.closed() => return Outcome::Closed,
+        };
+        let replies = match replies {
+            Ok(replies) => replies,
+            Err(code) => return Outcome::Dead(code),
+        };
+        for reply in replies {
+            if let Reply::Error(code) = reply {
+                return Outcome::Dead(code);
+            }
+            sink.reply(reply, tx);
+        }
+    }
+}
+
+/// What a registration is asked to publish; kept so it can be re-registered.
+#[derive(Debug, Clone)]
+pub(crate) struct RegistrationSpec {
+    pub(crate) interface: u32,
+    pub(crate) name: Option<String>,
+    pub(crate) regtype: String,
+    pub(crate) domain: Option<String>,
+    pub(crate) host: Option<String>,
+    pub(crate) port: u16,
+    pub(crate) txt: Vec<u8>,
+}
+
+/// A request from the `Registration` handle to its task.
+pub(crate) enum RegistrationCommand {
+    /// Replace the primary TXT record; the result goes back on the sender.
+    UpdateTxt(Vec<u8>, oneshot::Sender<Result<(), Error>>),
+}
+
+/// Run one registration: confirm (or fail) through `confirm`, then serve TXT updates, report
+/// renames and daemon loss on `events`, and re-register when the daemon comes back. Ends when
+/// the command sender is dropped (the `register()` future or the `Registration` handle went
+/// away).
+pub(crate) async fn run_registration(
+    api: &'static dnssd_sys::Api,
+    mut spec: RegistrationSpec,
+    confirm: oneshot::Sender<Result<String, Error>>,
+    mut commands: mpsc::UnboundedReceiver<RegistrationCommand>,
+    events: mpsc::UnboundedSender<Result<RegistrationEvent, Error>>,
+    config: OpConfig,
+) {
+    let mut confirm = Some(confirm);
+    let mut delay = BACKOFF_FIRST;
+    loop {
+        let creator: Creator = {
+            let spec = spec.clone();
+            Arc::new(move || {
+                ServiceRef::register(
+                    api,
+                    spec.interface,
+                    spec.name.as_deref(),
+                    &spec.regtype,
+                    spec.domain.as_deref(),
+                    spec.host.as_deref(),
+                    spec.port,
+                    &spec.txt,
+                )
+                .map(|r| vec![r])
+            })
+        };
+        let created = tokio::select! {
+            r = create(&creator, config.flavor) => r,
+            () = events.closed() => return,
+        };
+        let mut fds = match created {
+            Ok(fds) => fds,
+            Err(e) => {
+                if let Some(confirm) = confirm.take() {
+                    // Before the first confirmation every error goes to `register()`.
+                    drop(confirm.send(Err(e)));
+                    return;
+                }
+                let retry = config.reconnect && e.is_daemon_gone();
+                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        let outcome = 'pump: loop {
+            enum Wake {
+                Replies(Result<Vec<Reply>, i32>),
+                Command(Option<RegistrationCommand>),
+            }
+            let wake = tokio::select! {
+                r = poll_fn(|cx| poll_replies(&fds, cx)) => Wake::Replies(r),
+                c = commands.recv() => Wake::Command(c),
+            };
+            match wake {
+                Wake::Command(None) => break 'pump Outcome::Closed,
+                Wake::Replies(Err(code)) => break 'pump Outcome::Dead(code),
+                Wake::Replies(Ok(replies)) => {
+                    for reply in replies {
+                        match reply {
+                            Reply::Registered { name } => {
+                                delay = BACKOFF_FIRST;
+                                spec.name = Some(name.clone());
+                                if let Some(confirm) = confirm.take() {
+                                    drop(confirm.send(Ok(name)));
+                                } else if let Ok(name) = InstanceName::new(&name) {
+                                    drop(events.send(Ok(RegistrationEvent::Registered(name))));
+                                }
+                            }
+                            Reply::Error(code) => break 'pump Outcome::Dead(code),
+                            _ => {}
+                        }
+                    }
+                }
+                Wake::Command(Some(RegistrationCommand::UpdateTxt(txt, done))) => {
+                    spec.txt.clone_from(&txt);
+                    // Take the ref out of the reactor so the blocking call can own it, then
+                    // put it back.
+                    let Some(fd) = fds.pop() else {
+                        break 'pump Outcome::Dead(-65537);
+                    };
+                    let sref = fd.into_inner();
+                    let joined = tokio::task::spawn_blocking(move || {
+                        let r = sref.update_primary_txt(&txt);
+                        (sref, r)
+                    })
+                    .await;
+                    let Ok((sref, result)) = joined else {
+                        drop(done.send(Err(Error::Io(io::Error::other("update task failed")))));
+                        break 'pump Outcome::Closed;
+                    };
+                    drop(done.send(result.map_err(|e| create_error(e, config.flavor))));
+                    match sref.into_async_fd() {
+                        Ok(fd) => fds.push(fd),
+                        Err((sref, e)) => {
+                            drop(tokio::task::spawn_blocking(move || drop(sref)));
+                            drop(events.send(Err(Error::Io(e))));
+                            break 'pump Outcome::Closed;
+                        }
+                    }
+                }
+            }
+        };
+        dispose(fds);
+        match outcome {
+            Outcome::Closed => return,
+            Outcome::Dead(code) => {
+                let e = code_error(code, config.flavor);
+                if let Some(confirm) = confirm.take() {
+                    drop(confirm.send(Err(e)));
+                    return;
+                }
+                let retry = config.reconnect && e.is_daemon_gone();
+                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await {
+                    return;
+                }
+            }
+        }
+    }
+}
