@@ -354,11 +354,20 @@ mod tests {
         let avahi = capabilities_of(Flavor::Avahi, false, true);
         let e = interface_index(&avahi, Interface::LocalOnly, "browse").unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
-        assert_eq!(interface_index(&avahi, Interface::Any, "browse").unwrap(), 0);
+        assert_eq!(
+            interface_index(&avahi, Interface::Any, "browse").unwrap(),
+            0
+        );
         let index = std::num::NonZeroU32::new(3).unwrap();
-        assert_eq!(interface_index(&avahi, Interface::Index(index), "browse").unwrap(), 3);
+        assert_eq!(
+            interface_index(&avahi, Interface::Index(index), "browse").unwrap(),
+            3
+        );
 
-        let one = ServiceType::new("_http._tcp").unwrap().with_subtype("_a").unwrap();
+        let one = ServiceType::new("_http._tcp")
+            .unwrap()
+            .with_subtype("_a")
+            .unwrap();
         assert!(check_browse_subtypes(&avahi, &one).is_ok());
         let two = one.with_subtype("_b").unwrap();
         assert!(matches!(
