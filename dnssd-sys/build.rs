@@ -129,12 +129,28 @@ fn find_and_link() -> Result<Found, String> {
             include_dirs.extend(library.include_paths);
             Ok(Found { include_dirs })
         }
-        // pkg-config's message spans several lines; a cargo warning shows one.
         Err(error) => Err(format!(
             "pkg-config avahi-compat-libdns_sd: {}",
-            error.to_string().lines().next().unwrap_or("failed").trim()
+            pkg_config_reason(&error)
         )),
     }
+}
+
+/// One line saying why pkg-config failed: a cargo warning shows a single line, and
+/// pkg-config's own message spans several.
+fn pkg_config_reason(error: &pkg_config::Error) -> String {
+    let full = match error {
+        pkg_config::Error::ProbeFailure { output, .. }
+        | pkg_config::Error::Failure { output, .. } => {
+            String::from_utf8_lossy(&output.stderr).into_owned()
+        }
+        other => other.to_string(),
+    };
+    full.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or("failed")
+        .to_owned()
 }
 
 /// Runs bindgen on the installed header (feature `bindgen`); fails the build if it cannot,

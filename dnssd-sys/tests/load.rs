@@ -68,6 +68,7 @@ fn runtime_load_finds_avahis_library_without_getaddrinfo() {
     assert_eq!(txt_through(api), b"\x07path=/x");
 }
 
+#[cfg(dnssd_linked)]
 #[test]
 fn linked_table_has_the_header_functions_and_no_apple_ones_with_avahi() {
     let api = Api::linked();
@@ -82,4 +83,15 @@ fn linked_table_has_the_header_functions_and_no_apple_ones_with_avahi() {
         "with feature link, get() is the linked table"
     );
     assert_eq!(txt_through(api), b"\x07path=/x");
+}
+
+/// The tests enable feature `link` (dev-dependency on this crate); without a linked library
+/// the linked table is missing and that is a failure here, not a silent skip.
+#[cfg(not(dnssd_linked))]
+#[test]
+fn linked_table_is_built() {
+    panic!(
+        "dnssd-sys was built without a linked libdns_sd (see the build warning): install \
+         libavahi-compat-libdnssd-dev so the linked table is tested too"
+    );
 }

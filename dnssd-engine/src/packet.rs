@@ -1,0 +1,149 @@
+//! Packing records and questions into datagrams of bounded size (RFC 6762 §17, §7.2).
+
+use std::collections::HashSet;
+
+use crate::wire::{Header, MessageWriter, Name, Question, RData, Record, WireError};
+
+/// Largest mDNS message we ever build (RFC 6762 §17).
+pub(crate) const MAX_MESSAGE: usize = 9000;
+
+/// Responses: each answer with the additionals it brings. Answers spill into further
+/// datagrams; additionals go with their answer's datagram when they fit, else are dropped.
+pub(crate) fn build_responses(
+    header: Header,
+    questions: &[Question],
+    answers: &[(Record, Vec<Record>)],
+    max: usize,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut writer = MessageWriter::new(header, max);
+    let mut in_packet: HashSet<(Name, RData)> = HashSet::new();
+    let mut adds: Vec<&Record> = Vec::new();
+    for q in questions {
+        let _ = writer.push_question(q);
+    }
+    let finish = |writer: MessageWriter,
+                  adds: &mut Vec<&Record>,
+                  in_packet: &mut HashSet<(Name, RData)>,
+                  out: &mut Vec<Vec<u8>>| {
+        let mut writer = writer;
+        for a in adds.drain(..) {
+            if in_packet.insert((a.name.clone(), a.rdata.clone())) {
+                let _ = writer.push_additional(a);
+            }
+        }
+        in_packet.clear();
+        if !writer.is_empty() {
+            out.push(writer.finish());
+        }
+    };
+    for (answer, extra) in answers {
+        if !in_packet.insert((answer.name.clone(), answer.rdata.clone())) {
+            continue;
+        }
+        match writer.push_answer(answer) {
+            Ok(()) => {}
+            Err(WireError::Full) => {
+                let full = std::mem::replace(&mut writer, MessageWriter::new(header, max));
+                let had_answers = !full.is_empty();
+                in_packet.remove(&(answer.name.clone(), answer.rdata.clone()));
+                if had_answers {
+                    finish(full, &mut adds, &mut in_packet, &mut out);
+                }
+                in_packet.insert((answer.name.clone(), answer.rdata.clone()));
+                if writer.push_answer(answer).is_err() {
+                    // Bigger than one datagram of `max`: alone in one of up to 9000 bytes.
+                    let mut big = MessageWriter::new(header, MAX_MESSAGE);
+                    if big.push_answer(answer).is_ok() {
+                        out.push(big.finish());
+                    }
+                    in_packet.clear();
+                    continue;
+                }
+            }
+            Err(_) => continue,
+        }
+        adds.extend(extra.iter());
+    }
+    finish(writer, &mut adds, &mut in_packet, &mut out);
+    out
+}
+
+/// A query: questions, then known answers; when the known answers do not fit, TC is set and
+/// they continue in follow-up datagrams (RFC 6762 §7.2).
+pub(crate) fn build_queries(questions: &[Question], known: &[Record], max: usize) -> Vec<Vec<u8>> {
+    let mut out: Vec<MessageWriter> = Vec::new();
+    let mut writer = MessageWriter::new(Header::query(), max);
+    for q in questions {
+        if writer.push_question(q).is_err() {
+            out.push(std::mem::replace(
+                &mut writer,
+                MessageWriter::new(Header::query(), max),
+            ));
+            let _ = writer.push_question(q);
+        }
+    }
+    for k in known {
+        let mut k = k.clone();
+        k.cache_flush = false;
+        if let Err(WireError::Full) = writer.push_answer(&k) {
+            let mut full = std::mem::replace(&mut writer, MessageWriter::new(Header::query(), max));
+            full.set_truncated(true);
+            out.push(full);
+            let _ = writer.push_answer(&k);
+        }
+    }
+    out.push(writer);
+    out.into_iter()
+        .filter(|w| !w.is_empty())
+        .map(MessageWriter::finish)
+        .collect()
+}
+
+/// Probes: one question per name (ANY, QU) with the proposed records in Authority, names
+/// kept whole within one datagram.
+pub(crate) fn build_probes(groups: &[(Name, Vec<Record>)], max: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut batch: Vec<&(Name, Vec<Record>)> = Vec::new();
+    let mut size = 12usize;
+    let flush = |batch: &mut Vec<&(Name, Vec<Record>)>, out: &mut Vec<Vec<u8>>| {
+        if batch.is_empty() {
+            return;
+        }
+        let mut w = MessageWriter::new(Header::query(), MAX_MESSAGE);
+        for (name, _) in batch.iter() {
+            let _ = w.push_question(&Question {
+                name: name.clone(),
+                qtype: crate::wire::RecordType::ANY,
+                qclass: crate::wire::CLASS_IN,
+                unicast_response: true,
+            });
+        }
+        for (_, records) in batch.iter() {
+            for r in records {
+                let mut r = r.clone();
+                r.cache_flush = false;
+                let _ = w.push_authority(&r);
+            }
+        }
+        out.push(w.finish());
+        batch.clear();
+    };
+    for g in groups {
+        // Upper bound without compression.
+        let g_size = g.0.wire_len()
+            + 4
+            + g.1
+                .iter()
+                .map(|r| r.name.wire_len() + 10 + r.rdata_wire().len())
+                .sum::<usize>();
+        if size + g_size > max && !batch.is_empty() {
+            flush(&mut batch, &mut out);
+            size = 12;
+        }
+        size += g_size;
+        batch.push(g);
+    }
+    flush(&mut batch, &mut out);
+    out
+}
