@@ -1,0 +1,2 @@
+//! Codec benchmark (placeholder until the comparison lands).
+fn main() {}
