@@ -108,7 +108,12 @@ fn compressed_name_len(n: &Name) -> usize {
 fn encode_probe(batch: &[&(Name, Vec<Record>)], max: usize) -> Option<Vec<u8>> {
     let mut w = MessageWriter::new(Header::query(), max);
     for (name, _) in batch {
-        let q = Question { name: name.clone(), qtype: crate::wire::RecordType::ANY, qclass: crate::wire::CLASS_IN, unicast_response: true };
+        let q = Question {
+            name: name.clone(),
+            qtype: crate::wire::RecordType::ANY,
+            qclass: crate::wire::CLASS_IN,
+            unicast_response: true,
+        };
         w.push_question(&q).ok()?;
     }
     for (_, records) in batch {
@@ -148,7 +153,14 @@ pub(crate) fn build_probes(groups: &[(Name, Vec<Record>)], max: usize) -> Vec<Ve
     for g in groups {
         let g_size = compressed_name_len(&g.0)
             + 4
-            + g.1.iter().map(|r| compressed_name_len(&r.name) + 10 + r.rdata_wire().len().min(compressed_name_len(&r.name) + 12)).sum::<usize>();
+            + g.1
+                .iter()
+                .map(|r| {
+                    compressed_name_len(&r.name)
+                        + 10
+                        + r.rdata_wire().len().min(compressed_name_len(&r.name) + 12)
+                })
+                .sum::<usize>();
         if size + g_size > max && !batch.is_empty() {
             emit_probes(&batch, max, &mut out);
             batch.clear();

@@ -381,7 +381,10 @@ impl Responder {
     /// When a new probe attempt on `link` may start.
     fn probe_start(&mut self, link: LinkId, cx: &mut Ctx<'_>) -> Instant {
         let now = cx.now;
-        if self.last_conflict.is_none_or(|t| t + Duration::from_secs(10) <= now) {
+        if self
+            .last_conflict
+            .is_none_or(|t| t + Duration::from_secs(10) <= now)
+        {
             self.probe_limited = false;
         }
         if self.probe_limited {

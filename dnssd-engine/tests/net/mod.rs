@@ -1,13 +1,20 @@
 //! `Net`: N engines on a simulated multicast link with a virtual clock, latency, loss and
 //! duplication, all seeded. Every datagram sent is logged (parsed) for assertions.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, reason = "test support")]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "test support"
+)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use dnssd_engine::wire::{Message, Name, Record, RecordType};
 use dnssd_engine::{
-    Config, Destination, Engine, Event, Instant, InterfaceAddress, InterfaceConfig, InterfaceId, Rng, ServiceSpec, Transmit,
+    Config, Destination, Engine, Event, Instant, InterfaceAddress, InterfaceConfig, InterfaceId,
+    Rng, ServiceSpec, Transmit,
 };
 
 pub const IFACE: InterfaceId = InterfaceId(1);
@@ -33,7 +40,11 @@ impl Sent {
         self.msg.header.is_response()
     }
     pub fn records(&self) -> impl Iterator<Item = &Record> {
-        self.msg.answers.iter().chain(self.msg.authorities.iter()).chain(self.msg.additionals.iter())
+        self.msg
+            .answers
+            .iter()
+            .chain(self.msg.authorities.iter())
+            .chain(self.msg.additionals.iter())
     }
 }
 
@@ -92,7 +103,10 @@ impl Net {
             in_flight: Vec::new(),
         };
         for i in 0..n {
-            net.add_node(seed.wrapping_mul(31).wrapping_add(i as u64), &format!("host{i}"));
+            net.add_node(
+                seed.wrapping_mul(31).wrapping_add(i as u64),
+                &format!("host{i}"),
+            );
         }
         net
     }
@@ -100,11 +114,20 @@ impl Net {
     pub fn add_node(&mut self, seed: u64, host: &str) -> usize {
         let i = self.nodes.len();
         let addr = node_addr(i);
-        let mut engine = Engine::new(Config { rng_seed: seed, host_name: host.into(), ..Config::default() });
+        let mut engine = Engine::new(Config {
+            rng_seed: seed,
+            host_name: host.into(),
+            ..Config::default()
+        });
         engine.add_interface(
             self.now,
             IFACE,
-            InterfaceConfig { name: "sim0".into(), addresses: vec![InterfaceAddress::new(addr, 24)], v4: true, v6: false },
+            InterfaceConfig {
+                name: "sim0".into(),
+                addresses: vec![InterfaceAddress::new(addr, 24)],
+                v4: true,
+                v6: false,
+            },
         );
         self.nodes.push(Node { engine, addr });
         self.pump_all();
@@ -121,18 +144,29 @@ impl Net {
             self.log.push(Sent {
                 at: self.now,
                 from: usize::MAX,
-                transmit: Transmit { iface: IFACE, destination: dest, payload: bytes.to_vec() },
+                transmit: Transmit {
+                    iface: IFACE,
+                    destination: dest,
+                    payload: bytes.to_vec(),
+                },
                 msg,
             });
         }
-        self.nodes[to].engine.handle_datagram(self.now, IFACE, source, dest, bytes);
+        self.nodes[to]
+            .engine
+            .handle_datagram(self.now, IFACE, source, dest, bytes);
         self.pump(to);
     }
 
     /// Encodes and injects a message from `source` as multicast.
     pub fn inject_msg(&mut self, to: usize, source: SocketAddr, msg: &Message) {
         let bytes = msg.encode().unwrap();
-        self.inject(to, source, Destination::Multicast(dnssd_engine::Family::V4), &bytes);
+        self.inject(
+            to,
+            source,
+            Destination::Multicast(dnssd_engine::Family::V4),
+            &bytes,
+        );
     }
 
     fn pump_all(&mut self) {
@@ -147,23 +181,37 @@ impl Net {
             let source = SocketAddr::new(self.nodes[i].addr, 5353);
             let targets: Vec<usize> = match t.destination {
                 Destination::Multicast(_) => (0..self.nodes.len()).filter(|j| *j != i).collect(),
-                Destination::Unicast(sa) => (0..self.nodes.len()).filter(|j| self.nodes[*j].addr == sa.ip()).collect(),
+                Destination::Unicast(sa) => (0..self.nodes.len())
+                    .filter(|j| self.nodes[*j].addr == sa.ip())
+                    .collect(),
             };
             for j in targets {
                 if self.rng.range(0, 999) < self.loss_permille {
                     continue;
                 }
-                let copies = if self.rng.range(0, 999) < self.dup_permille { 2 } else { 1 };
+                let copies = if self.rng.range(0, 999) < self.dup_permille {
+                    2
+                } else {
+                    1
+                };
                 for _ in 0..copies {
                     let at = self.now + self.rng.duration(self.latency.0, self.latency.1);
                     let dest = match t.destination {
                         Destination::Multicast(f) => Destination::Multicast(f),
-                        Destination::Unicast(_) => Destination::Unicast(SocketAddr::new(self.nodes[j].addr, 5353)),
+                        Destination::Unicast(_) => {
+                            Destination::Unicast(SocketAddr::new(self.nodes[j].addr, 5353))
+                        }
                     };
-                    self.in_flight.push((at, j, source, dest, t.payload.clone()));
+                    self.in_flight
+                        .push((at, j, source, dest, t.payload.clone()));
                 }
             }
-            self.log.push(Sent { at: self.now, from: i, transmit: t, msg });
+            self.log.push(Sent {
+                at: self.now,
+                from: i,
+                transmit: t,
+                msg,
+            });
         }
         while let Some(e) = self.nodes[i].engine.poll_event() {
             self.events.push((i, self.now, e));
@@ -176,9 +224,15 @@ impl Net {
         loop {
             guard += 1;
             assert!(guard < 5_000_000, "event loop does not settle");
-            let next_timer = self.nodes.iter().filter_map(|n| n.engine.poll_timeout()).min();
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.engine.poll_timeout())
+                .min();
             let next_delivery = self.in_flight.iter().map(|f| f.0).min();
-            let Some(next) = [next_timer, next_delivery].into_iter().flatten().min() else { break };
+            let Some(next) = [next_timer, next_delivery].into_iter().flatten().min() else {
+                break;
+            };
             if next > end {
                 break;
             }
@@ -195,14 +249,24 @@ impl Net {
             });
             due.sort_by_key(|f| f.0);
             for (_, to, src, dest, bytes) in due {
-                self.nodes[to].engine.handle_datagram(self.now, IFACE, src, dest, &bytes);
+                self.nodes[to]
+                    .engine
+                    .handle_datagram(self.now, IFACE, src, dest, &bytes);
                 self.pump(to);
             }
             for i in 0..self.nodes.len() {
-                if self.nodes[i].engine.poll_timeout().is_some_and(|t| t <= self.now) {
+                if self.nodes[i]
+                    .engine
+                    .poll_timeout()
+                    .is_some_and(|t| t <= self.now)
+                {
                     self.nodes[i].engine.handle_timeout(self.now);
                     self.pump(i);
-                    if self.nodes[i].engine.poll_timeout().is_some_and(|t| t <= self.now) {
+                    if self.nodes[i]
+                        .engine
+                        .poll_timeout()
+                        .is_some_and(|t| t <= self.now)
+                    {
                         // Work due now that produced nothing: move time on by a microsecond.
                         self.now = self.now + Duration::from_micros(1);
                     }
@@ -223,7 +287,11 @@ impl Net {
     }
 
     pub fn events_of(&self, i: usize) -> Vec<&Event> {
-        self.events.iter().filter(|(n, _, _)| *n == i).map(|(_, _, e)| e).collect()
+        self.events
+            .iter()
+            .filter(|(n, _, _)| *n == i)
+            .map(|(_, _, e)| e)
+            .collect()
     }
 
     pub fn take_events(&mut self) -> Vec<(usize, Instant, Event)> {
