@@ -192,12 +192,9 @@ impl ServiceDiscoveryBuilder {
             BackendKind::Auto | BackendKind::System => {
                 Backend::System(SystemBackend::new(self.reconnect)?)
             }
-            BackendKind::Embedded => {
-                return Err(Error::unsupported(
-                    "the embedded backend (not built yet)",
-                    "embedded",
-                ));
-            }
+            BackendKind::Embedded => Backend::Embedded(crate::embedded::EmbeddedBackend::start(
+                crate::embedded::EmbeddedConfig::default(),
+            )?),
         };
         Ok(ServiceDiscovery {
             backend: Arc::new(backend),
@@ -335,6 +332,15 @@ impl ServiceDiscovery {
         Ok(ServiceTypes::from_events(
             self.backend.browse_types(None, Interface::Any)?,
         ))
+    }
+
+    /// Ends this handle's work and waits for it. With the embedded backend: deregisters every
+    /// service, returns once their goodbyes are on the wire, and stops the engine (every clone
+    /// of this handle and every open stream end). Call it before a program exits: dropping
+    /// the runtime would cut the goodbyes short. With the system backend there is nothing to
+    /// wait for (the daemon sends the goodbyes when a registration is dropped).
+    pub async fn shutdown(&self) {
+        self.backend.shutdown().await;
     }
 }
 
