@@ -515,3 +515,137 @@ fn two_interfaces_addresses_stay_on_their_interface_ipv6_link_local() {
         "once per interface, deduplicated over v4/v6"
     );
 }
+
+#[test]
+fn multi_question_query_answered_together_with_shared_delay() {
+    // row 16
+    let mut net = Net::new(51, 1);
+    net.engine(0)
+        .register(Instant::ZERO, spec("Web", "_http._tcp", 80))
+        .unwrap();
+    net.run_for(Duration::from_secs(10));
+    let t0 = net.now;
+    let mut q = query("Web._http._tcp.local", RecordType::SRV);
+    q.questions.push(Question {
+        name: name("_http._tcp.local"),
+        qtype: RecordType::PTR,
+        qclass: CLASS_IN,
+        unicast_response: false,
+    });
+    net.inject_msg(0, peer(), &q);
+    net.run_for(Duration::from_millis(300));
+    let resp: Vec<_> = net
+        .sent_by(0)
+        .into_iter()
+        .filter(|s| s.at >= t0)
+        .cloned()
+        .collect();
+    assert_eq!(resp.len(), 1, "one aggregated response");
+    let d = resp[0].at - t0;
+    assert!(
+        d >= Duration::from_millis(20) && d <= Duration::from_millis(120),
+        "{d:?}"
+    );
+    let types: Vec<RecordType> = resp[0].msg.answers.iter().map(Record::rtype).collect();
+    assert!(types.contains(&RecordType::SRV) && types.contains(&RecordType::PTR));
+}
+
+#[test]
+fn unicast_responses_accepted_only_within_two_seconds_of_our_qu_query() {
+    // row 11
+    let mut net = Net::new(52, 1);
+    net.run_for(Duration::from_secs(5));
+    let t0 = net.now;
+    net.engine(0).browse(t0, "_http._tcp", None).unwrap();
+    net.run_for(Duration::from_millis(200)); // QU query out
+    let resp = Message {
+        header: Header::response(),
+        answers: vec![ptr(4500)],
+        ..Message::default()
+    }
+    .encode()
+    .unwrap();
+    let to_us = Destination::Unicast("10.0.0.1:5353".parse().unwrap());
+    net.inject(0, "10.0.0.9:5353".parse().unwrap(), to_us, &resp);
+    assert_eq!(
+        net.engine(0).cache_len(),
+        1,
+        "reply to our QU query accepted"
+    );
+    net.run_for(Duration::from_secs(60)); // later queries are QM
+    let other = Message {
+        header: Header::response(),
+        answers: vec![Record {
+            name: name("_http._tcp.local"),
+            class: CLASS_IN,
+            cache_flush: false,
+            ttl: 4500,
+            rdata: RData::Ptr(name("Other._http._tcp.local")),
+        }],
+        ..Message::default()
+    };
+    net.inject(
+        0,
+        "10.0.0.9:5353".parse().unwrap(),
+        to_us,
+        &other.encode().unwrap(),
+    );
+    assert_eq!(
+        net.engine(0).cache_len(),
+        1,
+        "unsolicited unicast response ignored"
+    );
+    assert_eq!(net.engine(0).stats().dropped_unsolicited_unicast, 1);
+}
+
+#[test]
+fn probe_defence_multicast_and_limited_to_once_per_250ms() {
+    // rows 12, 31 (defending an established name)
+    let mut net = Net::new(53, 1);
+    net.engine(0)
+        .register(Instant::ZERO, spec("Web", "_http._tcp", 80))
+        .unwrap();
+    net.run_for(Duration::from_secs(10));
+    let probe = Message {
+        header: Header::query(),
+        questions: vec![Question {
+            name: name("Web._http._tcp.local"),
+            qtype: RecordType::ANY,
+            qclass: CLASS_IN,
+            unicast_response: true,
+        }],
+        authorities: vec![Record {
+            name: name("Web._http._tcp.local"),
+            class: CLASS_IN,
+            cache_flush: false,
+            ttl: 120,
+            rdata: RData::Txt(vec![1, b'q']),
+        }],
+        ..Message::default()
+    };
+    let t0 = net.now;
+    for _ in 0..4 {
+        net.inject_msg(0, peer(), &probe);
+        net.run_for(Duration::from_millis(100));
+    }
+    net.run_for(Duration::from_secs(1));
+    let defences: Vec<_> = net
+        .sent_by(0)
+        .into_iter()
+        .filter(|s| s.at >= t0 && s.is_response())
+        .cloned()
+        .collect();
+    assert!(defences.iter().all(|s| s.is_multicast()));
+    assert!(
+        defences[0].at - t0 <= Duration::from_millis(10),
+        "immediate"
+    );
+    assert!(
+        defences.len() >= 2,
+        "defended more than once a second: {}",
+        defences.len()
+    );
+    for w in defences.windows(2) {
+        assert!(w[1].at - w[0].at >= Duration::from_millis(250));
+    }
+}
