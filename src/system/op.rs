@@ -25,7 +25,7 @@ const PROCESS_BUDGET: usize = 32;
 /// First delay before recreating refs after the daemon went away.
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 /// Longest delay between attempts to reach a missing daemon.
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// What the backend knows about the library that shapes error mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,13 +159,48 @@ pub(crate) fn poll_replies(
     }
 }
 
-/// Sleep `delay`, or return false early when the consumer went away.
-async fn back_off<T>(delay: &mut Duration, tx: &mpsc::UnboundedSender<T>) -> bool {
-    let wait = *delay;
-    *delay = (*delay * 2).min(BACKOFF_MAX);
-    tokio::select! {
-        () = tokio::time::sleep(wait) => true,
-        () = tx.closed() => false,
+/// Error reporting and retry pacing across one daemon outage: the error is reported once,
+/// then the refs are recreated with backoff until the daemon is back.
+struct Outage {
+    delay: Duration,
+    reported: bool,
+    reconnect: bool,
+}
+
+impl Outage {
+    fn new(reconnect: bool) -> Self {
+        Outage {
+            delay: BACKOFF_FIRST,
+            reported: false,
+            reconnect,
+        }
+    }
+
+    /// The refs work again.
+    fn recovered(&mut self) {
+        self.delay = BACKOFF_FIRST;
+        self.reported = false;
+    }
+
+    /// Report `e` (once per outage) and wait before the next attempt. False when the operation
+    /// should end: the error is fatal, reconnection is off, or the consumer went away.
+    async fn failed<T>(&mut self, e: Error, tx: &mpsc::UnboundedSender<Result<T, Error>>) -> bool {
+        if !(self.reconnect && e.is_daemon_gone()) {
+            drop(tx.send(Err(e)));
+            return false;
+        }
+        if !self.reported {
+            if tx.send(Err(e)).is_err() {
+                return false;
+            }
+            self.reported = true;
+        }
+        let wait = self.delay;
+        self.delay = (self.delay * 2).min(BACKOFF_MAX);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = tx.closed() => false,
+        }
     }
 }
 
@@ -183,7 +218,7 @@ pub(crate) async fn run_stream<S: ReplySink>(
     tx: mpsc::UnboundedSender<Result<S::Event, Error>>,
     config: OpConfig,
 ) {
-    let mut delay = BACKOFF_FIRST;
+    let mut outage = Outage::new(config.reconnect);
     loop {
         let fds = tokio::select! {
             r = create(&creator, config.flavor) => r,
@@ -192,23 +227,20 @@ pub(crate) async fn run_stream<S: ReplySink>(
         let fds = match fds {
             Ok(fds) => fds,
             Err(e) => {
-                let retry = config.reconnect && e.is_daemon_gone();
-                if tx.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &tx).await {
+                if !outage.failed(e, &tx).await {
                     return;
                 }
                 continue;
             }
         };
-        delay = BACKOFF_FIRST;
+        outage.recovered();
         let outcome = pump(&fds, &mut sink, &tx).await;
         dispose(fds);
         match outcome {
             Outcome::Closed => return,
             Outcome::Dead(code) => {
                 sink.lost(&tx);
-                let e = code_error(code, config.flavor);
-                let retry = config.reconnect && e.is_daemon_gone();
-                if tx.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &tx).await {
+                if !outage.failed(code_error(code, config.flavor), &tx).await {
                     return;
                 }
             }
@@ -270,7 +302,7 @@ pub(crate) async fn run_registration(
     config: OpConfig,
 ) {
     let mut confirm = Some(confirm);
-    let mut delay = BACKOFF_FIRST;
+    let mut outage = Outage::new(config.reconnect);
     loop {
         let creator: Creator = {
             let spec = spec.clone();
@@ -300,8 +332,7 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                let retry = config.reconnect && e.is_daemon_gone();
-                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await {
+                if !outage.failed(e, &events).await {
                     return;
                 }
                 continue;
@@ -323,7 +354,7 @@ pub(crate) async fn run_registration(
                     for reply in replies {
                         match reply {
                             Reply::Registered { name } => {
-                                delay = BACKOFF_FIRST;
+                                outage.recovered();
                                 spec.name = Some(name.clone());
                                 if let Some(confirm) = confirm.take() {
                                     drop(confirm.send(Ok(name)));
@@ -374,8 +405,7 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                let retry = config.reconnect && e.is_daemon_gone();
-                if events.send(Err(e)).is_err() || !retry || !back_off(&mut delay, &events).await {
+                if !outage.failed(e, &events).await {
                     return;
                 }
             }
