@@ -1020,6 +1020,11 @@ impl Responder {
         };
         let same_class = r.class & 0x7fff == CLASS_IN;
         let ours = same_class && self.is_ours(g, r);
+        if r.ttl == 0 && !ours {
+            // A goodbye (maybe our own, looped back, for an address we just dropped) never
+            // claims a name.
+            return;
+        }
         match st.phase {
             Phase::Probing { .. } => {
                 // Any record with our name answering our probe is a conflict unless it is
