@@ -45,8 +45,8 @@ struct Cli {
 #[derive(Args, Debug, Clone)]
 struct Common {
     /// Stop after SECS seconds and exit 0 (resolve/lookup: fail if no answer came by then).
-    #[arg(long, global = true, value_name = "SECS")]
-    timeout: Option<f64>,
+    #[arg(long, global = true, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
     /// One JSON object per line instead of the table.
     #[arg(long, global = true)]
     json: bool,
@@ -116,6 +116,13 @@ enum Command {
     Types,
 }
 
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{s:?} is not a number of seconds (>= 0)"))
+}
+
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
     s.parse::<BackendKind>()
         .map_err(|_| format!("unknown backend {s:?} (expected auto, system or embedded)"))
@@ -150,7 +157,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let sd = ServiceDiscovery::builder()
         .backend(common.backend)
         .build()?;
-    let deadline = common.timeout.map(Duration::from_secs_f64);
+    let deadline = common.timeout;
     let stop = stop_signal(deadline);
     let cx = Ctx { sd, out, interface };
     let result = match command {
