@@ -156,8 +156,15 @@ impl Cache {
     /// Entries answering a question (name, type or ANY) on a link.
     pub fn answers(&self, link: LinkId, name: &Name, qtype: RecordType) -> Vec<&CacheEntry> {
         if qtype == RecordType::ANY {
-            let types = self.by_name.get(&(link, name.clone())).cloned().unwrap_or_default();
-            types.into_iter().flat_map(|t| self.rrset(link, name, t)).collect()
+            let types = self
+                .by_name
+                .get(&(link, name.clone()))
+                .cloned()
+                .unwrap_or_default();
+            types
+                .into_iter()
+                .flat_map(|t| self.rrset(link, name, t))
+                .collect()
         } else {
             self.rrset(link, name, qtype).collect()
         }
@@ -264,9 +271,15 @@ impl Cache {
         self.entries.insert(id, entry);
         self.timers.insert((now, id));
         self.set_timer(id);
-        let ids = self.by_rrset.entry((link, record.name.clone(), record.rtype())).or_default();
+        let ids = self
+            .by_rrset
+            .entry((link, record.name.clone(), record.rtype()))
+            .or_default();
         if ids.is_empty() {
-            self.by_name.entry((link, record.name.clone())).or_default().push(record.rtype());
+            self.by_name
+                .entry((link, record.name.clone()))
+                .or_default()
+                .push(record.rtype());
         }
         ids.push(id);
         out.push(CacheChange::Added(link, record.clone()));
@@ -550,12 +563,28 @@ mod tests {
         let mut c = Cache::new(10);
         let mut out = Vec::new();
         let n = Name::from_dotted("h.local").unwrap();
-        c.insert(Instant::ZERO, link(), &a("h.local", [10, 0, 0, 1], 120, false), &mut rng, &mut out);
-        let txt = Record { name: n.clone(), class: CLASS_IN, cache_flush: false, ttl: 10, rdata: RData::Txt(vec![0]) };
+        c.insert(
+            Instant::ZERO,
+            link(),
+            &a("h.local", [10, 0, 0, 1], 120, false),
+            &mut rng,
+            &mut out,
+        );
+        let txt = Record {
+            name: n.clone(),
+            class: CLASS_IN,
+            cache_flush: false,
+            ttl: 10,
+            rdata: RData::Txt(vec![0]),
+        };
         c.insert(Instant::ZERO, link(), &txt, &mut rng, &mut out);
         assert_eq!(c.answers(link(), &n, RecordType::ANY).len(), 2);
         c.run(Instant::from_millis(10_000), &mut rng, &mut out);
         assert_eq!(c.answers(link(), &n, RecordType::ANY).len(), 1);
-        assert!(c.by_name.get(&(link(), n)).is_some_and(|t| t == &vec![RecordType::A]));
+        assert!(
+            c.by_name
+                .get(&(link(), n))
+                .is_some_and(|t| t == &vec![RecordType::A])
+        );
     }
 }

@@ -311,7 +311,8 @@ impl Engine {
         }
         // Answers per question, minus known answers (RFC 6762 §7.1).
         let mut per_q: Vec<(bool, Record)> = Vec::new();
-        let mut seen: std::collections::HashSet<(Name, crate::wire::RData)> = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<(Name, crate::wire::RData)> =
+            std::collections::HashSet::new();
         for q in &msg.questions {
             let mut v = Vec::new();
             self.responder.answer(link, q, &mut v);

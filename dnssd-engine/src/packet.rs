@@ -181,14 +181,23 @@ mod tests {
     #[test]
     fn three_hundred_known_answers_split_with_tc_on_all_but_last() {
         // CONFORMANCE row 22 (querier side).
-        let q = Question { name: Name::from_dotted("_http._tcp.local").unwrap(), qtype: RecordType::PTR, qclass: CLASS_IN, unicast_response: false };
+        let q = Question {
+            name: Name::from_dotted("_http._tcp.local").unwrap(),
+            qtype: RecordType::PTR,
+            qclass: CLASS_IN,
+            unicast_response: false,
+        };
         let known: Vec<Record> = (0..300)
             .map(|i| Record {
                 name: q.name.clone(),
                 class: CLASS_IN,
                 cache_flush: true,
                 ttl: 4500,
-                rdata: RData::Ptr(q.name.prepend(format!("Instance number {i}").as_bytes()).unwrap()),
+                rdata: RData::Ptr(
+                    q.name
+                        .prepend(format!("Instance number {i}").as_bytes())
+                        .unwrap(),
+                ),
             })
             .collect();
         let packets = build_queries(std::slice::from_ref(&q), &known, 1460);
@@ -200,7 +209,11 @@ mod tests {
         assert!(rest.iter().all(|m| m.header.truncated()));
         assert!(!last.header.truncated());
         assert_eq!(msgs.iter().map(|m| m.answers.len()).sum::<usize>(), 300);
-        assert!(msgs.iter().flat_map(|m| m.answers.iter()).all(|r| !r.cache_flush));
+        assert!(
+            msgs.iter()
+                .flat_map(|m| m.answers.iter())
+                .all(|r| !r.cache_flush)
+        );
         assert!(packets.iter().all(|p| p.len() <= 1460));
     }
 }
