@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use dnssd_engine::wire::{
     CLASS_IN, Header, Message, MessageWriter, Name, Question, RData, Record, RecordType,
 };
@@ -148,13 +148,79 @@ fn simple_dns_owned(
     (questions, records)
 }
 
-fn codec(c: &mut Criterion) {
-    let packets = [
+fn packets() -> [(&'static str, Vec<u8>); 3] {
+    [
         ("typical_response", typical_response()),
         ("response_9000", big_response()),
         ("query_50_known_answers", known_answer_query()),
-    ];
-    for (label, bytes) in &packets {
+    ]
+}
+
+/// One measured operation: `(operation, codec)` names and the work on one packet.
+type Case = (&'static str, &'static str, Box<dyn Fn()>);
+
+fn cases(bytes: &[u8]) -> Vec<Case> {
+    let ours = Message::parse(bytes).unwrap();
+    let hickory = hickory_proto::op::Message::from_vec(bytes).unwrap();
+    let simple_bytes: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
+    let simple = simple_dns::Packet::parse(simple_bytes).unwrap();
+    let b1 = bytes.to_vec();
+    let b2 = bytes.to_vec();
+    let b3 = bytes.to_vec();
+    let b4 = bytes.to_vec();
+    vec![
+        (
+            "parse",
+            "ours",
+            Box::new(move || drop(black_box(Message::parse(black_box(&b1)).unwrap()))),
+        ),
+        (
+            "parse",
+            "hickory",
+            Box::new(move || {
+                drop(black_box(
+                    hickory_proto::op::Message::from_vec(black_box(&b2)).unwrap(),
+                ))
+            }),
+        ),
+        (
+            "parse",
+            "simple_dns_owned",
+            Box::new(move || drop(black_box(simple_dns_owned(black_box(&b3))))),
+        ),
+        (
+            "parse",
+            "simple_dns_borrowed",
+            Box::new(move || {
+                drop(black_box(
+                    simple_dns::Packet::parse(black_box(&b4)).unwrap(),
+                ))
+            }),
+        ),
+        (
+            "encode",
+            "ours",
+            Box::new(move || drop(black_box(black_box(&ours).encode().unwrap()))),
+        ),
+        (
+            "encode",
+            "hickory",
+            Box::new(move || drop(black_box(black_box(&hickory).to_vec().unwrap()))),
+        ),
+        (
+            "encode",
+            "simple_dns",
+            Box::new(move || {
+                drop(black_box(
+                    black_box(&simple).build_bytes_vec_compressed().unwrap(),
+                ))
+            }),
+        ),
+    ]
+}
+
+fn codec(c: &mut Criterion) {
+    for (label, bytes) in &packets() {
         // Every codec must read every record of the packet, or the comparison is void.
         let ours = Message::parse(bytes).unwrap();
         assert_eq!(ours.dropped_records, 0);
@@ -164,45 +230,57 @@ fn codec(c: &mut Criterion) {
         assert_eq!(hickory.answers().len() + hickory.additionals().len(), n);
         assert_eq!(simple.answers.len() + simple.additional_records.len(), n);
         eprintln!(
-            "{label}: {} bytes, {} questions, {} records",
+            "{label}: {} bytes, {} questions, {} records; re-encoded sizes: ours {} hickory {} simple-dns {}",
             bytes.len(),
             ours.questions.len(),
-            n
-        );
-
-        let mut g = c.benchmark_group(format!("parse/{label}"));
-        g.bench_function("ours", |b| {
-            b.iter(|| Message::parse(black_box(bytes)).unwrap())
-        });
-        g.bench_function("hickory", |b| {
-            b.iter(|| hickory_proto::op::Message::from_vec(black_box(bytes)).unwrap())
-        });
-        g.bench_function("simple_dns_owned", |b| {
-            b.iter(|| simple_dns_owned(black_box(bytes)))
-        });
-        g.bench_function("simple_dns_borrowed", |b| {
-            b.iter(|| simple_dns::Packet::parse(black_box(bytes)).unwrap())
-        });
-        g.finish();
-
-        let mut g = c.benchmark_group(format!("encode/{label}"));
-        g.bench_function("ours", |b| b.iter(|| black_box(&ours).encode().unwrap()));
-        g.bench_function("hickory", |b| {
-            b.iter(|| black_box(&hickory).to_vec().unwrap())
-        });
-        g.bench_function("simple_dns", |b| {
-            b.iter(|| black_box(&simple).build_bytes_vec_compressed().unwrap())
-        });
-        g.finish();
-
-        // Sizes of the compressed encodings, for the docs.
-        eprintln!(
-            "{label}: encoded sizes ours {} hickory {} simple-dns {}",
+            n,
             ours.encode().unwrap().len(),
             hickory.to_vec().unwrap().len(),
             simple.build_bytes_vec_compressed().unwrap().len()
         );
+        let all = cases(bytes);
+        for op in ["parse", "encode"] {
+            let mut g = c.benchmark_group(format!("{op}/{label}"));
+            for (_, codec, work) in all.iter().filter(|(o, _, _)| *o == op) {
+                g.bench_function(*codec, |b| b.iter(work));
+            }
+            g.finish();
+        }
     }
+}
+
+/// `CODEC_COUNT=op/packet/codec:N` runs that one case N times and exits, for counting
+/// instructions under `valgrind --tool=callgrind` (wall-clock figures are noisy on a shared
+/// 2-core machine; instruction counts are not). Run with N and with 0 and subtract.
+fn count_mode() -> bool {
+    let Ok(spec) = std::env::var("CODEC_COUNT") else {
+        return false;
+    };
+    let (case, n) = spec.split_once(':').unwrap();
+    let n: usize = n.parse().unwrap();
+    let mut parts = case.split('/');
+    let (op, packet, codec) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let (_, bytes) = packets().into_iter().find(|(l, _)| *l == packet).unwrap();
+    let (_, _, work) = cases(&bytes)
+        .into_iter()
+        .find(|(o, c, _)| *o == op && *c == codec)
+        .unwrap();
+    for _ in 0..n {
+        work();
+    }
+    true
+}
+
+fn main() {
+    if count_mode() {
+        return;
+    }
+    group::benches();
+    Criterion::default().configure_from_args().final_summary();
 }
 
 // criterion_group! generates an undocumented `fn benches`.
@@ -217,4 +295,3 @@ mod group {
         targets = codec
     }
 }
-criterion_main!(group::benches);
