@@ -411,8 +411,9 @@ impl Driver {
         let done = loop {
             self.flush().await;
             let deadline = self.engine.poll_timeout().map(|t| self.instant_of(t));
+            // Unbiased: a flood on one socket must not starve the other, the timer or the
+            // API's commands.
             let wake = tokio::select! {
-                biased;
                 command = self.commands.recv() => Wake::Command(command),
                 () = sleep_until(deadline) => Wake::Timer,
                 r = recv_on(self.v4.as_ref(), &mut self.buf_v4) => Wake::Datagram(Family::V4, r),
