@@ -2,6 +2,7 @@
 //! to the system daemon backend or (when it lands) the embedded mDNS engine.
 
 use crate::discovery::{Interface, Service};
+use crate::embedded::EmbeddedBackend;
 use crate::error::Result;
 use crate::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
@@ -68,18 +69,22 @@ pub struct Capabilities {
 pub(crate) enum Backend {
     /// The system daemon.
     System(SystemBackend),
+    /// The embedded mDNS engine.
+    Embedded(EmbeddedBackend),
 }
 
 impl Backend {
     pub(crate) fn kind(&self) -> BackendKind {
         match self {
             Backend::System(_) => BackendKind::System,
+            Backend::Embedded(_) => BackendKind::Embedded,
         }
     }
 
     pub(crate) fn capabilities(&self) -> &Capabilities {
         match self {
             Backend::System(b) => b.capabilities(),
+            Backend::Embedded(b) => b.capabilities(),
         }
     }
 
@@ -89,6 +94,7 @@ impl Backend {
     ) -> Result<(InstanceName, RegistrationGuard)> {
         match self {
             Backend::System(b) => b.register(service).await,
+            Backend::Embedded(b) => b.register(service).await,
         }
     }
 
@@ -99,6 +105,7 @@ impl Backend {
     ) -> Result<()> {
         match self {
             Backend::System(b) => b.update_txt(guard, txt).await,
+            Backend::Embedded(b) => b.update_txt(guard, txt).await,
         }
     }
 
@@ -110,12 +117,14 @@ impl Backend {
     ) -> Result<EventStream<BrowseEvent>> {
         match self {
             Backend::System(b) => b.browse(service_type, domain, interface),
+            Backend::Embedded(b) => b.browse(service_type, domain, interface),
         }
     }
 
     pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         match self {
             Backend::System(b) => b.resolve(instance),
+            Backend::Embedded(b) => b.resolve(instance),
         }
     }
 
@@ -127,6 +136,7 @@ impl Backend {
     ) -> Result<EventStream<RecordEvent>> {
         match self {
             Backend::System(b) => b.query_record(name, rtype, interface),
+            Backend::Embedded(b) => b.query_record(name, rtype, interface),
         }
     }
 
@@ -137,6 +147,7 @@ impl Backend {
     ) -> Result<EventStream<HostAddressEvent>> {
         match self {
             Backend::System(b) => b.lookup_host(host, interface),
+            Backend::Embedded(b) => b.lookup_host(host, interface),
         }
     }
 
@@ -147,6 +158,21 @@ impl Backend {
     ) -> Result<EventStream<ServiceTypeEvent>> {
         match self {
             Backend::System(b) => b.browse_types(domain, interface),
+            Backend::Embedded(b) => b.browse_types(domain, interface),
+        }
+    }
+
+    pub(crate) async fn wait_released(&self) {
+        match self {
+            Backend::System(b) => b.idle().await,
+            Backend::Embedded(_) => {}
+        }
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        match self {
+            Backend::System(b) => b.shutdown().await,
+            Backend::Embedded(b) => b.shutdown().await,
         }
     }
 }

@@ -41,7 +41,7 @@ impl Protocol {
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
+        f.pad(self.label())
     }
 }
 
@@ -236,7 +236,8 @@ impl Hash for ServiceType {
 
 impl fmt::Display for ServiceType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "_{}.{}", self.name, self.protocol)
+        // `pad` so that width and alignment flags work in tables.
+        f.pad(&format!("_{}.{}", self.name, self.protocol))
     }
 }
 
@@ -359,7 +360,7 @@ impl Hash for InstanceName {
 
 impl fmt::Display for InstanceName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -464,7 +465,7 @@ impl Hash for Domain {
 
 impl fmt::Display for Domain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -534,7 +535,7 @@ impl Eq for HostName {}
 
 impl fmt::Display for HostName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -873,6 +874,15 @@ mod tests {
         };
         assert_eq!(hash(&a), hash(&b));
         assert_ne!(b, ServiceType::new("_http._udp").unwrap());
+    }
+
+    #[test]
+    fn display_honours_width() {
+        let t = ServiceType::new("_ipp._tcp").unwrap();
+        assert_eq!(format!("[{t:<12}]"), "[_ipp._tcp   ]");
+        let n = InstanceName::new("ab").unwrap();
+        assert_eq!(format!("[{n:>4}]"), "[  ab]");
+        assert_eq!(format!("[{:<8}]", Domain::local()), "[local.  ]");
     }
 
     #[test]

@@ -86,10 +86,11 @@ pub struct InterfaceConfig {
 pub struct Limits {
     /// Records cached from other hosts, all interfaces together (Avahi's default: 4096).
     pub max_cache_records: usize,
-    /// Multicast answers waiting for their send time, per link (TC queues live here too).
+    /// Multicast answers waiting for their send time, per link. The state kept for
+    /// truncated (TC) queries lives here too (the asker of each waiting answer), and peers'
+    /// known-answer lists are never stored: they are applied to what is waiting and dropped.
+    /// POOF and reconfirm state lives in cache entries (bounded by `max_cache_records`).
     pub max_pending_answers: usize,
-    /// Known answers remembered from truncated (TC) queries awaiting their follow-ups.
-    pub max_known_answer_sources: usize,
     /// Entries of "when did we last multicast this record" per engine.
     pub max_multicast_history: usize,
     /// Outgoing multicast datagrams queued behind the pacer, per link.
@@ -109,7 +110,6 @@ impl Default for Limits {
         Limits {
             max_cache_records: 4096,
             max_pending_answers: 8192,
-            max_known_answer_sources: 256,
             max_multicast_history: 16384,
             max_queued_datagrams: 4096,
             max_questions: 4096,

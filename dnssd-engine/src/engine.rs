@@ -347,7 +347,8 @@ impl Engine {
                 .history
                 .last(link, &r.name, &r.rdata)
                 .is_some_and(|t| t + Duration::from_secs(u64::from(r.ttl) / 4) > now);
-            if direct || (qu && recent) {
+            // Probe defence always goes to the group, so every prober sees it.
+            if direct || (qu && recent && !is_probe) {
                 unicast.push(r);
             } else {
                 multicast.push(r);

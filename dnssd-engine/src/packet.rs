@@ -100,50 +100,75 @@ pub(crate) fn build_queries(questions: &[Question], known: &[Record], max: usize
         .collect()
 }
 
+/// Rough compressed size of a name that shares its parent with earlier names.
+fn compressed_name_len(n: &Name) -> usize {
+    n.first_label().map_or(1, |l| l.len() + 3)
+}
+
+fn encode_probe(batch: &[&(Name, Vec<Record>)], max: usize) -> Option<Vec<u8>> {
+    let mut w = MessageWriter::new(Header::query(), max);
+    for (name, _) in batch {
+        let q = Question {
+            name: name.clone(),
+            qtype: crate::wire::RecordType::ANY,
+            qclass: crate::wire::CLASS_IN,
+            unicast_response: true,
+        };
+        w.push_question(&q).ok()?;
+    }
+    for (_, records) in batch {
+        for r in records {
+            let mut r = r.clone();
+            r.cache_flush = false;
+            w.push_authority(&r).ok()?;
+        }
+    }
+    Some(w.finish())
+}
+
+fn emit_probes(batch: &[&(Name, Vec<Record>)], max: usize, out: &mut Vec<Vec<u8>>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Some(p) = encode_probe(batch, max) {
+        out.push(p);
+    } else if batch.len() == 1 {
+        if let Some(p) = encode_probe(batch, MAX_MESSAGE) {
+            out.push(p);
+        }
+    } else {
+        let (a, b) = batch.split_at(batch.len() / 2);
+        emit_probes(a, max, out);
+        emit_probes(b, max, out);
+    }
+}
+
 /// Probes: one question per name (ANY, QU) with the proposed records in Authority, names
-/// kept whole within one datagram.
+/// kept whole within one datagram. Batches are sized by a compressed-size estimate and
+/// halved if the real encoding does not fit.
 pub(crate) fn build_probes(groups: &[(Name, Vec<Record>)], max: usize) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut batch: Vec<&(Name, Vec<Record>)> = Vec::new();
     let mut size = 12usize;
-    let flush = |batch: &mut Vec<&(Name, Vec<Record>)>, out: &mut Vec<Vec<u8>>| {
-        if batch.is_empty() {
-            return;
-        }
-        let mut w = MessageWriter::new(Header::query(), MAX_MESSAGE);
-        for (name, _) in batch.iter() {
-            let _ = w.push_question(&Question {
-                name: name.clone(),
-                qtype: crate::wire::RecordType::ANY,
-                qclass: crate::wire::CLASS_IN,
-                unicast_response: true,
-            });
-        }
-        for (_, records) in batch.iter() {
-            for r in records {
-                let mut r = r.clone();
-                r.cache_flush = false;
-                let _ = w.push_authority(&r);
-            }
-        }
-        out.push(w.finish());
-        batch.clear();
-    };
     for g in groups {
-        // Upper bound without compression.
-        let g_size = g.0.wire_len()
+        let g_size = compressed_name_len(&g.0)
             + 4
             + g.1
                 .iter()
-                .map(|r| r.name.wire_len() + 10 + r.rdata_wire().len())
+                .map(|r| {
+                    compressed_name_len(&r.name)
+                        + 10
+                        + r.rdata_wire().len().min(compressed_name_len(&r.name) + 12)
+                })
                 .sum::<usize>();
         if size + g_size > max && !batch.is_empty() {
-            flush(&mut batch, &mut out);
+            emit_probes(&batch, max, &mut out);
+            batch.clear();
             size = 12;
         }
         size += g_size;
         batch.push(g);
     }
-    flush(&mut batch, &mut out);
+    emit_probes(&batch, max, &mut out);
     out
 }

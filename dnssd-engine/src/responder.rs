@@ -99,6 +99,9 @@ pub(crate) struct Responder {
     iface_addrs: BTreeMap<InterfaceId, Vec<IpAddr>>,
     links: BTreeSet<LinkId>,
     conflicts: WindowLimiter,
+    /// Set when 15 conflicts happened within 10 s; cleared after 10 s without conflict.
+    probe_limited: bool,
+    last_conflict: Option<Instant>,
     last_probe_attempt: Option<Instant>,
     /// First-probe time of the batch still waiting on each link (new groups join it, so
     /// many registrations probe in few datagrams).
@@ -230,6 +233,8 @@ impl Responder {
             iface_addrs: BTreeMap::new(),
             links: BTreeSet::new(),
             conflicts: WindowLimiter::new(15, Duration::from_secs(10)),
+            probe_limited: false,
+            last_conflict: None,
             last_probe_attempt: None,
             probe_batch: BTreeMap::new(),
             next_id: 1,
@@ -376,7 +381,13 @@ impl Responder {
     /// When a new probe attempt on `link` may start.
     fn probe_start(&mut self, link: LinkId, cx: &mut Ctx<'_>) -> Instant {
         let now = cx.now;
-        if self.conflicts.saturated(now) {
+        if self
+            .last_conflict
+            .is_none_or(|t| t + Duration::from_secs(10) <= now)
+        {
+            self.probe_limited = false;
+        }
+        if self.probe_limited {
             // RFC 6762 §8.1: after 15 conflicts in 10 s, 5 s between probe attempts.
             return self
                 .last_probe_attempt
@@ -876,9 +887,17 @@ impl Responder {
 
     // ---------------------------------------------------------------- conflicts
 
-    fn rename(&mut self, g: GroupId, cx: &mut Ctx<'_>) {
+    fn note_conflict(&mut self, cx: &mut Ctx<'_>) {
         cx.stats.conflicts += 1;
         self.conflicts.record(cx.now);
+        self.last_conflict = Some(cx.now);
+        if self.conflicts.saturated(cx.now) {
+            self.probe_limited = true;
+        }
+    }
+
+    fn rename(&mut self, g: GroupId, cx: &mut Ctx<'_>) {
+        self.note_conflict(cx);
         match g {
             GroupId::Host => {
                 let Some(h) = &mut self.host else { return };
@@ -1001,6 +1020,11 @@ impl Responder {
         };
         let same_class = r.class & 0x7fff == CLASS_IN;
         let ours = same_class && self.is_ours(g, r);
+        if r.ttl == 0 && !ours {
+            // A goodbye (maybe our own, looped back, for an address we just dropped) never
+            // claims a name.
+            return;
+        }
         match st.phase {
             Phase::Probing { .. } => {
                 // Any record with our name answering our probe is a conflict unless it is
@@ -1016,8 +1040,7 @@ impl Responder {
                 };
                 if unique_type && same_class && !ours {
                     // §9: back to probing with the same name; a defended probe renames.
-                    cx.stats.conflicts += 1;
-                    self.conflicts.record(cx.now);
+                    self.note_conflict(cx);
                     if let GroupId::Service(id) = g {
                         if let Some(s) = self.services.get_mut(&id) {
                             s.reported = false;

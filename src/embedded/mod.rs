@@ -1,11 +1,57 @@
-//! Embedded backend: a tokio driver for the sans-IO `dnssd-engine`, with the sockets and the
-//! interface watcher it needs. See `docs/DESIGN.md` ("Backend contract").
+//! Embedded backend: the crate's own mDNS responder and querier, for machines without a
+//! system daemon. A tokio driver ([`driver`]) moves bytes and time between the sans-IO
+//! `dnssd-engine` and the network ([`socket`], [`interfaces`]); this module translates the
+//! public API's types to engine commands and engine events to the API's streams. See
+//! `docs/DESIGN.md` ("Backend contract").
 //!
-//! - [`socket`]: the two port-5353 sockets (per-datagram interface and destination, per-interface
-//!   sends, echo recognition).
-//! - [`interfaces`]: listing, selecting and following network interfaces.
+//! # Lifetime
+//! [`EmbeddedBackend::start`] binds port 5353 (shared, see [`socket`]) and spawns the driver
+//! on the current tokio runtime. Every live registration and stream holds a handle on the
+//! driver; when the last one (and the backend) is dropped, the driver deregisters what is
+//! left, sends the engine's goodbyes, and stops. Dropping cannot wait for that:
+//! [`EmbeddedBackend::shutdown`] (`ServiceDiscovery::shutdown`) does, and a program about to
+//! exit should call it. If the runtime is dropped first, the driver task is dropped with it;
+//! its `Drop` then sends the goodbyes synchronously as a last resort (unpaced, best effort).
+//!
+//! Linux only for now (netlink for interface changes, `IP_PKTINFO`); elsewhere
+//! [`EmbeddedBackend::start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
 
+#[cfg(target_os = "linux")]
+pub mod driver;
 #[cfg(target_os = "linux")]
 pub mod interfaces;
 #[cfg(target_os = "linux")]
 pub mod socket;
+
+#[cfg(target_os = "linux")]
+mod operations;
+#[cfg(target_os = "linux")]
+pub use driver::{DriverStats, EmbeddedConfig};
+#[cfg(target_os = "linux")]
+pub use operations::EmbeddedBackend;
+
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+#[cfg(not(target_os = "linux"))]
+pub use unsupported::{EmbeddedBackend, EmbeddedConfig};
+
+/// Name of this backend in errors and capability reports.
+pub const BACKEND_NAME: &str = "embedded";
+
+use crate::backend::Capabilities;
+
+/// What the embedded backend can do.
+pub(crate) fn capabilities() -> Capabilities {
+    Capabilities {
+        // Host lookups are native A/AAAA queries answered with real addresses and scopes.
+        get_addr_info: true,
+        extra_records: false,
+        local_only: false,
+        flags: false,
+        max_browse_subtypes: Some(1),
+        nat_port_mapping: false,
+        record_ttl: true,
+        reconfirm: false,
+        txt_update: true,
+    }
+}

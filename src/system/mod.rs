@@ -13,7 +13,9 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use self::op::{Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink};
+use self::op::{
+    Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
+};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
 use crate::backend::Capabilities;
@@ -37,6 +39,7 @@ pub(crate) struct SystemBackend {
     config: OpConfig,
     capabilities: Capabilities,
     runtime: Handle,
+    tracker: Arc<Tracker>,
 }
 
 /// The control half of a system registration, kept in `RegistrationGuard::control`.
@@ -64,6 +67,7 @@ impl SystemBackend {
             config: OpConfig { flavor, reconnect },
             capabilities: capabilities(api, flavor),
             runtime,
+            tracker: Tracker::new(),
         })
     }
 
@@ -71,25 +75,31 @@ impl SystemBackend {
         &self.capabilities
     }
 
-    /// The interface index to pass, refusing what the library rejects before calling it.
+    /// End every operation (streams end, registrations are withdrawn) and wait until every
+    /// ref is deallocated. Operations started afterwards end at once.
+    pub(crate) async fn shutdown(&self) {
+        self.tracker.cancel_all();
+        self.tracker.idle().await;
+    }
+
+    /// Wait until every operation whose handle was dropped has deallocated its refs.
+    pub(crate) async fn idle(&self) {
+        self.tracker.idle().await;
+    }
+
     fn interface(&self, interface: Interface, operation: &'static str) -> Result<u32> {
-        let index = match interface {
-            Interface::Any => 0,
-            Interface::Index(index) => index.get(),
-            Interface::LocalOnly => INTERFACE_LOCAL_ONLY,
-        };
-        if index == INTERFACE_LOCAL_ONLY && !self.capabilities.local_only {
-            return Err(unsupported(operation));
-        }
-        Ok(index)
+        interface_index(&self.capabilities, interface, operation)
     }
 
     fn spawn_stream<S: ReplySink>(&self, creator: Creator, sink: S) -> EventStream<S::Event> {
         let (tx, rx) = mpsc::unbounded_channel();
-        drop(
-            self.runtime
-                .spawn(op::run_stream(creator, sink, tx, self.config)),
-        );
+        drop(self.runtime.spawn(op::run_stream(
+            creator,
+            sink,
+            tx,
+            self.config,
+            self.tracker.enlist(),
+        )));
         EventStream::new(rx, OperationGuard::none())
     }
 
@@ -117,6 +127,7 @@ impl SystemBackend {
             commands_rx,
             events_tx,
             self.config,
+            self.tracker.enlist(),
         )));
         // If this future is dropped before the daemon confirms, `commands_tx` drops with it and
         // the task deregisters.
@@ -156,11 +167,7 @@ impl SystemBackend {
         interface: Interface,
     ) -> Result<EventStream<BrowseEvent>> {
         let interface = self.interface(interface, "browse")?;
-        if let Some(max) = self.capabilities.max_browse_subtypes {
-            if service_type.subtypes().len() > max {
-                return Err(unsupported("browse with more than one subtype"));
-            }
-        }
+        check_browse_subtypes(&self.capabilities, service_type)?;
         let api = self.api;
         let regtype = regtype(service_type);
         let domain = domain.map(ToOwned::to_owned);
@@ -237,9 +244,17 @@ impl SystemBackend {
 
 /// What the loaded library can do. Avahi's compatibility layer is a 2006 snapshot of the API.
 fn capabilities(api: &dnssd_sys::Api, flavor: Flavor) -> Capabilities {
+    capabilities_of(
+        flavor,
+        api.DNSServiceGetAddrInfo.is_some(),
+        api.DNSServiceUpdateRecord.is_some(),
+    )
+}
+
+fn capabilities_of(flavor: Flavor, get_addr_info: bool, txt_update: bool) -> Capabilities {
     let avahi = flavor == Flavor::Avahi;
     Capabilities {
-        get_addr_info: api.DNSServiceGetAddrInfo.is_some(),
+        get_addr_info,
         extra_records: !avahi,
         local_only: !avahi,
         flags: !avahi,
@@ -247,7 +262,35 @@ fn capabilities(api: &dnssd_sys::Api, flavor: Flavor) -> Capabilities {
         nat_port_mapping: !avahi,
         record_ttl: !avahi,
         reconfirm: !avahi,
-        txt_update: api.DNSServiceUpdateRecord.is_some(),
+        txt_update,
+    }
+}
+
+/// The interface index to pass, refusing what the library rejects before calling it (Avahi
+/// answers `kDNSServiceInterfaceIndexLocalOnly` with Unsupported and an unsilenceable warning).
+fn interface_index(
+    capabilities: &Capabilities,
+    interface: Interface,
+    operation: &'static str,
+) -> Result<u32> {
+    let index = match interface {
+        Interface::Any => 0,
+        Interface::Index(index) => index.get(),
+        Interface::LocalOnly => INTERFACE_LOCAL_ONLY,
+    };
+    if index == INTERFACE_LOCAL_ONLY && !capabilities.local_only {
+        return Err(unsupported(operation));
+    }
+    Ok(index)
+}
+
+/// Refuse browses for more subtypes than the library handles (Avahi: one).
+fn check_browse_subtypes(capabilities: &Capabilities, service_type: &ServiceType) -> Result<()> {
+    match capabilities.max_browse_subtypes {
+        Some(max) if service_type.subtypes().len() > max => {
+            Err(unsupported("browse with more than one subtype"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -324,6 +367,41 @@ mod tests {
     fn nowarn_is_set_before_main() {
         nowarn::ensure_linked();
         assert!(std::env::var_os("AVAHI_COMPAT_NOWARN").is_some());
+    }
+
+    #[test]
+    fn avahi_refuses_local_only_and_second_subtype_before_calling() {
+        let avahi = capabilities_of(Flavor::Avahi, false, true);
+        let e = interface_index(&avahi, Interface::LocalOnly, "browse").unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        assert_eq!(
+            interface_index(&avahi, Interface::Any, "browse").unwrap(),
+            0
+        );
+        let index = std::num::NonZeroU32::new(3).unwrap();
+        assert_eq!(
+            interface_index(&avahi, Interface::Index(index), "browse").unwrap(),
+            3
+        );
+
+        let one = ServiceType::new("_http._tcp")
+            .unwrap()
+            .with_subtype("_a")
+            .unwrap();
+        assert!(check_browse_subtypes(&avahi, &one).is_ok());
+        let two = one.with_subtype("_b").unwrap();
+        assert!(matches!(
+            check_browse_subtypes(&avahi, &two),
+            Err(Error::Unsupported { .. })
+        ));
+
+        let apple = capabilities_of(Flavor::Apple, true, true);
+        assert_eq!(
+            interface_index(&apple, Interface::LocalOnly, "browse").unwrap(),
+            u32::MAX
+        );
+        assert!(check_browse_subtypes(&apple, &two).is_ok());
+        assert!(!avahi.get_addr_info && !avahi.flags && !avahi.nat_port_mapping);
     }
 
     #[test]

@@ -343,3 +343,27 @@ pub enum Table {
     /// `Api::load()`.
     Loaded,
 }
+
+/// Marks a child process started by [`in_own_process`].
+const CHILD_ENV: &str = "DNSSD_SYS_TEST_CHILD";
+
+/// Runs `body` in a fresh process of this test binary (`--exact test_name`), unless this is
+/// already that process. libdbus reads `DBUS_SYSTEM_BUS_ADDRESS` once per process, so a test
+/// that points the library at its own lab's bus needs a process of its own, also under
+/// `cargo test`, which runs the tests of a binary as threads of one process.
+pub fn in_own_process(test_name: &str, body: impl FnOnce()) {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let status = std::process::Command::new(exe)
+        .args(["--exact", test_name, "--nocapture", "--test-threads", "1"])
+        .env(CHILD_ENV, "1")
+        .status()
+        .expect("start the test in its own process");
+    assert!(
+        status.success(),
+        "{test_name} failed in its own process ({status})"
+    );
+}

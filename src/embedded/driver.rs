@@ -1,0 +1,940 @@
+//! The driver task: moves datagrams, time and interface changes into the engine, and the
+//! engine's datagrams and events out. It holds no protocol logic: every decision about what
+//! to send and when is the engine's.
+//!
+//! One tokio task owns the engine, both sockets, the interface watcher and one timer. It
+//! sleeps until the first of: a command from the API, a datagram, an interface change, or
+//! the engine's own deadline (`poll_timeout`); with nothing scheduled it does not wake at all.
+//!
+//! Operations are named by [`OperationKey`]s that the API side allocates itself, so a
+//! synchronous call (`browse`) can hand out a cancellable stream at once; the driver maps
+//! keys to the engine's ids. Each operation has a [`Sink`] that turns engine events into the
+//! operation's stream items; a sink whose receiver is gone cancels its operation.
+//!
+//! The task ends when every [`DriverHandle`] clone is dropped or on
+//! [`DriverHandle::shutdown`]; either way it first deregisters every service and keeps
+//! sending until the engine's goodbyes are out (bounded by [`GOODBYE_GRACE`]).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dnssd_engine::wire::{Name, RecordType};
+use dnssd_engine::{
+    CommandError, Config, Destination, Engine, Event, Family as EngineFamily,
+    Instant as EngineInstant, InterfaceAddress as EngineAddress, InterfaceConfig, InterfaceId,
+    QueryId, RegistrationId, ServiceSpec, Transmit,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::interfaces::{
+    InterfaceSelection, InterfaceWatcher, SelectedInterface, SelectionChange, list_interfaces,
+};
+use super::socket::{
+    DatagramDestination, Family, MAX_DATAGRAM, MDNS_GROUP_V4, MDNS_GROUP_V6, MDNS_PORT, MdnsSocket,
+    OwnEchoFilter, ReceivedDatagram,
+};
+
+/// How long shutdown keeps the driver running for the engine's goodbyes at most.
+pub const GOODBYE_GRACE: Duration = Duration::from_secs(3);
+/// During shutdown, an engine deadline further away than this means nothing more is queued
+/// for sending (goodbyes are paced in milliseconds).
+const SHUTDOWN_IDLE_HORIZON: Duration = Duration::from_millis(300);
+
+/// Names one operation (registration or query) between the API side and the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OperationKey(u64);
+
+/// Turns the engine's events for one operation into stream items; returns `false` once
+/// nobody listens any more (the driver then cancels the operation).
+pub type Sink = Box<dyn FnMut(Event) -> bool + Send>;
+
+/// A query the API side asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryRequest {
+    /// Browse a service type (or `_sub` subtype), `"_http._tcp"`.
+    Browse {
+        /// Type, optionally with subtype and domain.
+        service_type: String,
+        /// Only this interface.
+        interface: Option<InterfaceId>,
+    },
+    /// Resolve an instance's SRV and TXT (full name, escaped).
+    Resolve {
+        /// `My\.Web._http._tcp.local.`
+        instance: String,
+        /// Only this interface.
+        interface: Option<InterfaceId>,
+    },
+    /// Any record.
+    Record {
+        /// Record name.
+        name: String,
+        /// Record type.
+        rtype: RecordType,
+        /// Only this interface.
+        interface: Option<InterfaceId>,
+    },
+    /// A and AAAA of a host.
+    Host {
+        /// `h.local.` (or `h`, meaning `h.local.`)
+        host: String,
+        /// Only this interface.
+        interface: Option<InterfaceId>,
+    },
+}
+
+enum Command {
+    Register {
+        key: OperationKey,
+        spec: ServiceSpec,
+        sink: Sink,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    UpdateTxt {
+        key: OperationKey,
+        txt: Vec<u8>,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    Deregister {
+        key: OperationKey,
+    },
+    Query {
+        key: OperationKey,
+        request: QueryRequest,
+        sink: Sink,
+        reply: Option<oneshot::Sender<Result<(), CommandError>>>,
+    },
+    StopQuery {
+        key: OperationKey,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// What the driver has done, for tests and diagnostics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// Datagrams read from the sockets.
+    pub datagrams_received: u64,
+    /// Of those, copies of our own sends (dropped).
+    pub own_echoes_dropped: u64,
+    /// Of those, from interfaces or families we do not run on (dropped).
+    pub foreign_interface_dropped: u64,
+    /// Of those, larger than [`MAX_DATAGRAM`] (dropped).
+    pub oversized_dropped: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Sends that failed (interface gone, no route...).
+    pub send_errors: u64,
+    /// Receive errors (ICMP reports; a persistent error closes that family's socket).
+    pub receive_errors: u64,
+    /// Interface list refreshes after a change report.
+    pub interface_refreshes: u64,
+    /// Interfaces currently in use (OS index and name).
+    pub interfaces: Vec<(u32, String)>,
+    /// Timer wake-ups (engine deadlines reached).
+    pub timer_wakeups: u64,
+}
+
+/// Settings of the embedded backend.
+#[derive(Clone, Debug, Default)]
+pub struct EmbeddedConfig {
+    /// Interfaces and families to run on.
+    pub interfaces: InterfaceSelection,
+    /// Host label (without `.local`); `None`: this machine's host name, cleaned up.
+    pub host_name: Option<String>,
+    /// Seed of the engine's RNG; `None`: random.
+    pub rng_seed: Option<u64>,
+}
+
+/// The API side's handle on the driver task. Cloning is cheap; when the last clone is gone,
+/// the driver sends goodbyes and stops.
+#[derive(Clone, Debug)]
+pub struct DriverHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    next_key: Arc<AtomicU64>,
+    stats: Arc<Mutex<DriverStats>>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Register { .. } => "Register",
+            Command::UpdateTxt { .. } => "UpdateTxt",
+            Command::Deregister { .. } => "Deregister",
+            Command::Query { .. } => "Query",
+            Command::StopQuery { .. } => "StopQuery",
+            Command::Shutdown { .. } => "Shutdown",
+        })
+    }
+}
+
+/// The driver is gone (shut down, or its task panicked).
+fn driver_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "embedded mDNS driver has stopped",
+    )
+}
+
+impl DriverHandle {
+    /// Binds the sockets, lists the interfaces and spawns the driver on the current tokio
+    /// runtime. Fails if neither an IPv4 nor an IPv6 socket can be bound, or outside a runtime.
+    pub fn start(config: EmbeddedConfig) -> io::Result<DriverHandle> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            io::Error::other(format!("the embedded backend needs a tokio runtime: {e}"))
+        })?;
+        let _guard = runtime.enter();
+        let v4 = config.interfaces.ipv4().then(MdnsSocket::bind_v4);
+        let v6 = config.interfaces.ipv6().then(MdnsSocket::bind_v6);
+        let (v4, v6) = match (v4, v6) {
+            (Some(Err(e)), None | Some(Err(_))) | (None, Some(Err(e))) => return Err(e),
+            (None, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "neither IPv4 nor IPv6 enabled",
+                ));
+            }
+            (v4, v6) => (v4.and_then(Result::ok), v6.and_then(Result::ok)),
+        };
+        // Without change reports the interface set is fixed at start; still usable.
+        let watcher = InterfaceWatcher::new().ok();
+        let engine = Engine::new(Config {
+            rng_seed: config.rng_seed.unwrap_or_else(random_seed),
+            host_name: config.host_name.clone().unwrap_or_else(local_host_label),
+            ..Config::default()
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(Mutex::new(DriverStats::default()));
+        let mut driver = Driver {
+            engine,
+            epoch: Instant::now(),
+            v4,
+            v6,
+            watcher,
+            selection: config.interfaces,
+            interfaces: Vec::new(),
+            echo: OwnEchoFilter::new(),
+            commands: rx,
+            registrations: HashMap::new(),
+            queries: HashMap::new(),
+            registration_keys: HashMap::new(),
+            query_keys: HashMap::new(),
+            buf_v4: vec![0; MAX_DATAGRAM],
+            buf_v6: vec![0; MAX_DATAGRAM],
+            stats: DriverStats::default(),
+            shared_stats: Arc::clone(&stats),
+            goodbyes_sent: false,
+        };
+        driver.refresh_interfaces();
+        driver.publish_stats();
+        runtime.spawn(driver.run());
+        Ok(DriverHandle {
+            commands: tx,
+            next_key: Arc::new(AtomicU64::new(1)),
+            stats,
+        })
+    }
+
+    /// A fresh operation key.
+    pub fn new_key(&self) -> OperationKey {
+        OperationKey(self.next_key.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Registers a service. Returns when the engine accepted it; the sink then receives
+    /// `RegistrationEstablished` (or `RegistrationFailed`) and later renames.
+    pub async fn register(
+        &self,
+        key: OperationKey,
+        spec: ServiceSpec,
+        sink: Sink,
+    ) -> io::Result<Result<(), CommandError>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Register {
+            key,
+            spec,
+            sink,
+            reply,
+        })?;
+        answer.await.map_err(|_| driver_gone())
+    }
+
+    /// Replaces a registration's TXT record.
+    pub async fn update_txt(
+        &self,
+        key: OperationKey,
+        txt: Vec<u8>,
+    ) -> io::Result<Result<(), CommandError>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::UpdateTxt { key, txt, reply })?;
+        answer.await.map_err(|_| driver_gone())
+    }
+
+    /// Deregisters (the engine sends goodbyes). Fire and forget: usable from `Drop`.
+    pub fn deregister(&self, key: OperationKey) {
+        let _ = self.commands.send(Command::Deregister { key });
+    }
+
+    /// Starts a query without waiting for the engine's answer; if the engine refuses it, the
+    /// sink is dropped, which ends the caller's stream.
+    pub fn start_query(
+        &self,
+        key: OperationKey,
+        request: QueryRequest,
+        sink: Sink,
+    ) -> io::Result<()> {
+        self.send(Command::Query {
+            key,
+            request,
+            sink,
+            reply: None,
+        })
+    }
+
+    /// Starts a query and waits until the engine accepted it.
+    pub async fn query(
+        &self,
+        key: OperationKey,
+        request: QueryRequest,
+        sink: Sink,
+    ) -> io::Result<Result<(), CommandError>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Query {
+            key,
+            request,
+            sink,
+            reply: Some(reply),
+        })?;
+        answer.await.map_err(|_| driver_gone())
+    }
+
+    /// Stops a query. Fire and forget: usable from `Drop`.
+    pub fn stop_query(&self, key: OperationKey) {
+        let _ = self.commands.send(Command::StopQuery { key });
+    }
+
+    /// Deregisters everything, waits until the goodbyes are sent, and stops the driver. Other
+    /// handle clones then fail with "driver has stopped".
+    pub async fn shutdown(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.commands.send(Command::Shutdown { done }).is_ok() {
+            let _ = finished.await;
+        }
+    }
+
+    /// A snapshot of the driver's counters.
+    pub fn stats(&self) -> DriverStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Whether the driver task still runs.
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
+    fn send(&self, command: Command) -> io::Result<()> {
+        self.commands.send(command).map_err(|_| driver_gone())
+    }
+}
+
+struct Driver {
+    engine: Engine,
+    /// The engine's time zero.
+    epoch: Instant,
+    v4: Option<MdnsSocket>,
+    v6: Option<MdnsSocket>,
+    watcher: Option<InterfaceWatcher>,
+    selection: InterfaceSelection,
+    interfaces: Vec<SelectedInterface>,
+    echo: OwnEchoFilter,
+    commands: mpsc::UnboundedReceiver<Command>,
+    registrations: HashMap<RegistrationId, (OperationKey, Sink)>,
+    queries: HashMap<QueryId, (OperationKey, Sink)>,
+    registration_keys: HashMap<OperationKey, RegistrationId>,
+    query_keys: HashMap<OperationKey, QueryId>,
+    buf_v4: Vec<u8>,
+    buf_v6: Vec<u8>,
+    stats: DriverStats,
+    shared_stats: Arc<Mutex<DriverStats>>,
+    /// Set once the orderly shutdown has sent the goodbyes.
+    goodbyes_sent: bool,
+}
+
+impl Drop for Driver {
+    /// The driver task was dropped before its orderly shutdown: the runtime is going away
+    /// (a program returning from `main` without `shutdown()`). Last resort: send the engine's
+    /// goodbyes now, synchronously, ignoring pacing (the engine is told it is
+    /// [`GOODBYE_GRACE`] later, so every paced datagram is due), best effort.
+    fn drop(&mut self) {
+        if self.goodbyes_sent {
+            return;
+        }
+        let now = self.now();
+        for id in self.queries.keys().copied().collect::<Vec<_>>() {
+            let _ = self.engine.stop_query(now, id);
+        }
+        self.engine.shutdown(now);
+        let later = EngineInstant::from_nanos(
+            now.as_nanos()
+                .saturating_add(u64::try_from(GOODBYE_GRACE.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        for _ in 0..LAST_RESORT_DATAGRAMS {
+            let Some(transmit) = self.engine.poll_transmit(later) else {
+                break;
+            };
+            if let Some((socket, source, dest)) = self.route_transmit(&transmit) {
+                let _ = socket.send_now(&transmit.payload, transmit.iface.0, source, dest);
+            }
+        }
+    }
+}
+
+/// Most datagrams the last-resort goodbye sends.
+const LAST_RESORT_DATAGRAMS: usize = 512;
+
+/// Why the driver woke up.
+enum Wake {
+    Command(Option<Command>),
+    Timer,
+    Datagram(Family, io::Result<ReceivedDatagram>),
+    InterfacesChanged(io::Result<()>),
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let done = loop {
+            self.flush().await;
+            let deadline = self.engine.poll_timeout().map(|t| self.instant_of(t));
+            // Unbiased: a flood on one socket must not starve the other, the timer or the
+            // API's commands.
+            let wake = tokio::select! {
+                command = self.commands.recv() => Wake::Command(command),
+                () = sleep_until(deadline) => Wake::Timer,
+                r = recv_on(self.v4.as_ref(), &mut self.buf_v4) => Wake::Datagram(Family::V4, r),
+                r = recv_on(self.v6.as_ref(), &mut self.buf_v6) => Wake::Datagram(Family::V6, r),
+                r = changed(self.watcher.as_mut()) => Wake::InterfacesChanged(r),
+            };
+            match wake {
+                Wake::Command(None) => break None,
+                Wake::Command(Some(Command::Shutdown { done })) => break Some(done),
+                Wake::Command(Some(command)) => self.handle_command(command),
+                Wake::Timer => {
+                    self.stats.timer_wakeups += 1;
+                    let now = self.now();
+                    self.engine.handle_timeout(now);
+                }
+                Wake::Datagram(family, Ok(datagram)) => self.handle_datagram(family, datagram),
+                Wake::Datagram(family, Err(e)) => self.handle_receive_error(family, &e),
+                Wake::InterfacesChanged(Ok(())) => {
+                    self.stats.interface_refreshes += 1;
+                    self.refresh_interfaces();
+                }
+                Wake::InterfacesChanged(Err(_)) => {
+                    // The netlink socket failed: keep the interfaces we have.
+                    self.watcher = None;
+                }
+            }
+            self.publish_stats();
+        };
+        self.say_goodbye().await;
+        self.goodbyes_sent = true;
+        self.publish_stats();
+        // Close the command channel before reporting, so other handles see the end at once.
+        self.commands.close();
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// Deregisters everything and runs the engine until its goodbyes are sent.
+    async fn say_goodbye(&mut self) {
+        let now = self.now();
+        for id in self.queries.keys().copied().collect::<Vec<_>>() {
+            let _ = self.engine.stop_query(now, id);
+        }
+        // Goodbyes for every registration and the host records.
+        self.engine.shutdown(now);
+        self.registrations.clear();
+        self.queries.clear();
+        self.registration_keys.clear();
+        self.query_keys.clear();
+        let give_up = Instant::now() + GOODBYE_GRACE;
+        loop {
+            self.flush().await;
+            let Some(deadline) = self.engine.poll_timeout().map(|t| self.instant_of(t)) else {
+                break;
+            };
+            let now = Instant::now();
+            if deadline > now + SHUTDOWN_IDLE_HORIZON || now >= give_up {
+                break;
+            }
+            tokio::time::sleep_until(deadline.min(give_up)).await;
+            let now = self.now();
+            self.engine.handle_timeout(now);
+        }
+    }
+
+    /// Engine time for the current instant.
+    fn now(&self) -> EngineInstant {
+        let nanos = Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_nanos();
+        EngineInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    fn instant_of(&self, t: EngineInstant) -> Instant {
+        self.epoch + Duration::from_nanos(t.as_nanos())
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        let now = self.now();
+        match command {
+            Command::Register {
+                key,
+                spec,
+                sink,
+                reply,
+            } => {
+                let result = self.engine.register(now, spec).map(|id| {
+                    self.registrations.insert(id, (key, sink));
+                    self.registration_keys.insert(key, id);
+                });
+                let _ = reply.send(result);
+            }
+            Command::UpdateTxt { key, txt, reply } => {
+                let result = match self.registration_keys.get(&key) {
+                    Some(id) => self.engine.update_txt(now, *id, &txt),
+                    None => Err(CommandError::UnknownId),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Deregister { key } => {
+                if let Some(id) = self.registration_keys.remove(&key) {
+                    self.registrations.remove(&id);
+                    let _ = self.engine.deregister(now, id);
+                }
+            }
+            Command::Query {
+                key,
+                request,
+                sink,
+                reply,
+            } => {
+                let started = match request {
+                    QueryRequest::Browse {
+                        service_type,
+                        interface,
+                    } => self.engine.browse(now, &service_type, interface),
+                    QueryRequest::Resolve {
+                        instance,
+                        interface,
+                    } => parse_name(&instance)
+                        .and_then(|name| self.engine.resolve(now, &name, interface)),
+                    QueryRequest::Record {
+                        name,
+                        rtype,
+                        interface,
+                    } => parse_name(&name)
+                        .and_then(|name| self.engine.query(now, &name, rtype, interface)),
+                    QueryRequest::Host { host, interface } => {
+                        self.engine.lookup_host(now, &host, interface)
+                    }
+                };
+                let result = started.map(|id| {
+                    self.queries.insert(id, (key, sink));
+                    self.query_keys.insert(key, id);
+                });
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+            Command::StopQuery { key } => {
+                if let Some(id) = self.query_keys.remove(&key) {
+                    self.queries.remove(&id);
+                    let _ = self.engine.stop_query(now, id);
+                }
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    fn handle_datagram(&mut self, family: Family, datagram: ReceivedDatagram) {
+        self.stats.datagrams_received += 1;
+        if datagram.truncated {
+            self.stats.oversized_dropped += 1;
+            return;
+        }
+        let buf = match family {
+            Family::V4 => &self.buf_v4,
+            Family::V6 => &self.buf_v6,
+        };
+        let Some(payload) = buf.get(..datagram.len) else {
+            return;
+        };
+        let on_link = self.interfaces.iter().any(|s| {
+            s.interface.index == datagram.interface_index
+                && match family {
+                    Family::V4 => s.ipv4,
+                    Family::V6 => s.ipv6,
+                }
+        });
+        if !on_link {
+            // Another socket on this host joined the group on an interface we do not use.
+            self.stats.foreign_interface_dropped += 1;
+            return;
+        }
+        if self.echo.take_echo(
+            std::time::Instant::now(),
+            family,
+            datagram.interface_index,
+            payload,
+        ) {
+            self.stats.own_echoes_dropped += 1;
+            return;
+        }
+        let destination = match datagram.destination {
+            DatagramDestination::Multicast => Destination::Multicast(engine_family(family)),
+            DatagramDestination::Unicast(addr) => {
+                Destination::Unicast(SocketAddr::new(addr, MDNS_PORT))
+            }
+        };
+        let now = self.now();
+        self.engine.handle_datagram(
+            now,
+            InterfaceId(datagram.interface_index),
+            datagram.source,
+            destination,
+            payload,
+        );
+    }
+
+    /// ICMP errors surface as receive errors on UDP sockets and are harmless; any other error
+    /// would repeat on every read, so that socket is given up (its family goes deaf) rather
+    /// than spinning.
+    fn handle_receive_error(&mut self, family: Family, error: &io::Error) {
+        self.stats.receive_errors += 1;
+        let transient = matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted
+                | io::ErrorKind::WouldBlock
+                | io::ErrorKind::HostUnreachable
+                | io::ErrorKind::NetworkUnreachable
+        );
+        if !transient {
+            match family {
+                Family::V4 => self.v4 = None,
+                Family::V6 => self.v6 = None,
+            }
+        }
+    }
+
+    /// Sends everything the engine has queued and routes its events.
+    async fn flush(&mut self) {
+        let now = self.now();
+        while let Some(transmit) = self.engine.poll_transmit(now) {
+            self.transmit(transmit).await;
+        }
+        while let Some(event) = self.engine.poll_event() {
+            self.route(event);
+        }
+    }
+
+    /// Where a transmit goes: the socket of its family, our source address on its
+    /// interface, and the destination socket address. `None` if the interface is no longer
+    /// in use or the family has no socket.
+    fn route_transmit(
+        &self,
+        transmit: &Transmit,
+    ) -> Option<(&MdnsSocket, Option<IpAddr>, SocketAddr)> {
+        let selected = self
+            .interfaces
+            .iter()
+            .find(|s| s.interface.index == transmit.iface.0)?;
+        let (family, dest) = match transmit.destination {
+            Destination::Multicast(EngineFamily::V4) => (
+                Family::V4,
+                SocketAddr::new(IpAddr::V4(MDNS_GROUP_V4), MDNS_PORT),
+            ),
+            Destination::Multicast(EngineFamily::V6) => (
+                Family::V6,
+                SocketAddr::new(IpAddr::V6(MDNS_GROUP_V6), MDNS_PORT),
+            ),
+            Destination::Unicast(addr) if addr.is_ipv4() => (Family::V4, addr),
+            Destination::Unicast(addr) => (Family::V6, addr),
+        };
+        let (socket, source) = match family {
+            Family::V4 => (
+                self.v4.as_ref(),
+                selected.interface.ipv4_source().map(IpAddr::V4),
+            ),
+            Family::V6 => (
+                self.v6.as_ref(),
+                selected.interface.ipv6_link_local().map(IpAddr::V6),
+            ),
+        };
+        Some((socket?, source, dest))
+    }
+
+    async fn transmit(&mut self, transmit: Transmit) {
+        let Some((socket, source, dest)) = self.route_transmit(&transmit) else {
+            self.stats.send_errors += 1;
+            return;
+        };
+        let family = socket.family();
+        // Multicast comes back through IP_MULTICAST_LOOP; unicast to one of our own addresses
+        // (a QU reply to another stack on this host) comes back too.
+        let echoes = dest.ip().is_multicast()
+            || self.interfaces.iter().any(|s| {
+                s.interface.index == transmit.iface.0
+                    && s.interface.addresses.iter().any(|a| a.addr == dest.ip())
+            });
+        match socket
+            .send(&transmit.payload, transmit.iface.0, source, dest)
+            .await
+        {
+            Ok(()) => {
+                self.stats.datagrams_sent += 1;
+                if echoes {
+                    self.echo.record_sent(
+                        std::time::Instant::now(),
+                        family,
+                        transmit.iface.0,
+                        &transmit.payload,
+                    );
+                }
+            }
+            Err(_) => self.stats.send_errors += 1,
+        }
+    }
+
+    fn route(&mut self, event: Event) {
+        enum Target {
+            Registration(RegistrationId),
+            Query(QueryId),
+            Nobody,
+        }
+        let target = match &event {
+            Event::RegistrationEstablished { id, .. }
+            | Event::RegistrationRenamed { id, .. }
+            | Event::RegistrationFailed { id, .. } => Target::Registration(*id),
+            Event::BrowseAdded { query, .. }
+            | Event::BrowseRemoved { query, .. }
+            | Event::Resolved { query, .. }
+            | Event::AddressAdded { query, .. }
+            | Event::AddressRemoved { query, .. }
+            | Event::RecordAdded { query, .. }
+            | Event::RecordRemoved { query, .. } => Target::Query(*query),
+            _ => Target::Nobody,
+        };
+        let now = self.now();
+        match target {
+            Target::Registration(id) => {
+                if let Some((_, sink)) = self.registrations.get_mut(&id) {
+                    // A registration whose handle is gone was deregistered by its guard;
+                    // the sink result does not matter here.
+                    let _ = sink(event);
+                }
+            }
+            Target::Query(id) => {
+                let listening = match self.queries.get_mut(&id) {
+                    Some((_, sink)) => sink(event),
+                    None => true,
+                };
+                if !listening {
+                    if let Some((key, _)) = self.queries.remove(&id) {
+                        self.query_keys.remove(&key);
+                    }
+                    let _ = self.engine.stop_query(now, id);
+                }
+            }
+            Target::Nobody => {}
+        }
+    }
+
+    /// Lists the interfaces again and tells the engine and the sockets what changed.
+    fn refresh_interfaces(&mut self) {
+        let Ok(list) = list_interfaces() else { return };
+        let selected = self.selection.select(&list);
+        let change = SelectionChange::between(&self.interfaces, &selected);
+        if change.is_empty() {
+            return;
+        }
+        let now = self.now();
+        for gone in &change.removed {
+            self.engine
+                .remove_interface(now, InterfaceId(gone.interface.index));
+            self.leave(gone);
+        }
+        for updated in &change.changed {
+            // A family switched off leaves its group; `add_interface` updates the engine's
+            // view in place (goodbyes for removed addresses, announcements for new ones).
+            if let Some(old) = self
+                .interfaces
+                .iter()
+                .find(|o| o.interface.index == updated.interface.index)
+            {
+                let dropped = SelectedInterface {
+                    ipv4: old.ipv4 && !updated.ipv4,
+                    ipv6: old.ipv6 && !updated.ipv6,
+                    interface: old.interface.clone(),
+                };
+                self.leave(&dropped);
+            }
+        }
+        for new in change.added.iter().chain(&change.changed) {
+            self.join(new);
+            self.engine
+                .add_interface(now, InterfaceId(new.interface.index), engine_interface(new));
+        }
+        self.interfaces = selected;
+        self.stats.interfaces = self
+            .interfaces
+            .iter()
+            .map(|s| (s.interface.index, s.interface.name.clone()))
+            .collect();
+    }
+
+    fn join(&self, iface: &SelectedInterface) {
+        // A failed join leaves that family deaf on the interface; the engine still sends.
+        if iface.ipv4 {
+            if let Some(s) = &self.v4 {
+                let _ = s.join_group(iface.interface.index);
+            }
+        }
+        if iface.ipv6 {
+            if let Some(s) = &self.v6 {
+                let _ = s.join_group(iface.interface.index);
+            }
+        }
+    }
+
+    fn leave(&self, iface: &SelectedInterface) {
+        if iface.ipv4 {
+            if let Some(s) = &self.v4 {
+                let _ = s.leave_group(iface.interface.index);
+            }
+        }
+        if iface.ipv6 {
+            if let Some(s) = &self.v6 {
+                let _ = s.leave_group(iface.interface.index);
+            }
+        }
+    }
+
+    fn publish_stats(&self) {
+        if let Ok(mut shared) = self.shared_stats.lock() {
+            shared.clone_from(&self.stats);
+        }
+    }
+}
+
+fn parse_name(name: &str) -> Result<Name, CommandError> {
+    Name::from_dotted(name).map_err(|_| CommandError::InvalidName(name.to_owned()))
+}
+
+fn engine_family(family: Family) -> EngineFamily {
+    match family {
+        Family::V4 => EngineFamily::V4,
+        Family::V6 => EngineFamily::V6,
+    }
+}
+
+fn engine_interface(selected: &SelectedInterface) -> InterfaceConfig {
+    InterfaceConfig {
+        name: selected.interface.name.clone(),
+        addresses: selected
+            .interface
+            .addresses
+            .iter()
+            .filter(|a| {
+                if a.addr.is_ipv4() {
+                    selected.ipv4
+                } else {
+                    selected.ipv6
+                }
+            })
+            .map(|a| EngineAddress::new(a.addr, a.prefix_len))
+            .collect(),
+        v4: selected.ipv4,
+        v6: selected.ipv6,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_on(socket: Option<&MdnsSocket>, buf: &mut [u8]) -> io::Result<ReceivedDatagram> {
+    match socket {
+        Some(socket) => socket.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn changed(watcher: Option<&mut InterfaceWatcher>) -> io::Result<()> {
+    match watcher {
+        Some(watcher) => watcher.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
+}
+
+/// This machine's host name as one DNS label: first label of `gethostname`, characters
+/// outside `[A-Za-z0-9-]` replaced by `-`, at most 63 bytes; `"dnssd"` if nothing is left.
+pub fn local_host_label() -> String {
+    let raw = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    clean_host_label(&raw)
+}
+
+fn clean_host_label(raw: &str) -> String {
+    let first = raw.split('.').next().unwrap_or_default();
+    let mut label: String = first
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    label = label.trim_matches('-').to_owned();
+    if label.is_empty() {
+        "dnssd".to_owned()
+    } else {
+        label
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_labels_are_cleaned() {
+        assert_eq!(clean_host_label("my-box.example.org"), "my-box");
+        assert_eq!(clean_host_label("Büro PC"), "B-ro-PC");
+        assert_eq!(clean_host_label(""), "dnssd");
+        assert_eq!(clean_host_label("---"), "dnssd");
+        assert_eq!(clean_host_label(&"x".repeat(100)).len(), 63);
+    }
+}
