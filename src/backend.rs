@@ -162,9 +162,16 @@ impl Backend {
         }
     }
 
+    pub(crate) async fn wait_released(&self) {
+        match self {
+            Backend::System(b) => b.idle().await,
+            Backend::Embedded(_) => {}
+        }
+    }
+
     pub(crate) async fn shutdown(&self) {
         match self {
-            Backend::System(_) => {}
+            Backend::System(b) => b.shutdown().await,
             Backend::Embedded(b) => b.shutdown().await,
         }
     }

@@ -337,10 +337,20 @@ impl ServiceDiscovery {
     /// Ends this handle's work and waits for it. With the embedded backend: deregisters every
     /// service, returns once their goodbyes are on the wire, and stops the engine (every clone
     /// of this handle and every open stream end). Call it before a program exits: dropping
-    /// the runtime would cut the goodbyes short. With the system backend there is nothing to
-    /// wait for (the daemon sends the goodbyes when a registration is dropped).
+    /// the runtime would cut the goodbyes short. With the system backend: ends every open
+    /// operation (streams end, registrations are withdrawn by the daemon) and returns once all
+    /// their `DNSServiceRef`s are deallocated; operations started afterwards end at once.
     pub async fn shutdown(&self) {
         self.backend.shutdown().await;
+    }
+
+    /// Wait until every operation whose handle was dropped has released what it held in the
+    /// backend (system backend: its `DNSServiceRef`s are deallocated, on the blocking pool,
+    /// shortly after the drop). For leak checks: after this, descriptors and threads of dropped
+    /// operations are gone. Open operations are not affected, so this returns only once the
+    /// handles of every operation started through this backend are dropped.
+    pub async fn wait_released(&self) {
+        self.backend.wait_released().await;
     }
 }
 

@@ -230,6 +230,7 @@ impl DriverHandle {
             buf_v6: vec![0; MAX_DATAGRAM],
             stats: DriverStats::default(),
             shared_stats: Arc::clone(&stats),
+            goodbyes_sent: false,
         };
         driver.refresh_interfaces();
         driver.publish_stats();
@@ -361,7 +362,41 @@ struct Driver {
     buf_v6: Vec<u8>,
     stats: DriverStats,
     shared_stats: Arc<Mutex<DriverStats>>,
+    /// Set once the orderly shutdown has sent the goodbyes.
+    goodbyes_sent: bool,
 }
+
+impl Drop for Driver {
+    /// The driver task was dropped before its orderly shutdown: the runtime is going away
+    /// (a program returning from `main` without `shutdown()`). Last resort: send the engine's
+    /// goodbyes now, synchronously, ignoring pacing (the engine is told it is
+    /// [`GOODBYE_GRACE`] later, so every paced datagram is due), best effort.
+    fn drop(&mut self) {
+        if self.goodbyes_sent {
+            return;
+        }
+        let now = self.now();
+        for id in self.queries.keys().copied().collect::<Vec<_>>() {
+            let _ = self.engine.stop_query(now, id);
+        }
+        self.engine.shutdown(now);
+        let later = EngineInstant::from_nanos(
+            now.as_nanos()
+                .saturating_add(u64::try_from(GOODBYE_GRACE.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        for _ in 0..LAST_RESORT_DATAGRAMS {
+            let Some(transmit) = self.engine.poll_transmit(later) else {
+                break;
+            };
+            if let Some((socket, source, dest)) = self.route_transmit(&transmit) {
+                let _ = socket.send_now(&transmit.payload, transmit.iface.0, source, dest);
+            }
+        }
+    }
+}
+
+/// Most datagrams the last-resort goodbye sends.
+const LAST_RESORT_DATAGRAMS: usize = 512;
 
 /// Why the driver woke up.
 enum Wake {
@@ -376,8 +411,9 @@ impl Driver {
         let done = loop {
             self.flush().await;
             let deadline = self.engine.poll_timeout().map(|t| self.instant_of(t));
+            // Unbiased: a flood on one socket must not starve the other, the timer or the
+            // API's commands.
             let wake = tokio::select! {
-                biased;
                 command = self.commands.recv() => Wake::Command(command),
                 () = sleep_until(deadline) => Wake::Timer,
                 r = recv_on(self.v4.as_ref(), &mut self.buf_v4) => Wake::Datagram(Family::V4, r),
@@ -407,6 +443,7 @@ impl Driver {
             self.publish_stats();
         };
         self.say_goodbye().await;
+        self.goodbyes_sent = true;
         self.publish_stats();
         // Close the command channel before reporting, so other handles see the end at once.
         self.commands.close();
@@ -610,21 +647,18 @@ impl Driver {
         }
     }
 
-    async fn transmit(&mut self, transmit: Transmit) {
-        let Transmit {
-            iface,
-            destination,
-            payload,
-        } = transmit;
-        let Some(selected) = self
+    /// Where a transmit goes: the socket of its family, our source address on its
+    /// interface, and the destination socket address. `None` if the interface is no longer
+    /// in use or the family has no socket.
+    fn route_transmit(
+        &self,
+        transmit: &Transmit,
+    ) -> Option<(&MdnsSocket, Option<IpAddr>, SocketAddr)> {
+        let selected = self
             .interfaces
             .iter()
-            .find(|s| s.interface.index == iface.0)
-        else {
-            self.stats.send_errors += 1;
-            return;
-        };
-        let (family, dest) = match destination {
+            .find(|s| s.interface.index == transmit.iface.0)?;
+        let (family, dest) = match transmit.destination {
             Destination::Multicast(EngineFamily::V4) => (
                 Family::V4,
                 SocketAddr::new(IpAddr::V4(MDNS_GROUP_V4), MDNS_PORT),
@@ -633,14 +667,8 @@ impl Driver {
                 Family::V6,
                 SocketAddr::new(IpAddr::V6(MDNS_GROUP_V6), MDNS_PORT),
             ),
-            Destination::Unicast(addr) => (
-                if addr.is_ipv4() {
-                    Family::V4
-                } else {
-                    Family::V6
-                },
-                addr,
-            ),
+            Destination::Unicast(addr) if addr.is_ipv4() => (Family::V4, addr),
+            Destination::Unicast(addr) => (Family::V6, addr),
         };
         let (socket, source) = match family {
             Family::V4 => (
@@ -652,24 +680,35 @@ impl Driver {
                 selected.interface.ipv6_link_local().map(IpAddr::V6),
             ),
         };
-        let Some(socket) = socket else {
+        Some((socket?, source, dest))
+    }
+
+    async fn transmit(&mut self, transmit: Transmit) {
+        let Some((socket, source, dest)) = self.route_transmit(&transmit) else {
             self.stats.send_errors += 1;
             return;
         };
+        let family = socket.family();
         // Multicast comes back through IP_MULTICAST_LOOP; unicast to one of our own addresses
         // (a QU reply to another stack on this host) comes back too.
         let echoes = dest.ip().is_multicast()
-            || selected
-                .interface
-                .addresses
-                .iter()
-                .any(|a| a.addr == dest.ip());
-        match socket.send(&payload, iface.0, source, dest).await {
+            || self.interfaces.iter().any(|s| {
+                s.interface.index == transmit.iface.0
+                    && s.interface.addresses.iter().any(|a| a.addr == dest.ip())
+            });
+        match socket
+            .send(&transmit.payload, transmit.iface.0, source, dest)
+            .await
+        {
             Ok(()) => {
                 self.stats.datagrams_sent += 1;
                 if echoes {
-                    self.echo
-                        .record_sent(std::time::Instant::now(), family, iface.0, &payload);
+                    self.echo.record_sent(
+                        std::time::Instant::now(),
+                        family,
+                        transmit.iface.0,
+                        &transmit.payload,
+                    );
                 }
             }
             Err(_) => self.stats.send_errors += 1,

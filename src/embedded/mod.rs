@@ -9,8 +9,9 @@
 //! on the current tokio runtime. Every live registration and stream holds a handle on the
 //! driver; when the last one (and the backend) is dropped, the driver deregisters what is
 //! left, sends the engine's goodbyes, and stops. Dropping cannot wait for that:
-//! [`EmbeddedBackend::shutdown`] does, and a program about to exit (and so to drop its
-//! runtime, which would end the driver mid-way) should call it.
+//! [`EmbeddedBackend::shutdown`] (`ServiceDiscovery::shutdown`) does, and a program about to
+//! exit should call it. If the runtime is dropped first, the driver task is dropped with it;
+//! its `Drop` then sends the goodbyes synchronously as a last resort (unpaced, best effort).
 //!
 //! Linux only for now (netlink for interface changes, `IP_PKTINFO`); elsewhere
 //! [`EmbeddedBackend::start`] returns [`Error::Unsupported`](crate::Error::Unsupported).

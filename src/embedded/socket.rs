@@ -298,7 +298,10 @@ impl MdnsSocket {
             .await
     }
 
-    fn send_now(
+    /// Sends at once without waiting for the socket to become writable (`WouldBlock` if
+    /// its buffer is full). Needs no runtime: the driver's last-resort goodbyes use it while
+    /// the runtime is being torn down.
+    pub fn send_now(
         &self,
         payload: &[u8],
         interface_index: u32,

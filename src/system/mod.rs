@@ -13,7 +13,9 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use self::op::{Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink};
+use self::op::{
+    Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
+};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
 use crate::backend::Capabilities;
@@ -37,6 +39,7 @@ pub(crate) struct SystemBackend {
     config: OpConfig,
     capabilities: Capabilities,
     runtime: Handle,
+    tracker: Arc<Tracker>,
 }
 
 /// The control half of a system registration, kept in `RegistrationGuard::control`.
@@ -64,11 +67,24 @@ impl SystemBackend {
             config: OpConfig { flavor, reconnect },
             capabilities: capabilities(api, flavor),
             runtime,
+            tracker: Tracker::new(),
         })
     }
 
     pub(crate) fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    /// End every operation (streams end, registrations are withdrawn) and wait until every
+    /// ref is deallocated. Operations started afterwards end at once.
+    pub(crate) async fn shutdown(&self) {
+        self.tracker.cancel_all();
+        self.tracker.idle().await;
+    }
+
+    /// Wait until every operation whose handle was dropped has deallocated its refs.
+    pub(crate) async fn idle(&self) {
+        self.tracker.idle().await;
     }
 
     fn interface(&self, interface: Interface, operation: &'static str) -> Result<u32> {
@@ -77,10 +93,13 @@ impl SystemBackend {
 
     fn spawn_stream<S: ReplySink>(&self, creator: Creator, sink: S) -> EventStream<S::Event> {
         let (tx, rx) = mpsc::unbounded_channel();
-        drop(
-            self.runtime
-                .spawn(op::run_stream(creator, sink, tx, self.config)),
-        );
+        drop(self.runtime.spawn(op::run_stream(
+            creator,
+            sink,
+            tx,
+            self.config,
+            self.tracker.enlist(),
+        )));
         EventStream::new(rx, OperationGuard::none())
     }
 
@@ -108,6 +127,7 @@ impl SystemBackend {
             commands_rx,
             events_tx,
             self.config,
+            self.tracker.enlist(),
         )));
         // If this future is dropped before the daemon confirms, `commands_tx` drops with it and
         // the task deregisters.

@@ -9,11 +9,12 @@
 use std::future::poll_fn;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::service_ref::{CreateError, Reply, ServiceRef};
 use crate::error::Error;
@@ -65,6 +66,104 @@ pub(crate) struct OpConfig {
     pub(crate) reconnect: bool,
 }
 
+/// Counts live operation tasks (a task counts until its last ref is deallocated) and cancels
+/// them all on shutdown, so teardown can be awaited deterministically.
+#[derive(Debug)]
+pub(crate) struct Tracker {
+    live: AtomicUsize,
+    idle: Notify,
+    cancel: watch::Sender<bool>,
+}
+
+impl Tracker {
+    pub(crate) fn new() -> Arc<Tracker> {
+        Arc::new(Tracker {
+            live: AtomicUsize::new(0),
+            idle: Notify::new(),
+            cancel: watch::Sender::new(false),
+        })
+    }
+
+    /// What a new operation task carries: its ticket and the cancellation signal.
+    pub(crate) fn enlist(self: &Arc<Self>) -> Ctl {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        Ctl {
+            ticket: Arc::new(Ticket(Arc::clone(self))),
+            cancel: self.cancel.subscribe(),
+        }
+    }
+
+    /// Cancel every operation (present and future).
+    pub(crate) fn cancel_all(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    /// Wait until no operation task is live and every ref they made is deallocated.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.live.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Held by an operation task and by each deallocation it hands to the blocking pool.
+#[derive(Debug)]
+pub(crate) struct Ticket(Arc<Tracker>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Per-task control: the ticket that keeps the task counted, and the shutdown signal.
+#[derive(Debug)]
+pub(crate) struct Ctl {
+    ticket: Arc<Ticket>,
+    cancel: watch::Receiver<bool>,
+}
+
+impl Ctl {
+    /// Completes when the backend is shut down (never if the backend is gone: then the
+    /// operation lives until its handle is dropped).
+    async fn cancelled(&self) {
+        let mut cancel = self.cancel.clone();
+        loop {
+            if *cancel.borrow_and_update() {
+                return;
+            }
+            if cancel.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Deallocate refs off the worker thread; the task stays counted until that is done.
+    fn dispose(&self, fds: Vec<AsyncFd<ServiceRef>>) {
+        let refs: Vec<ServiceRef> = fds.into_iter().map(AsyncFd::into_inner).collect();
+        self.dispose_refs(refs);
+    }
+
+    fn dispose_refs(&self, refs: Vec<ServiceRef>) {
+        if refs.is_empty() {
+            return;
+        }
+        let ticket = Arc::clone(&self.ticket);
+        // If the runtime is shutting down, the closure is dropped where it stands, which
+        // deallocates inline: still correct, just possibly blocking.
+        drop(tokio::task::spawn_blocking(move || {
+            drop(refs);
+            drop(ticket);
+        }));
+    }
+}
+
 /// Creates the refs of one operation (called again after the daemon comes back).
 pub(crate) type Creator = Arc<dyn Fn() -> Result<Vec<ServiceRef>, CreateError> + Send + Sync>;
 
@@ -78,18 +177,12 @@ pub(crate) trait ReplySink: Send + 'static {
     fn lost(&mut self, _tx: &mpsc::UnboundedSender<Result<Self::Event, Error>>) {}
 }
 
-/// Deallocate refs off the worker thread. If the runtime is shutting down the closure is
-/// dropped where it stands, which deallocates inline: still correct, just possibly blocking.
-pub(crate) fn dispose(fds: Vec<AsyncFd<ServiceRef>>) {
-    if fds.is_empty() {
-        return;
-    }
-    let refs: Vec<ServiceRef> = fds.into_iter().map(AsyncFd::into_inner).collect();
-    drop(tokio::task::spawn_blocking(move || drop(refs)));
-}
-
 /// Create refs on the blocking pool and register them with the reactor.
-async fn create(creator: &Creator, flavor: Flavor) -> Result<Vec<AsyncFd<ServiceRef>>, Error> {
+async fn create(
+    creator: &Creator,
+    flavor: Flavor,
+    ctl: &Ctl,
+) -> Result<Vec<AsyncFd<ServiceRef>>, Error> {
     let creator = Arc::clone(creator);
     let refs = tokio::task::spawn_blocking(move || creator())
         .await
@@ -101,10 +194,10 @@ async fn create(creator: &Creator, flavor: Flavor) -> Result<Vec<AsyncFd<Service
         match sref.into_async_fd() {
             Ok(fd) => fds.push(fd),
             Err((sref, e)) => {
-                dispose(fds);
+                ctl.dispose(fds);
                 let mut remaining: Vec<ServiceRef> = rest.collect();
                 remaining.push(sref);
-                drop(tokio::task::spawn_blocking(move || drop(remaining)));
+                ctl.dispose_refs(remaining);
                 return Err(Error::Io(e));
             }
         }
@@ -184,7 +277,12 @@ impl Outage {
 
     /// Report `e` (once per outage) and wait before the next attempt. False when the operation
     /// should end: the error is fatal, reconnection is off, or the consumer went away.
-    async fn failed<T>(&mut self, e: Error, tx: &mpsc::UnboundedSender<Result<T, Error>>) -> bool {
+    async fn failed<T>(
+        &mut self,
+        e: Error,
+        tx: &mpsc::UnboundedSender<Result<T, Error>>,
+        ctl: &Ctl,
+    ) -> bool {
         if !(self.reconnect && e.is_daemon_gone()) {
             drop(tx.send(Err(e)));
             return false;
@@ -200,6 +298,7 @@ impl Outage {
         tokio::select! {
             () = tokio::time::sleep(wait) => true,
             () = tx.closed() => false,
+            () = ctl.cancelled() => false,
         }
     }
 }
@@ -217,30 +316,35 @@ pub(crate) async fn run_stream<S: ReplySink>(
     mut sink: S,
     tx: mpsc::UnboundedSender<Result<S::Event, Error>>,
     config: OpConfig,
+    ctl: Ctl,
 ) {
     let mut outage = Outage::new(config.reconnect);
     loop {
         let fds = tokio::select! {
-            r = create(&creator, config.flavor) => r,
+            r = create(&creator, config.flavor, &ctl) => r,
             () = tx.closed() => return,
+            () = ctl.cancelled() => return,
         };
         let fds = match fds {
             Ok(fds) => fds,
             Err(e) => {
-                if !outage.failed(e, &tx).await {
+                if !outage.failed(e, &tx, &ctl).await {
                     return;
                 }
                 continue;
             }
         };
         outage.recovered();
-        let outcome = pump(&fds, &mut sink, &tx).await;
-        dispose(fds);
+        let outcome = pump(&fds, &mut sink, &tx, &ctl).await;
+        ctl.dispose(fds);
         match outcome {
             Outcome::Closed => return,
             Outcome::Dead(code) => {
                 sink.lost(&tx);
-                if !outage.failed(code_error(code, config.flavor), &tx).await {
+                if !outage
+                    .failed(code_error(code, config.flavor), &tx, &ctl)
+                    .await
+                {
                     return;
                 }
             }
@@ -252,11 +356,13 @@ async fn pump<S: ReplySink>(
     fds: &[AsyncFd<ServiceRef>],
     sink: &mut S,
     tx: &mpsc::UnboundedSender<Result<S::Event, Error>>,
+    ctl: &Ctl,
 ) -> Outcome {
     loop {
         let replies = tokio::select! {
             r = poll_fn(|cx| poll_replies(fds, cx)) => r,
             () = tx.closed() => return Outcome::Closed,
+            () = ctl.cancelled() => return Outcome::Closed,
         };
         let replies = match replies {
             Ok(replies) => replies,
@@ -300,6 +406,7 @@ pub(crate) async fn run_registration(
     mut commands: mpsc::UnboundedReceiver<RegistrationCommand>,
     events: mpsc::UnboundedSender<Result<RegistrationEvent, Error>>,
     config: OpConfig,
+    ctl: Ctl,
 ) {
     let mut confirm = Some(confirm);
     let mut outage = Outage::new(config.reconnect);
@@ -321,8 +428,9 @@ pub(crate) async fn run_registration(
             })
         };
         let created = tokio::select! {
-            r = create(&creator, config.flavor) => r,
+            r = create(&creator, config.flavor, &ctl) => r,
             () = events.closed() => return,
+            () = ctl.cancelled() => return,
         };
         let mut fds = match created {
             Ok(fds) => fds,
@@ -332,7 +440,7 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                if !outage.failed(e, &events).await {
+                if !outage.failed(e, &events, &ctl).await {
                     return;
                 }
                 continue;
@@ -346,6 +454,7 @@ pub(crate) async fn run_registration(
             let wake = tokio::select! {
                 r = poll_fn(|cx| poll_replies(&fds, cx)) => Wake::Replies(r),
                 c = commands.recv() => Wake::Command(c),
+                () = ctl.cancelled() => Wake::Command(None),
             };
             match wake {
                 Wake::Command(None) => break 'pump Outcome::Closed,
@@ -396,7 +505,7 @@ pub(crate) async fn run_registration(
                 }
             }
         };
-        dispose(fds);
+        ctl.dispose(fds);
         match outcome {
             Outcome::Closed => return,
             Outcome::Dead(code) => {
@@ -405,7 +514,7 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                if !outage.failed(e, &events).await {
+                if !outage.failed(e, &events, &ctl).await {
                     return;
                 }
             }

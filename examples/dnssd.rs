@@ -1,0 +1,893 @@
+//! `dnssd`: a command-line DNS-SD tool on this crate's public API, modelled on Apple's `dns-sd`.
+//!
+//! ```text
+//! cargo run --example dnssd -- register "My Web" _http._tcp 8080 path=/ --subtype _printer
+//! cargo run --example dnssd -- browse _http._tcp --resolve --json --timeout 5
+//! cargo run --example dnssd -- resolve "My Web" _http._tcp
+//! cargo run --example dnssd -- lookup myhost.local
+//! cargo run --example dnssd -- query _http._tcp.local PTR
+//! cargo run --example dnssd -- types
+//! ```
+//!
+//! Every command runs until Ctrl-C, SIGTERM or `--timeout SECS` (then exits 0); `resolve` and
+//! `lookup` exit 0 once they have printed an answer, and fail if none came before the timeout.
+//! `--json` prints one JSON object per line. Errors print the typed error and exit 1.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Parser, Subcommand};
+use dnssd::{
+    BackendKind, BrowseEvent, Endpoint, EndpointEvent, Error, HostAddress, Instance, InstanceName,
+    Interface, Record, RecordEvent, RecordType, RegistrationEvent, Service, ServiceDiscovery,
+    ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
+};
+use futures_core::Stream;
+use serde_json::{Map, Value, json};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dnssd",
+    version,
+    about = "DNS-SD service discovery (a dns-sd work-alike on the dnssd crate)"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Common {
+    /// Stop after SECS seconds and exit 0 (resolve/lookup: fail if no answer came by then).
+    #[arg(long, global = true, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// One JSON object per line instead of the table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Which implementation to use: auto, system (Bonjour/Avahi) or embedded.
+    #[arg(long, global = true, value_name = "auto|system|embedded", default_value = "auto",
+          value_parser = parse_backend)]
+    backend: BackendKind,
+    /// Interface name or index (default: all).
+    #[arg(long, global = true, value_name = "IF")]
+    interface: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Register a service until Ctrl-C, SIGTERM or --timeout, then deregister it.
+    Register {
+        /// Instance name ("" for the computer's name).
+        name: String,
+        /// Service type, e.g. _http._tcp (subtypes: _http._tcp,_printer).
+        #[arg(value_name = "TYPE")]
+        service_type: String,
+        /// Port the service listens on.
+        port: u16,
+        /// TXT entries: KEY=VALUE, or KEY alone for a boolean attribute.
+        #[arg(value_name = "KEY=VALUE")]
+        txt: Vec<String>,
+        /// Also register under this subtype (repeatable).
+        #[arg(long = "subtype", value_name = "S")]
+        subtypes: Vec<String>,
+        /// Host name the service runs on (default: this host).
+        #[arg(long, value_name = "H")]
+        host: Option<String>,
+    },
+    /// Browse for instances of a service type.
+    Browse {
+        /// Service type, e.g. _http._tcp or _printer._sub._http._tcp.
+        #[arg(value_name = "TYPE")]
+        service_type: String,
+        /// Resolve each instance and report ready-to-connect endpoints.
+        #[arg(long)]
+        resolve: bool,
+    },
+    /// Resolve one instance to host, port, TXT (and addresses).
+    Resolve {
+        /// Instance name.
+        name: String,
+        /// Service type.
+        #[arg(value_name = "TYPE")]
+        service_type: String,
+        /// Domain of the instance.
+        #[arg(long, default_value = "local.")]
+        domain: String,
+    },
+    /// Look up the addresses of a host name.
+    Lookup {
+        /// Host name, e.g. printer.local.
+        host: String,
+    },
+    /// Query a DNS record of any type.
+    Query {
+        /// Record name.
+        name: String,
+        /// Record type: A, AAAA, PTR, SRV, TXT, HINFO, CNAME, NSEC, ANY or a number.
+        rrtype: String,
+    },
+    /// List the service types advertised on the network (RFC 6763 §9).
+    Types,
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse::<BackendKind>()
+        .map_err(|_| format!("unknown backend {s:?} (expected auto, system or embedded)"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.common.json;
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({ "event": "error", "error": e.to_string(), "code": e.code() })
+                );
+            }
+            eprintln!("dnssd: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let common = cli.common;
+    let interface = parse_interface(common.interface.as_deref())?;
+    let out = Output { json: common.json };
+    // Arguments are checked before any daemon is contacted, so a bad type fails the same way
+    // everywhere.
+    let command = Checked::new(cli.command)?;
+    let sd = ServiceDiscovery::builder()
+        .backend(common.backend)
+        .build()?;
+    let deadline = common.timeout.map(Duration::from_secs_f64);
+    let stop = stop_signal(deadline);
+    let cx = Ctx { sd, out, interface };
+    let result = match command {
+        Checked::Register(service) => register(&cx, service.interface(interface), stop).await,
+        Checked::Browse(t, false) => browse(&cx, &t, stop).await,
+        Checked::Browse(t, true) => browse_resolved(&cx, &t, stop).await,
+        Checked::Resolve(instance) => {
+            let instance = Instance {
+                interface: interface_index(interface),
+                ..instance
+            };
+            resolve(&cx, &instance, stop).await
+        }
+        Checked::Lookup(host) => lookup(&cx, &host, stop).await,
+        Checked::Query(name, rtype) => query(&cx, &name, rtype, stop).await,
+        Checked::Types => types(&cx, stop).await,
+    };
+    // The embedded backend sends its goodbyes here; the system backend has nothing to wait for.
+    cx.sd.shutdown().await;
+    result
+}
+
+/// What every command needs.
+struct Ctx {
+    sd: ServiceDiscovery,
+    out: Output,
+    interface: Interface,
+}
+
+/// A command with its arguments validated.
+enum Checked {
+    Register(Service),
+    Browse(ServiceType, bool),
+    Resolve(Instance),
+    Lookup(String),
+    Query(String, u16),
+    Types,
+}
+
+impl Checked {
+    fn new(command: Command) -> Result<Checked, Error> {
+        Ok(match command {
+            Command::Register {
+                name,
+                service_type,
+                port,
+                txt,
+                subtypes,
+                host,
+            } => {
+                let mut t = ServiceType::new(&service_type)?;
+                for s in &subtypes {
+                    t = t.with_subtype(s)?;
+                }
+                let txt = parse_txt(&txt)?;
+                if txt.wire_len() > dnssd::NOT_RECOMMENDED_TXT_LEN {
+                    // RFC 6763 §6.2: legal, but may not fit in one packet with the other records.
+                    eprintln!(
+                        "dnssd: warning: the TXT record is {} bytes; RFC 6763 §6.2 advises \
+                         against more than {}",
+                        txt.wire_len(),
+                        dnssd::NOT_RECOMMENDED_TXT_LEN
+                    );
+                }
+                let mut service = Service::new(t, port).txt(txt);
+                if !name.is_empty() {
+                    service = service.name(InstanceName::new(name)?);
+                }
+                if let Some(host) = host {
+                    dnssd::HostName::new(&host)?;
+                    service = service.host(&host);
+                }
+                Checked::Register(service)
+            }
+            Command::Browse {
+                service_type,
+                resolve,
+            } => Checked::Browse(ServiceType::new(&service_type)?, resolve),
+            Command::Resolve {
+                name,
+                service_type,
+                domain,
+            } => Checked::Resolve(Instance {
+                name: InstanceName::new(name)?,
+                service_type: ServiceType::new(&service_type)?,
+                domain: dnssd::Domain::new(&domain)?.to_string(),
+                interface: 0,
+            }),
+            Command::Lookup { host } => {
+                dnssd::HostName::new(&host)?;
+                Checked::Lookup(host)
+            }
+            Command::Query { name, rrtype } => {
+                dnssd::HostName::new(&name)?;
+                Checked::Query(name, parse_rrtype(&rrtype)?)
+            }
+            Command::Types => Checked::Types,
+        })
+    }
+}
+
+fn parse_txt(entries: &[String]) -> Result<TxtRecord, Error> {
+    let mut txt = TxtRecord::new();
+    for entry in entries {
+        match entry.split_once('=') {
+            Some((key, value)) => txt.insert(key, value)?,
+            None => txt.insert_flag(entry)?,
+        }
+    }
+    Ok(txt)
+}
+
+fn parse_interface(arg: Option<&str>) -> Result<Interface, Error> {
+    let Some(arg) = arg else {
+        return Ok(Interface::Any);
+    };
+    let index = match arg.parse::<u32>() {
+        Ok(index) => index,
+        Err(_) => {
+            let name = std::ffi::CString::new(arg).map_err(|_| bad_interface(arg))?;
+            // SAFETY: `name` is a valid NUL-terminated string that outlives the call;
+            // if_nametoindex only reads it.
+            unsafe { libc::if_nametoindex(name.as_ptr()) }
+        }
+    };
+    NonZeroU32::new(index)
+        .map(Interface::Index)
+        .ok_or_else(|| bad_interface(arg))
+}
+
+fn bad_interface(arg: &str) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("no network interface {arg:?}"),
+    ))
+}
+
+fn interface_index(interface: Interface) -> u32 {
+    match interface {
+        Interface::Index(i) => i.get(),
+        _ => 0,
+    }
+}
+
+/// Record type mnemonics and numbers (RFC 1035, 2782, 3596, 4034, 6762).
+const RRTYPES: &[(&str, u16)] = &[
+    ("A", 1),
+    ("NS", 2),
+    ("CNAME", 5),
+    ("SOA", 6),
+    ("NULL", 10),
+    ("PTR", 12),
+    ("HINFO", 13),
+    ("MX", 15),
+    ("TXT", 16),
+    ("AAAA", 28),
+    ("SRV", 33),
+    ("OPT", 41),
+    ("NSEC", 47),
+    ("ANY", 255),
+];
+
+fn parse_rrtype(s: &str) -> Result<u16, Error> {
+    if let Ok(n) = s.parse::<u16>() {
+        return Ok(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let upper = upper
+        .strip_prefix("TYPE")
+        .and_then(|n| n.parse::<u16>().ok());
+    RRTYPES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .map(|(_, n)| *n)
+        .or(upper)
+        .ok_or_else(|| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "unknown record type {s:?} (use A, AAAA, PTR, SRV, TXT, ANY ... or a number)"
+                ),
+            ))
+        })
+}
+
+fn rrtype_name(n: u16) -> String {
+    RRTYPES
+        .iter()
+        .find(|(_, v)| *v == n)
+        .map_or_else(|| format!("TYPE{n}"), |(name, _)| (*name).to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stopping: Ctrl-C, SIGTERM or the timeout.
+
+/// Why a command stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal,
+    Timeout,
+}
+
+type StopFuture = Pin<Box<dyn Future<Output = Stop> + Send>>;
+
+fn stop_signal(deadline: Option<Duration>) -> StopFuture {
+    Box::pin(async move {
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => Stop::Signal,
+            () = term => Stop::Signal,
+            () = timeout => Stop::Timeout,
+        }
+    })
+}
+
+/// The next item of a stream.
+async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+/// Runs `on_item` for each item of `stream` until it ends, fails, or `stop` fires.
+async fn drive<S, T>(
+    mut stream: S,
+    mut stop: StopFuture,
+    mut on_item: impl FnMut(T),
+) -> Result<(), Error>
+where
+    S: Stream<Item = Result<T, Error>> + Unpin,
+{
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            item = next(&mut stream) => match item {
+                Some(Ok(item)) => on_item(item),
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+#[derive(Debug, Clone, Copy)]
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn line(&self, value: Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", human());
+        }
+    }
+
+    fn banner(&self, text: impl FnOnce() -> String) {
+        if !self.json {
+            println!("{}", text());
+        }
+    }
+}
+
+/// `HH:MM:SS.mmm` (UTC), as `dns-sd` stamps each line.
+fn timestamp() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60,
+        now.subsec_millis()
+    )
+}
+
+fn date_banner() -> String {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "DATE: ---{y:04}-{m:02}-{d:02} (UTC)---\n{}  ...STARTING...",
+        timestamp()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// TXT as a JSON object: text values as strings, flags as `true`, other bytes as an escaped
+/// string (`\xNN`).
+fn txt_json(txt: &TxtRecord) -> Value {
+    let mut map = Map::new();
+    for (key, value) in txt.iter() {
+        let v = match value {
+            TxtValue::Flag => Value::Bool(true),
+            TxtValue::Bytes(bytes) => Value::String(match std::str::from_utf8(bytes) {
+                Ok(s) => s.to_owned(),
+                Err(_) => bytes.iter().map(|b| format!("\\x{b:02x}")).collect(),
+            }),
+        };
+        map.insert(key.to_owned(), v);
+    }
+    Value::Object(map)
+}
+
+fn instance_json(event: &str, i: &Instance) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("event".into(), json!(event));
+    map.insert("time".into(), json!(timestamp()));
+    map.insert("name".into(), json!(i.name.as_str()));
+    map.insert("type".into(), json!(i.service_type.to_string()));
+    map.insert("domain".into(), json!(i.domain));
+    map.insert("interface".into(), json!(i.interface));
+    map
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands.
+
+async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Error> {
+    cx.out.banner(|| {
+        format!(
+            "Registering Service {} {} port {}{}",
+            service
+                .instance_name()
+                .map_or("(default name)".to_owned(), |n| n.to_string()),
+            service.service_type().dns_sd_regtype(),
+            service.port(),
+            if service.txt_record().is_empty() {
+                String::new()
+            } else {
+                format!(" TXT {}", service.txt_record())
+            }
+        )
+    });
+    cx.out.banner(date_banner);
+    let t = service.service_type().clone();
+    let port = service.port();
+    let txt = service.txt_record().clone();
+    let mut stop = stop;
+    // Stopping before the daemon confirmed drops the pending registration, which withdraws it.
+    let mut registration = tokio::select! {
+        r = cx.sd.register(service) => r?,
+        _ = &mut stop => return Ok(()),
+    };
+    let registered = |name: &InstanceName| {
+        cx.out.line(
+            json!({
+                "event": "registered",
+                "time": timestamp(),
+                "name": name.as_str(),
+                "type": t.to_string(),
+                "subtypes": t.subtypes(),
+                "domain": "local.",
+                "port": port,
+                "txt": txt_json(&txt),
+            }),
+            || {
+                format!(
+                    "{}  Got a reply for service {}.{}.local.: Name now registered and active",
+                    timestamp(),
+                    name.escaped(),
+                    t
+                )
+            },
+        );
+    };
+    registered(registration.name());
+    // Renames after a late conflict and re-registrations after a daemon restart are reported;
+    // an error item (daemon gone for good) ends the command with that error.
+    let mut events_open = true;
+    let why = loop {
+        tokio::select! {
+            why = &mut stop => break why,
+            event = next(&mut registration), if events_open => match event {
+                Some(Ok(RegistrationEvent::Registered(name))) => registered(&name),
+                Some(Err(e)) => return Err(e),
+                None => events_open = false,
+            },
+        }
+    };
+    let name = registration.name().clone();
+    // Dropping the registration deregisters it (the daemon sends goodbyes).
+    drop(registration);
+    cx.out.line(
+        json!({ "event": "deregistered", "time": timestamp(), "name": name.as_str(),
+                "reason": if why == Stop::Timeout { "timeout" } else { "signal" } }),
+        || format!("{}  Deregistered {}", timestamp(), name),
+    );
+    Ok(())
+}
+
+async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error> {
+    cx.out
+        .banner(|| format!("Browsing for {}", t.dns_sd_regtype()));
+    cx.out.banner(date_banner);
+    cx.out.banner(|| {
+        "Timestamp     A/R     if Domain               Service Type         Instance Name"
+            .to_owned()
+    });
+    let stream = cx.sd.browse_on(t, None, cx.interface)?;
+    drive(stream, stop, |event| {
+        let (ar, i) = match &event {
+            BrowseEvent::Added(i) => ("Add", i),
+            BrowseEvent::Removed(i) => ("Rmv", i),
+        };
+        cx.out.line(
+            Value::Object(instance_json(
+                if ar == "Add" { "added" } else { "removed" },
+                i,
+            )),
+            || {
+                format!(
+                    "{}  {:<6} {:>3} {:<20} {:<20} {}",
+                    timestamp(),
+                    ar,
+                    i.interface,
+                    i.domain,
+                    format!("{}.", i.service_type),
+                    i.name
+                )
+            },
+        );
+    })
+    .await
+}
+
+fn endpoint_json(event: &str, e: &Endpoint) -> Value {
+    let mut map = instance_json(event, &e.instance);
+    map.insert("interface".into(), json!(e.interface));
+    map.insert("host".into(), json!(e.host_target));
+    map.insert("port".into(), json!(e.port));
+    map.insert(
+        "addresses".into(),
+        json!(
+            e.addresses
+                .iter()
+                .map(|a| a.ip().to_string())
+                .collect::<Vec<_>>()
+        ),
+    );
+    map.insert(
+        "socket_addresses".into(),
+        json!(
+            e.addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        ),
+    );
+    map.insert("txt".into(), txt_json(&e.txt));
+    Value::Object(map)
+}
+
+async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error> {
+    cx.out
+        .banner(|| format!("Browsing for {} and resolving", t.dns_sd_regtype()));
+    cx.out.banner(date_banner);
+    cx.out.banner(|| {
+        "Timestamp     Event    if Instance Name                   Host:Port / Addresses / TXT"
+            .to_owned()
+    });
+    let stream = cx.sd.browse_on(t, None, cx.interface)?.resolved();
+    drive(stream, stop, |event| match &event {
+        EndpointEvent::Up(e) | EndpointEvent::Changed(e) => {
+            let kind = if matches!(event, EndpointEvent::Up(_)) {
+                "up"
+            } else {
+                "changed"
+            };
+            cx.out.line(endpoint_json(kind, e), || {
+                let addrs: Vec<String> = e.addresses.iter().map(|a| a.ip().to_string()).collect();
+                format!(
+                    "{}  {:<7} {:>3} {:<30} {}:{}  [{}]  {}",
+                    timestamp(),
+                    if kind == "up" { "Up" } else { "Changed" },
+                    e.interface,
+                    e.instance.name,
+                    e.host_target,
+                    e.port,
+                    addrs.join(", "),
+                    e.txt
+                )
+            });
+        }
+        EndpointEvent::Down(i) => {
+            cx.out.line(Value::Object(instance_json("down", i)), || {
+                format!(
+                    "{}  {:<7} {:>3} {}",
+                    timestamp(),
+                    "Down",
+                    i.interface,
+                    i.name
+                )
+            });
+        }
+    })
+    .await
+}
+
+async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), Error> {
+    cx.out.banner(|| {
+        format!(
+            "Lookup {}",
+            dnssd::full_name(
+                &instance.name,
+                &instance.service_type,
+                &dnssd::Domain::new(&instance.domain).unwrap_or_default()
+            )
+        )
+    });
+    cx.out.banner(date_banner);
+    let resolved = tokio::select! {
+        r = cx.sd.resolve(instance) => r?,
+        why = stop => return match why {
+            Stop::Timeout => Err(Error::Timeout),
+            Stop::Signal => Ok(()),
+        },
+    };
+    let mut map = instance_json("resolved", &resolved.instance);
+    map.insert("interface".into(), json!(resolved.interface));
+    map.insert("host".into(), json!(resolved.host_target));
+    map.insert("port".into(), json!(resolved.port));
+    map.insert("txt".into(), txt_json(&resolved.txt));
+    cx.out.line(Value::Object(map), || {
+        format!(
+            "{}  {} can be reached at {}:{} (interface {})\n {}",
+            timestamp(),
+            dnssd::full_name(
+                &resolved.instance.name,
+                &resolved.instance.service_type,
+                &dnssd::Domain::new(&resolved.instance.domain).unwrap_or_default()
+            ),
+            resolved.host_target,
+            resolved.port,
+            resolved.interface,
+            resolved.txt
+        )
+    });
+    Ok(())
+}
+
+fn address_json(host: &str, a: &HostAddress) -> Value {
+    json!({
+        "event": "added",
+        "time": timestamp(),
+        "host": host,
+        "address": a.addr.to_string(),
+        "scope_id": a.scope_id,
+        "interface": a.interface,
+    })
+}
+
+async fn lookup(cx: &Ctx, host: &str, stop: StopFuture) -> Result<(), Error> {
+    cx.out.banner(date_banner);
+    cx.out.banner(|| {
+        "Timestamp     A/R    if Hostname                               Address".to_owned()
+    });
+    let addresses = tokio::select! {
+        r = cx.sd.lookup_host(host) => r?,
+        why = stop => return match why {
+            Stop::Timeout => Err(Error::Timeout),
+            Stop::Signal => Ok(()),
+        },
+    };
+    for a in &addresses {
+        cx.out.line(address_json(host, a), || {
+            let addr = match (a.addr, a.scope_id) {
+                (IpAddr::V6(v6), scope) if scope != 0 => format!("{v6}%{scope}"),
+                (addr, _) => addr.to_string(),
+            };
+            format!(
+                "{}  Add   {:>3} {:<38} {}",
+                timestamp(),
+                a.interface,
+                host,
+                addr
+            )
+        });
+    }
+    Ok(())
+}
+
+/// Decodes an uncompressed domain name at the start of `bytes`.
+fn decode_name(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let mut name = String::new();
+    let mut rest = bytes;
+    loop {
+        let (&len, tail) = rest.split_first()?;
+        if len == 0 {
+            if name.is_empty() {
+                name.push('.');
+            }
+            return Some((name, tail));
+        }
+        let label = tail.get(..usize::from(len))?;
+        rest = tail.get(usize::from(len)..)?;
+        let text = std::str::from_utf8(label).ok()?;
+        name.push_str(&dnssd::escape_label(text));
+        name.push('.');
+    }
+}
+
+/// Rdata in presentation form for the common types, hex otherwise.
+fn rdata_text(rtype: u16, rdata: &[u8]) -> String {
+    let hex = || rdata.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    match rtype {
+        1 => <[u8; 4]>::try_from(rdata).map_or_else(|_| hex(), |a| Ipv4Addr::from(a).to_string()),
+        28 => <[u8; 16]>::try_from(rdata).map_or_else(|_| hex(), |a| Ipv6Addr::from(a).to_string()),
+        2 | 5 | 12 => decode_name(rdata).map_or_else(hex, |(n, _)| n),
+        16 => TxtRecord::from_wire_lossy(rdata).to_string(),
+        33 => {
+            let fields = rdata.get(..6).zip(rdata.get(6..));
+            match fields.and_then(|(head, tail)| decode_name(tail).map(|(n, _)| (head, n))) {
+                Some((head, target)) => {
+                    let word = |i: usize| {
+                        u16::from_be_bytes([
+                            head.get(i).copied().unwrap_or(0),
+                            head.get(i + 1).copied().unwrap_or(0),
+                        ])
+                    };
+                    format!("{} {} {} {}", word(0), word(2), word(4), target)
+                }
+                None => hex(),
+            }
+        }
+        _ => hex(),
+    }
+}
+
+fn record_json(event: &str, r: &Record) -> Value {
+    let mut value = json!({
+        "event": event,
+        "time": timestamp(),
+        "name": r.name,
+        "rrtype": rrtype_name(r.rtype),
+        "rrclass": r.class,
+        "ttl": r.ttl,
+        "interface": r.interface,
+        "rdata": rdata_text(r.rtype, &r.rdata),
+        "rdata_hex": r.rdata.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    });
+    if r.rtype == 16 {
+        if let Some(map) = value.as_object_mut() {
+            map.insert(
+                "txt".into(),
+                txt_json(&TxtRecord::from_wire_lossy(&r.rdata)),
+            );
+        }
+    }
+    value
+}
+
+async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(), Error> {
+    cx.out.banner(date_banner);
+    cx.out.banner(|| {
+        "Timestamp     A/R    if Name                             Type  Class  Rdata".to_owned()
+    });
+    let stream = cx
+        .sd
+        .query_record_on(name, RecordType(rtype), cx.interface)?;
+    drive(stream, stop, |event| {
+        let (event, ar, r) = match &event {
+            RecordEvent::Added(r) => ("added", "Add", r),
+            RecordEvent::Removed(r) => ("removed", "Rmv", r),
+        };
+        cx.out.line(record_json(event, r), || {
+            format!(
+                "{}  {:<5} {:>3} {:<32} {:<5} {:<6} {}",
+                timestamp(),
+                ar,
+                r.interface,
+                r.name,
+                rrtype_name(r.rtype),
+                if r.class == 1 {
+                    "IN".to_owned()
+                } else {
+                    r.class.to_string()
+                },
+                rdata_text(r.rtype, &r.rdata)
+            )
+        });
+    })
+    .await
+}
+
+async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
+    cx.out
+        .banner(|| "Browsing for service types (_services._dns-sd._udp)".to_owned());
+    cx.out.banner(date_banner);
+    cx.out
+        .banner(|| "Timestamp     A/R    Service Type".to_owned());
+    let stream = cx.sd.browse_types()?;
+    drive(stream, stop, |event| {
+        let (event, ar, t) = match &event {
+            ServiceTypeEvent::Added(t) => ("added", "Add", t),
+            ServiceTypeEvent::Removed(t) => ("removed", "Rmv", t),
+        };
+        cx.out.line(
+            json!({ "event": event, "time": timestamp(), "type": t.to_string() }),
+            || format!("{}  {:<6} {}", timestamp(), ar, t),
+        );
+    })
+    .await
+}
