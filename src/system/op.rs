@@ -389,6 +389,29 @@ pub(crate) struct RegistrationSpec {
     pub(crate) txt: Vec<u8>,
 }
 
+/// Await `wait` (the back-off of an outage) while still answering the handle: a TXT update
+/// made while the daemon is away is kept and published when the registration is re-created.
+/// False when the registration should end.
+async fn serve_while(
+    wait: impl std::future::Future<Output = bool>,
+    commands: &mut mpsc::UnboundedReceiver<RegistrationCommand>,
+    spec: &mut RegistrationSpec,
+) -> bool {
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            go_on = &mut wait => return go_on,
+            command = commands.recv() => match command {
+                None => return false,
+                Some(RegistrationCommand::UpdateTxt(txt, done)) => {
+                    spec.txt = txt;
+                    drop(done.send(Ok(())));
+                }
+            },
+        }
+    }
+}
+
 /// Most renames tried for one registration before its name conflict is reported.
 const MAX_RENAMES: u32 = 32;
 
@@ -479,7 +502,8 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                if !outage.failed(e, &events, &ctl).await {
+                let wait = outage.failed(e, &events, &ctl);
+                if !serve_while(wait, &mut commands, &mut spec).await {
                     return;
                 }
                 continue;
@@ -556,7 +580,8 @@ pub(crate) async fn run_registration(
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                if !outage.failed(e, &events, &ctl).await {
+                let wait = outage.failed(e, &events, &ctl);
+                if !serve_while(wait, &mut commands, &mut spec).await {
                     return;
                 }
             }
