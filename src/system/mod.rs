@@ -405,6 +405,22 @@ mod tests {
     }
 
     #[test]
+    fn alternative_names_follow_avahi() {
+        use op::alternative_name;
+        assert_eq!(alternative_name("Web"), "Web #2");
+        assert_eq!(alternative_name("Web #2"), "Web #3");
+        assert_eq!(alternative_name("Web #x"), "Web #x #2");
+        assert_eq!(alternative_name("Web #1"), "Web #1 #2");
+        let long = "é".repeat(31); // 62 bytes
+        let alt = alternative_name(&long);
+        assert!(
+            alt.len() <= 63 && alt.ends_with(" #2"),
+            "{alt} ({} bytes)",
+            alt.len()
+        );
+    }
+
+    #[test]
     fn daemon_codes_map_to_daemon_not_running() {
         use op::code_error;
         assert!(matches!(
