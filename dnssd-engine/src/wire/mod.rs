@@ -65,6 +65,7 @@
 //!   rdata is malformed (`tests/wire_peers.rs`: malformed NSEC next to a valid A), where
 //!   CONFORMANCE row 14 needs the record dropped and the rest kept; hickory-proto and
 //!   simple-dns both accept compression pointers into the header.
+//!
 //! So the codec stays hand-written, with the encoder's margin over simple-dns on small
 //! messages recorded here as the open point (per-writer table allocation and label hashing
 //! dominate a 5-record message).
