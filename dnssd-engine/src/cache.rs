@@ -75,6 +75,8 @@ pub(crate) struct Cache {
     /// Entries by insertion order (id); the first is the oldest.
     entries: BTreeMap<u64, CacheEntry>,
     by_rrset: HashMap<RrsetKey, Vec<u64>>,
+    /// Types cached per (link, name), so ANY questions cost no full scan.
+    by_name: HashMap<(LinkId, Name), Vec<RecordType>>,
     timers: BTreeSet<(Instant, u64)>,
     next_id: u64,
     cap: usize,
@@ -125,6 +127,13 @@ impl Cache {
             ids.retain(|x| *x != id);
             if ids.is_empty() {
                 self.by_rrset.remove(&key);
+                let nk = (key.0, key.1);
+                if let Some(types) = self.by_name.get_mut(&nk) {
+                    types.retain(|t| *t != key.2);
+                    if types.is_empty() {
+                        self.by_name.remove(&nk);
+                    }
+                }
             }
         }
         Some(e)
@@ -147,9 +156,14 @@ impl Cache {
     /// Entries answering a question (name, type or ANY) on a link.
     pub fn answers(&self, link: LinkId, name: &Name, qtype: RecordType) -> Vec<&CacheEntry> {
         if qtype == RecordType::ANY {
-            self.entries
-                .values()
-                .filter(|e| e.link == link && e.record.name == *name)
+            let types = self
+                .by_name
+                .get(&(link, name.clone()))
+                .cloned()
+                .unwrap_or_default();
+            types
+                .into_iter()
+                .flat_map(|t| self.rrset(link, name, t))
                 .collect()
         } else {
             self.rrset(link, name, qtype).collect()
@@ -257,10 +271,17 @@ impl Cache {
         self.entries.insert(id, entry);
         self.timers.insert((now, id));
         self.set_timer(id);
-        self.by_rrset
+        let ids = self
+            .by_rrset
             .entry((link, record.name.clone(), record.rtype()))
-            .or_default()
-            .push(id);
+            .or_default();
+        if ids.is_empty() {
+            self.by_name
+                .entry((link, record.name.clone()))
+                .or_default()
+                .push(record.rtype());
+        }
+        ids.push(id);
         out.push(CacheChange::Added(link, record.clone()));
     }
 
@@ -534,5 +555,36 @@ mod tests {
         );
         c.run(Instant::from_millis(20_000), &mut rng, &mut out);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn any_question_sees_every_type_of_the_name_and_index_follows_removal() {
+        let mut rng = Rng::new(1);
+        let mut c = Cache::new(10);
+        let mut out = Vec::new();
+        let n = Name::from_dotted("h.local").unwrap();
+        c.insert(
+            Instant::ZERO,
+            link(),
+            &a("h.local", [10, 0, 0, 1], 120, false),
+            &mut rng,
+            &mut out,
+        );
+        let txt = Record {
+            name: n.clone(),
+            class: CLASS_IN,
+            cache_flush: false,
+            ttl: 10,
+            rdata: RData::Txt(vec![0]),
+        };
+        c.insert(Instant::ZERO, link(), &txt, &mut rng, &mut out);
+        assert_eq!(c.answers(link(), &n, RecordType::ANY).len(), 2);
+        c.run(Instant::from_millis(10_000), &mut rng, &mut out);
+        assert_eq!(c.answers(link(), &n, RecordType::ANY).len(), 1);
+        assert!(
+            c.by_name
+                .get(&(link(), n))
+                .is_some_and(|t| t == &vec![RecordType::A])
+        );
     }
 }

@@ -311,6 +311,8 @@ impl Engine {
         }
         // Answers per question, minus known answers (RFC 6762 §7.1).
         let mut per_q: Vec<(bool, Record)> = Vec::new();
+        let mut seen: std::collections::HashSet<(Name, crate::wire::RData)> =
+            std::collections::HashSet::new();
         for q in &msg.questions {
             let mut v = Vec::new();
             self.responder.answer(link, q, &mut v);
@@ -321,7 +323,7 @@ impl Engine {
                     .any(|k| k.same_rrset_member(&a) && u64::from(k.ttl) * 2 >= u64::from(a.ttl));
                 if known {
                     self.stats.known_answer_suppressed += 1;
-                } else if !per_q.iter().any(|(_, b)| b.same_rrset_member(&a)) {
+                } else if seen.insert((a.name.clone(), a.rdata.clone())) {
                     per_q.push((q.unicast_response, a));
                 }
             }

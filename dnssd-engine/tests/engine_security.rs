@@ -204,3 +204,28 @@ fn flood_of_unique_records_and_questions_from_10k_sources_stays_under_caps() {
     }
     assert_eq!(net.engine(0).stats().dropped_off_link, 10_000);
 }
+
+#[test]
+fn direct_unicast_query_from_on_link_gets_unicast_reply() {
+    // row 5: a query sent to our unicast address counts as QU
+    let mut net = setup();
+    net.run_for(Duration::from_secs(60)); // long after the announcements
+    let t0 = net.now;
+    let src: SocketAddr = "10.0.0.9:5353".parse().unwrap();
+    let bytes = q("Web._http._tcp.local", RecordType::SRV).encode().unwrap();
+    net.inject(
+        0,
+        src,
+        Destination::Unicast("10.0.0.1:5353".parse().unwrap()),
+        &bytes,
+    );
+    net.run_for(Duration::from_millis(50));
+    let r: Vec<_> = net
+        .sent_by(0)
+        .into_iter()
+        .filter(|s| s.at >= t0)
+        .cloned()
+        .collect();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].transmit.destination, Destination::Unicast(src));
+}

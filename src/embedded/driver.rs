@@ -53,6 +53,9 @@ pub struct OperationKey(u64);
 /// nobody listens any more (the driver then cancels the operation).
 pub type Sink = Box<dyn FnMut(Event) -> bool + Send>;
 
+/// Reports why the engine refused a query (to become the stream's first and last item).
+pub type Refusal = Box<dyn FnOnce(CommandError) + Send>;
+
 /// A query the API side asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryRequest {
@@ -107,7 +110,7 @@ enum Command {
         key: OperationKey,
         request: QueryRequest,
         sink: Sink,
-        reply: Option<oneshot::Sender<Result<(), CommandError>>>,
+        refused: Refusal,
     },
     StopQuery {
         key: OperationKey,
@@ -281,37 +284,21 @@ impl DriverHandle {
         let _ = self.commands.send(Command::Deregister { key });
     }
 
-    /// Starts a query without waiting for the engine's answer; if the engine refuses it, the
-    /// sink is dropped, which ends the caller's stream.
+    /// Starts a query without waiting for the engine's answer; if the engine refuses it,
+    /// `refused` gets the reason and the sink is dropped.
     pub fn start_query(
         &self,
         key: OperationKey,
         request: QueryRequest,
         sink: Sink,
+        refused: Refusal,
     ) -> io::Result<()> {
         self.send(Command::Query {
             key,
             request,
             sink,
-            reply: None,
+            refused,
         })
-    }
-
-    /// Starts a query and waits until the engine accepted it.
-    pub async fn query(
-        &self,
-        key: OperationKey,
-        request: QueryRequest,
-        sink: Sink,
-    ) -> io::Result<Result<(), CommandError>> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Query {
-            key,
-            request,
-            sink,
-            reply: Some(reply),
-        })?;
-        answer.await.map_err(|_| driver_gone())
     }
 
     /// Stops a query. Fire and forget: usable from `Drop`.
@@ -331,11 +318,6 @@ impl DriverHandle {
     /// A snapshot of the driver's counters.
     pub fn stats(&self) -> DriverStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Whether the driver task still runs.
-    pub fn is_running(&self) -> bool {
-        !self.commands.is_closed()
     }
 
     fn send(&self, command: Command) -> io::Result<()> {
@@ -524,7 +506,7 @@ impl Driver {
                 key,
                 request,
                 sink,
-                reply,
+                refused,
             } => {
                 let started = match request {
                     QueryRequest::Browse {
@@ -546,12 +528,12 @@ impl Driver {
                         self.engine.lookup_host(now, &host, interface)
                     }
                 };
-                let result = started.map(|id| {
-                    self.queries.insert(id, (key, sink));
-                    self.query_keys.insert(key, id);
-                });
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+                match started {
+                    Ok(id) => {
+                        self.queries.insert(id, (key, sink));
+                        self.query_keys.insert(key, id);
+                    }
+                    Err(e) => refused(e),
                 }
             }
             Command::StopQuery { key } => {
