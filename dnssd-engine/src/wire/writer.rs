@@ -332,7 +332,8 @@ impl MessageWriter {
         for i in (0..literal).rev() {
             let offset = base + usize::from(starts.get(i).copied().unwrap_or(0));
             if offset > MAX_POINTER_TARGET {
-                // Labels further left are even further on: nothing more to remember.
+                // No pointer can reach this suffix, so no lookup can arrive at it as a
+                // parent either: the labels to its left could never be found. Stop here.
                 break;
             }
             let offset = offset as u16;
