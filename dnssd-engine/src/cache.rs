@@ -74,7 +74,10 @@ pub(crate) enum CacheChange {
 pub(crate) struct Cache {
     /// Entries by insertion order (id); the first is the oldest.
     entries: BTreeMap<u64, CacheEntry>,
-    by_rrset: HashMap<RrsetKey, Vec<u64>>,
+    by_rrset: HashMap<RrsetKey, BTreeSet<u64>>,
+    /// (link, name, rdata) -> entry, so refreshing one member of a large RRset (a PTR set
+    /// with thousands of instances) costs no scan.
+    by_record: HashMap<(LinkId, Name, RData), u64>,
     /// Types cached per (link, name), so ANY questions cost no full scan.
     by_name: HashMap<(LinkId, Name), Vec<RecordType>>,
     timers: BTreeSet<(Instant, u64)>,
@@ -123,8 +126,10 @@ impl Cache {
         let e = self.entries.remove(&id)?;
         self.timers.remove(&(e.timer, id));
         let key = (e.link, e.record.name.clone(), e.record.rtype());
+        self.by_record
+            .remove(&(e.link, e.record.name.clone(), e.record.rdata.clone()));
         if let Some(ids) = self.by_rrset.get_mut(&key) {
-            ids.retain(|x| *x != id);
+            ids.remove(&id);
             if ids.is_empty() {
                 self.by_rrset.remove(&key);
                 let nk = (key.0, key.1);
@@ -176,15 +181,9 @@ impl Cache {
     }
 
     fn find(&self, link: LinkId, record: &Record) -> Option<u64> {
-        self.by_rrset
-            .get(&(link, record.name.clone(), record.rtype()))?
-            .iter()
+        self.by_record
+            .get(&(link, record.name.clone(), record.rdata.clone()))
             .copied()
-            .find(|id| {
-                self.entries
-                    .get(id)
-                    .is_some_and(|e| e.record.rdata == record.rdata)
-            })
     }
 
     /// Inserts or refreshes a record from a response. Handles goodbyes (TTL 0: expire in 1 s)
@@ -202,7 +201,7 @@ impl Cache {
             let ids: Vec<u64> = self
                 .by_rrset
                 .get(&(link, record.name.clone(), record.rtype()))
-                .cloned()
+                .map(|ids| ids.iter().copied().collect())
                 .unwrap_or_default();
             for id in ids {
                 let mut changed = false;
@@ -281,7 +280,9 @@ impl Cache {
                 .or_default()
                 .push(record.rtype());
         }
-        ids.push(id);
+        ids.insert(id);
+        self.by_record
+            .insert((link, record.name.clone(), record.rdata.clone()), id);
         out.push(CacheChange::Added(link, record.clone()));
     }
 
@@ -300,10 +301,15 @@ impl Cache {
             .iter()
             .filter_map(|e| self.find(link, &e.record))
             .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let known: std::collections::HashSet<(&Name, &RData)> =
+            known.iter().map(|k| (&k.name, &k.rdata)).collect();
         for id in ids {
             let mut changed = false;
             if let Some(e) = self.entries.get_mut(&id) {
-                if known.iter().any(|k| k.same_rrset_member(&e.record)) {
+                if known.contains(&(&e.record.name, &e.record.rdata)) {
                     continue;
                 }
                 // A window older than 10 s starts over: only queries close together count.

@@ -328,14 +328,20 @@ impl Engine {
         let mut per_q: Vec<(bool, Record)> = Vec::new();
         let mut seen: std::collections::HashSet<(Name, crate::wire::RData)> =
             std::collections::HashSet::new();
+        // Known answers indexed once (a query may list hundreds): highest TTL per record.
+        let mut known_ttl: std::collections::HashMap<(&Name, &crate::wire::RData), u32> =
+            std::collections::HashMap::new();
+        for k in &msg.answers {
+            let t = known_ttl.entry((&k.name, &k.rdata)).or_insert(0);
+            *t = (*t).max(k.ttl);
+        }
         for q in &msg.questions {
             let mut v = Vec::new();
             self.responder.answer(link, q, &mut v);
             for a in v {
-                let known = msg
-                    .answers
-                    .iter()
-                    .any(|k| k.same_rrset_member(&a) && u64::from(k.ttl) * 2 >= u64::from(a.ttl));
+                let known = known_ttl
+                    .get(&(&a.name, &a.rdata))
+                    .is_some_and(|t| u64::from(*t) * 2 >= u64::from(a.ttl));
                 if known {
                     self.stats.known_answer_suppressed += 1;
                 } else if seen.insert((a.name.clone(), a.rdata.clone())) {

@@ -242,16 +242,16 @@ impl Querier {
         if st.sent == 0 || st.next <= now {
             return;
         }
-        let ours: Vec<&Record> = cache
+        let ours: std::collections::HashSet<(&Name, &RData)> = cache
             .answers(link, &q.name, q.qtype)
             .into_iter()
             .filter(|e| e.more_than_half_left(now))
-            .map(|e| &e.record)
+            .map(|e| (&e.record.name, &e.record.rdata))
             .collect();
         let theirs_ok = known
             .iter()
             .filter(|k| k.name == q.name && (q.qtype == RecordType::ANY || k.rtype() == q.qtype))
-            .all(|k| ours.iter().any(|o| o.same_rrset_member(k)));
+            .all(|k| ours.contains(&(&k.name, &k.rdata)));
         if theirs_ok {
             st.next = now + st.interval;
             st.interval = (st.interval * 2).min(MAX_INTERVAL);
