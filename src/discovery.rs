@@ -189,9 +189,20 @@ impl ServiceDiscoveryBuilder {
             other => other,
         };
         let backend = match kind {
-            BackendKind::Auto | BackendKind::System => {
-                Backend::System(SystemBackend::new(self.reconnect)?)
-            }
+            BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
+            // The system daemon when its library loads; otherwise (no libdns_sd on this
+            // machine) the embedded engine. A library without a running daemon still picks the
+            // system backend: its operations report `DaemonNotRunning` and pick the daemon up
+            // when it starts.
+            BackendKind::Auto => match SystemBackend::new(self.reconnect) {
+                Ok(system) => Backend::System(system),
+                Err(Error::LibraryUnavailable(_)) => {
+                    Backend::Embedded(crate::embedded::EmbeddedBackend::start(
+                        crate::embedded::EmbeddedConfig::default(),
+                    )?)
+                }
+                Err(e) => return Err(e),
+            },
             BackendKind::Embedded => Backend::Embedded(crate::embedded::EmbeddedBackend::start(
                 crate::embedded::EmbeddedConfig::default(),
             )?),

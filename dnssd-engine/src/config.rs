@@ -139,6 +139,11 @@ pub struct Config {
     pub pacing_burst: u32,
     /// ...then one per this interval.
     pub pacing_interval: Duration,
+    /// Process every multicast datagram we send as if it came back on its link (what
+    /// `IP_MULTICAST_LOOP` would do), so browses, resolves and lookups on this engine see
+    /// this engine's own registrations. With this on (the default) the driver must drop the
+    /// kernel's copies of our own datagrams.
+    pub local_delivery: bool,
 }
 
 impl Default for Config {
@@ -151,6 +156,7 @@ impl Default for Config {
             announcements: 3,
             pacing_burst: 8,
             pacing_interval: Duration::from_millis(5),
+            local_delivery: true,
         }
     }
 }

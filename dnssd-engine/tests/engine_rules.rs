@@ -373,13 +373,14 @@ fn malformed_nsec_next_to_valid_a_keeps_the_a() {
     .unwrap();
     let n = bytes.len();
     bytes[n - 2] = 33; // bitmap length beyond 32 and beyond rdlength
+    let base = net.engine(0).cache_len();
     net.inject(
         0,
         "10.0.0.9:5353".parse().unwrap(),
         Destination::Multicast(Family::V4),
         &bytes,
     );
-    assert_eq!(net.engine(0).cache_len(), 1, "the A record survives");
+    assert_eq!(net.engine(0).cache_len(), base + 1, "the A record survives");
     assert_eq!(net.engine(0).stats().malformed_records, 1);
 }
 
@@ -565,11 +566,12 @@ fn unicast_responses_accepted_only_within_two_seconds_of_our_qu_query() {
     }
     .encode()
     .unwrap();
+    let base = net.engine(0).cache_len(); // own host records (local delivery)
     let to_us = Destination::Unicast("10.0.0.1:5353".parse().unwrap());
     net.inject(0, "10.0.0.9:5353".parse().unwrap(), to_us, &resp);
     assert_eq!(
         net.engine(0).cache_len(),
-        1,
+        base + 1,
         "reply to our QU query accepted"
     );
     net.run_for(Duration::from_secs(60)); // later queries are QM
@@ -592,7 +594,7 @@ fn unicast_responses_accepted_only_within_two_seconds_of_our_qu_query() {
     );
     assert_eq!(
         net.engine(0).cache_len(),
-        1,
+        base + 1,
         "unsolicited unicast response ignored"
     );
     assert_eq!(net.engine(0).stats().dropped_unsolicited_unicast, 1);
