@@ -48,9 +48,18 @@
 //! | encode 9000-byte response | 339 309 | 1 246 317 | 511 977 | | 3.7x | 1.5x |
 //! | encode query + 50 known answers | 84 664 | 217 351 | 130 631 | | 2.6x | 1.5x |
 //!
-//! Wall time (criterion, `cargo bench -p dnssd-engine --bench codec`, load average 5-7 on
-//! 2 cores, so +-30 %): parse 9000-byte response ours 123 us, hickory 422 us, simple-dns
-//! owned 522 us / borrowed 324 us; encode it ours 148 us, hickory 545 us, simple-dns 232 us.
+//! Wall time, criterion medians (`cargo bench -p dnssd-engine --bench codec`, load average
+//! about 2 on 2 shared cores, so +-20 %):
+//!
+//! | operation | ours | hickory | simple-dns owned | simple-dns borrowed |
+//! |---|---:|---:|---:|---:|
+//! | parse typical response | 1.18 us | 3.19 us | 3.72 us | 1.76 us |
+//! | parse 9000-byte response | 74.8 us | 175 us | 299 us | 126 us |
+//! | parse query + 50 known answers | 10.8 us | 40.4 us | 52.3 us | 22.8 us |
+//! | encode typical response | 1.43 us | 4.02 us | 1.45 us | |
+//! | encode 9000-byte response | 81.3 us | 292 us | 116 us | |
+//! | encode query + 50 known answers | 19.7 us | 79.8 us | 40.8 us | |
+//!
 //! Re-encoded sizes: typical 188 / 193 / 206 bytes, 9000-byte response 8988 / 9328 / 10199
 //! bytes (ours / hickory / simple-dns): simple-dns compresses least.
 //!
@@ -58,8 +67,8 @@
 //! - Parsing (the hot path: every datagram on the link) meets it like for like: 2.8-3.3x
 //!   hickory-proto and 3.2-5.0x simple-dns with owned records. Against simple-dns kept
 //!   borrowed it is 1.6-1.9x, but borrowed records cannot be cached by the engine.
-//! - Encoding does **not** meet it against simple-dns: 1.5x on large messages and 0.89x
-//!   (slower) on a small response, though our output is 9-12 % smaller. It meets it against
+//! - Encoding does **not** meet it against simple-dns: 1.4-2.1x on large messages and
+//!   0.9-1.0x on a small response, though our output is 9-12 % smaller. It meets it against
 //!   hickory-proto (2.3-3.7x).
 //! - Behaviour, not speed, weighs more: simple-dns rejects a whole datagram when one record's
 //!   rdata is malformed (`tests/wire_peers.rs`: malformed NSEC next to a valid A), where
