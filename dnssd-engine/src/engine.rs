@@ -644,6 +644,14 @@ impl Engine {
         self.responder.deregister(id, &mut cx)
     }
 
+    /// The network may have changed under us (wake from sleep, link up again): probe and
+    /// announce every record again and restart every query (RFC 6762 §8, CONFORMANCE row 24).
+    pub fn wake(&mut self, now: Instant) {
+        let mut cx = cx!(self, now);
+        self.responder.restart_all(&mut cx);
+        self.querier.restart(&mut cx);
+    }
+
     /// Goodbyes for every registration and our host records; drain
     /// [`poll_transmit`](Engine::poll_transmit) (until `None` and past
     /// [`poll_timeout`](Engine::poll_timeout)'s pacing) before closing sockets.

@@ -181,6 +181,17 @@ impl Querier {
         true
     }
 
+    /// Every question starts over (first query 20-120 ms from now, QU, then 1 s doubling).
+    pub fn restart(&mut self, cx: &mut Ctx<'_>) {
+        for st in self.questions.values_mut() {
+            st.next = cx.now
+                + cx.rng
+                    .duration(Duration::from_millis(20), Duration::from_millis(120));
+            st.interval = Duration::from_secs(1);
+            st.sent = 0;
+        }
+    }
+
     pub fn add_link(&mut self, link: LinkId, cx: &mut Ctx<'_>) {
         if !self.links.insert(link) {
             return;

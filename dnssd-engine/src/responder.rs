@@ -641,6 +641,14 @@ impl Responder {
         }
     }
 
+    /// Probe and announce everything again (wake from sleep, link came back).
+    pub fn restart_all(&mut self, cx: &mut Ctx<'_>) {
+        self.deadline.set(None);
+        for g in self.groups() {
+            self.restart_group(g, cx, None);
+        }
+    }
+
     /// Goodbyes for everything (engine shutdown).
     pub fn shutdown(&mut self, cx: &mut Ctx<'_>) {
         self.deadline.set(None);

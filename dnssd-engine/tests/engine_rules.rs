@@ -651,3 +651,56 @@ fn probe_defence_multicast_and_limited_to_once_per_250ms() {
         assert!(w[1].at - w[0].at >= Duration::from_millis(250));
     }
 }
+
+#[test]
+fn wake_probes_announces_and_queries_again() {
+    // row 24 (wake)
+    let mut net = Net::new(54, 1);
+    net.engine(0)
+        .register(Instant::ZERO, spec("Web", "_http._tcp", 80))
+        .unwrap();
+    net.engine(0)
+        .browse(Instant::ZERO, "_ipp._tcp", None)
+        .unwrap();
+    net.run_for(Duration::from_secs(100));
+    let t0 = net.now;
+    net.engine(0).wake(t0);
+    net.run_for(Duration::from_secs(5));
+    let web = name("Web._http._tcp.local");
+    let after: Vec<_> = net
+        .sent_by(0)
+        .into_iter()
+        .filter(|s| s.at >= t0)
+        .cloned()
+        .collect();
+    assert_eq!(
+        after
+            .iter()
+            .filter(|s| s.is_probe() && has_record(s, &web, RecordType::SRV))
+            .count(),
+        3
+    );
+    assert!(
+        after
+            .iter()
+            .filter(|s| s.is_response() && has_record(s, &web, RecordType::SRV))
+            .count()
+            >= 2
+    );
+    let q = after
+        .iter()
+        .find(|s| {
+            !s.is_response()
+                && s.msg
+                    .questions
+                    .iter()
+                    .any(|q| q.name == name("_ipp._tcp.local"))
+        })
+        .unwrap();
+    assert!(q.at - t0 <= Duration::from_millis(120));
+    assert!(
+        !net.events_of(0)
+            .iter()
+            .any(|e| matches!(e, Event::RegistrationRenamed { .. }))
+    );
+}
