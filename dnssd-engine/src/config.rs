@@ -131,7 +131,8 @@ pub struct Config {
     /// Caps on state.
     pub limits: Limits,
     /// Largest multicast datagram we build when aggregating records (payload bytes).
-    /// 1460 fits a 1500-byte Ethernet MTU with IPv6+UDP headers; never above 9000.
+    /// The default 1440 fits a 1500-byte Ethernet MTU under IPv6 (40) + UDP (8) headers;
+    /// clamped to 512..=9000.
     pub max_datagram: usize,
     /// Announcements after probing (RFC 6762 §8.3: at least 2, at most 8).
     pub announcements: u8,
@@ -152,7 +153,7 @@ impl Default for Config {
             rng_seed: 0x5eed,
             host_name: String::new(),
             limits: Limits::default(),
-            max_datagram: 1460,
+            max_datagram: 1440,
             announcements: 3,
             pacing_burst: 8,
             pacing_interval: Duration::from_millis(5),

@@ -258,17 +258,19 @@ impl Engine {
                 return;
             }
             self.stats.responses += 1;
-            self.handle_response(now, link, msg);
+            self.handle_response(now, link, msg, from_self);
         } else {
             self.stats.queries += 1;
             self.handle_query(now, link, source, destination, msg, from_self);
         }
     }
 
-    fn handle_response(&mut self, now: Instant, link: LinkId, msg: &Message) {
+    fn handle_response(&mut self, now: Instant, link: LinkId, msg: &Message, from_self: bool) {
         let mut changes = Vec::new();
         for r in msg.answers.iter().chain(msg.additionals.iter()) {
-            {
+            // Our own datagrams (local delivery) are never conflicts, even when they carry
+            // data we replaced since they were queued.
+            if !from_self {
                 let mut cx = cx!(self, now);
                 self.responder.check_response_record(link, r, &mut cx);
             }
@@ -400,7 +402,7 @@ impl Engine {
                 if from_self {
                     // Our own query, answered by our own responder: deliver it here.
                     if let Ok(m) = Message::parse(&p) {
-                        self.handle_response(now, link, &m);
+                        self.handle_response(now, link, &m, true);
                     }
                     continue;
                 }

@@ -534,7 +534,7 @@ fn deregister_sends_goodbyes_and_1000_goodbyes_go_in_few_packets() {
         .sum();
     assert!(records >= 3000, "{records} goodbye records");
     assert!(bye.len() < 150, "{} packets for 1000 goodbyes", bye.len());
-    assert!(bye.iter().all(|s| s.transmit.payload.len() <= 1460));
+    assert!(bye.iter().all(|s| s.transmit.payload.len() <= 1440));
     let span = bye.last().unwrap().at - bye.first().unwrap().at;
     assert!(
         span > Duration::from_millis(100),

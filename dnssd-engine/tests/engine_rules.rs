@@ -160,7 +160,7 @@ fn multi_packet_aggregation_of_100_answers() {
         "{} packets for 100 PTR answers",
         resp.len()
     );
-    assert!(resp.iter().all(|s| s.transmit.payload.len() <= 1460));
+    assert!(resp.iter().all(|s| s.transmit.payload.len() <= 1440));
 }
 
 #[test]
