@@ -16,8 +16,8 @@ use crate::txt::TxtRecord;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum BackendKind {
-    /// Pick at run time: the system daemon when its library loads (the environment variable
-    /// `DNSSD_BACKEND=system|embedded|auto` overrides).
+    /// Pick at run time: the system daemon when its library loads, else the embedded engine
+    /// (the environment variable `DNSSD_BACKEND=system|embedded|auto` overrides).
     #[default]
     Auto,
     /// The OS responder (Apple's mDNSResponder or Avahi) through `libdns_sd`.

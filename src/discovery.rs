@@ -189,9 +189,20 @@ impl ServiceDiscoveryBuilder {
             other => other,
         };
         let backend = match kind {
-            BackendKind::Auto | BackendKind::System => {
-                Backend::System(SystemBackend::new(self.reconnect)?)
-            }
+            BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
+            // The system daemon when its library loads; otherwise (no libdns_sd on this
+            // machine) the embedded engine. A library without a running daemon still picks the
+            // system backend: its operations report `DaemonNotRunning` and pick the daemon up
+            // when it starts.
+            BackendKind::Auto => match SystemBackend::new(self.reconnect) {
+                Ok(system) => Backend::System(system),
+                Err(Error::LibraryUnavailable(_)) => {
+                    Backend::Embedded(crate::embedded::EmbeddedBackend::start(
+                        crate::embedded::EmbeddedConfig::default(),
+                    )?)
+                }
+                Err(e) => return Err(e),
+            },
             BackendKind::Embedded => Backend::Embedded(crate::embedded::EmbeddedBackend::start(
                 crate::embedded::EmbeddedConfig::default(),
             )?),
@@ -203,6 +214,35 @@ impl ServiceDiscoveryBuilder {
 }
 
 /// A handle to DNS-SD service discovery. Cheap to clone; every clone uses the same backend.
+///
+/// Build it inside a tokio runtime: every operation runs as a task on that runtime.
+///
+/// # The system backend
+///
+/// - **Errors.** A missing daemon is [`Error::DaemonNotRunning`], reported at once (Avahi's
+///   library answers within milliseconds): one-shot calls (`register`, `resolve`,
+///   `lookup_host`) return it; streams yield it as an item.
+/// - **Daemon lifecycle.** When the daemon goes away, every open stream and registration
+///   reports `DaemonNotRunning` once (a browse first reports every instance it had reported as
+///   `Removed`); the backend then recreates its daemon references with backoff (250 ms doubling
+///   to 1 s), so when the daemon returns, browses report their instances again and
+///   registrations are re-established under their confirmed name and latest TXT (a
+///   [`RegistrationEvent::Registered`] says so). A daemon that starts late is picked up by open
+///   streams the same way. [`ServiceDiscoveryBuilder::reconnect`]`(false)` makes the loss fatal
+///   instead (the item is followed by the end of the stream).
+/// - **Blocking.** Calls that can block in the C library (creating and deallocating references,
+///   updating a TXT record; Apple's client waits up to 60 s for a hung daemon) run on tokio's
+///   blocking pool, never on a worker thread. Dropping a handle returns at once; its reference
+///   is deallocated shortly after on the blocking pool ([`ServiceDiscovery::wait_released`]
+///   waits for that).
+/// - **Avahi's warning.** Avahi's compatibility library prints a warning on first use unless
+///   `AVAHI_COMPAT_NOWARN` is set. This crate sets it before `main` runs (from an
+///   `.init_array` entry, only while the process has a single thread, so it never races
+///   another thread reading the environment). A `cdylib` loaded into an already threaded
+///   process cannot do that safely: set the variable yourself there.
+/// - **Refused before the call.** What the library would reject with a warning is refused
+///   with [`Error::Unsupported`]: with Avahi, [`Interface::LocalOnly`] and browses for more
+///   than one subtype. [`ServiceDiscovery::capabilities`] tells what the library supports.
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
     backend: Arc<Backend>,

@@ -1,11 +1,13 @@
 //! `browse(..).resolved()`: browse -> resolve -> address lookup, combined into complete
 //! endpoints. Backend-independent: it only uses the public operations.
 //!
-//! One task owns the browse and a table of instances; each instance has its own task that
-//! resolves it and looks up its host, and reports complete endpoints back. Removing an
-//! instance aborts its task, which drops its streams and so cancels their operations.
+//! One task owns the browse and two tables: instances (each resolved by its own small task)
+//! and hosts (each looked up by one task shared by every instance on that host, so 200
+//! services on one machine cost 200 resolves and one lookup, not 600 daemon references).
+//! Removing an instance aborts its task, which drops its stream and so cancels the operation;
+//! a host lookup ends when its last instance goes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use tokio::sync::mpsc;
@@ -16,21 +18,75 @@ use crate::error::Result;
 use crate::event::{
     BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, Resolved,
 };
-use crate::stream::{EventStream, HostLookup, OperationGuard, ResolveStream};
+use crate::stream::{EventStream, OperationGuard};
 
-struct Tracked {
+/// A host lookup is shared per (lower-cased host name, interface index).
+type HostKey = (String, u32);
+
+struct TrackedInstance {
     task: JoinHandle<()>,
+    resolved: Option<Resolved>,
+    host: Option<HostKey>,
     up: Option<Endpoint>,
 }
 
-/// Aborts every per-instance task when the combining task ends or is dropped.
-struct Table(HashMap<Instance, Tracked>);
+struct TrackedHost {
+    task: JoinHandle<()>,
+    addresses: Vec<HostAddress>,
+    users: HashSet<Instance>,
+}
 
-impl Drop for Table {
+enum Update {
+    Resolved(Box<Resolved>),
+    Address(HostKey, HostAddressEvent),
+}
+
+/// Everything the combining task tracks; aborts every helper task when dropped.
+#[derive(Default)]
+struct Tables {
+    instances: HashMap<Instance, TrackedInstance>,
+    hosts: HashMap<HostKey, TrackedHost>,
+}
+
+impl Drop for Tables {
     fn drop(&mut self) {
-        for tracked in self.0.values() {
+        for tracked in self.instances.values() {
             tracked.task.abort();
         }
+        for tracked in self.hosts.values() {
+            tracked.task.abort();
+        }
+    }
+}
+
+impl Tables {
+    fn detach(&mut self, instance: &Instance, key: &HostKey) {
+        if let Some(host) = self.hosts.get_mut(key) {
+            host.users.remove(instance);
+            if host.users.is_empty() {
+                host.task.abort();
+                self.hosts.remove(key);
+            }
+        }
+    }
+
+    /// The event (if any) that the instance's current state calls for.
+    fn refresh(&mut self, instance: &Instance) -> Option<EndpointEvent> {
+        let tracked = self.instances.get_mut(instance)?;
+        let resolved = tracked.resolved.as_ref()?;
+        let addresses = &self.hosts.get(tracked.host.as_ref()?)?.addresses;
+        if addresses.is_empty() {
+            // Never report a half-resolved endpoint; keep the last complete one.
+            return None;
+        }
+        let endpoint = endpoint(resolved, addresses);
+        let event = match &tracked.up {
+            None => EndpointEvent::Up(endpoint.clone()),
+            Some(previous) if *previous != endpoint => EndpointEvent::Changed(endpoint.clone()),
+            Some(_) => return None,
+        };
+        tracked.up = Some(endpoint);
+        Some(event)
     }
 }
 
@@ -48,115 +104,130 @@ async fn combine(
     mut browse: EventStream<BrowseEvent>,
     tx: mpsc::UnboundedSender<Result<EndpointEvent>>,
 ) {
-    let (updates_tx, mut updates) = mpsc::unbounded_channel::<Endpoint>();
-    let mut table = Table(HashMap::new());
+    let (updates_tx, mut updates) = mpsc::unbounded_channel::<Update>();
+    let mut tables = Tables::default();
     loop {
+        let mut out: Vec<Result<EndpointEvent>> = Vec::new();
         tokio::select! {
             () = tx.closed() => return,
             event = browse.next_event() => match event {
                 None => return,
-                Some(Err(e)) => {
-                    if tx.send(Err(e)).is_err() {
-                        return;
-                    }
-                }
+                Some(Err(e)) => out.push(Err(e)),
                 Some(Ok(BrowseEvent::Added(instance))) => {
-                    let task = tokio::spawn(follow(
+                    let task = tokio::spawn(follow_instance(
                         discovery.clone(),
                         instance.clone(),
                         updates_tx.clone(),
                     ));
-                    if let Some(old) = table.0.insert(instance, Tracked { task, up: None }) {
+                    let tracked = TrackedInstance { task, resolved: None, host: None, up: None };
+                    if let Some(old) = tables.instances.insert(instance.clone(), tracked) {
                         old.task.abort();
+                        if let Some(key) = old.host {
+                            tables.detach(&instance, &key);
+                        }
                     }
                 }
                 Some(Ok(BrowseEvent::Removed(instance))) => {
-                    if let Some(tracked) = table.0.remove(&instance) {
+                    if let Some(tracked) = tables.instances.remove(&instance) {
                         tracked.task.abort();
-                        if tracked.up.is_some()
-                            && tx.send(Ok(EndpointEvent::Down(instance))).is_err()
-                        {
-                            return;
+                        if let Some(key) = &tracked.host {
+                            tables.detach(&instance, key);
+                        }
+                        if tracked.up.is_some() {
+                            out.push(Ok(EndpointEvent::Down(instance)));
                         }
                     }
                 }
             },
-            Some(endpoint) = updates.recv() => {
-                // Updates from an instance removed in the meantime are stale.
-                let Some(tracked) = table.0.get_mut(&endpoint.instance) else {
-                    continue;
-                };
-                let event = match &tracked.up {
-                    None => EndpointEvent::Up(endpoint.clone()),
-                    Some(previous) if *previous != endpoint => {
-                        EndpointEvent::Changed(endpoint.clone())
+            Some(update) = updates.recv() => match update {
+                Update::Resolved(resolved) => {
+                    let instance = resolved.instance.clone();
+                    let key = (resolved.host_target.to_ascii_lowercase(), resolved.interface);
+                    // Updates from an instance removed in the meantime are stale.
+                    let Some(tracked) = tables.instances.get_mut(&instance) else {
+                        continue;
+                    };
+                    let old_key = tracked.host.replace(key.clone());
+                    tracked.resolved = Some(*resolved);
+                    if old_key.as_ref() != Some(&key) {
+                        if let Some(old_key) = old_key {
+                            tables.detach(&instance, &old_key);
+                        }
+                        let host = tables.hosts.entry(key.clone()).or_insert_with(|| TrackedHost {
+                            task: tokio::spawn(follow_host(
+                                discovery.clone(),
+                                key.clone(),
+                                updates_tx.clone(),
+                            )),
+                            addresses: Vec::new(),
+                            users: HashSet::new(),
+                        });
+                        host.users.insert(instance.clone());
                     }
-                    Some(_) => continue,
-                };
-                tracked.up = Some(endpoint);
-                if tx.send(Ok(event)).is_err() {
-                    return;
+                    out.extend(tables.refresh(&instance).map(Ok));
                 }
-            }
-        }
-    }
-}
-
-/// Resolve one instance and follow its host's addresses; send every complete state.
-async fn follow(
-    discovery: ServiceDiscovery,
-    instance: Instance,
-    updates: mpsc::UnboundedSender<Endpoint>,
-) {
-    let Ok(resolve) = discovery.resolve_stream(&instance) else {
-        return;
-    };
-    let mut resolve: ResolveStream = resolve;
-    let mut resolved: Option<Resolved> = None;
-    let mut lookup: Option<HostLookup> = None;
-    let mut addresses: Vec<HostAddress> = Vec::new();
-    loop {
-        tokio::select! {
-            event = resolve.next_event() => match event {
-                None => return,
-                // Errors (daemon gone) reach the user through the browse.
-                Some(Err(_)) => {}
-                Some(Ok(r)) => {
-                    let host_changed = resolved
-                        .as_ref()
-                        .is_none_or(|old| !old.host_target.eq_ignore_ascii_case(&r.host_target));
-                    if host_changed {
-                        addresses.clear();
-                        let interface = std::num::NonZeroU32::new(r.interface)
-                            .map_or(Interface::Any, Interface::Index);
-                        lookup = discovery.lookup_host_stream(&r.host_target, interface).ok();
+                Update::Address(key, event) => {
+                    let Some(host) = tables.hosts.get_mut(&key) else {
+                        continue;
+                    };
+                    match event {
+                        HostAddressEvent::Added(a) => {
+                            if !host.addresses.contains(&a) {
+                                host.addresses.push(a);
+                            }
+                        }
+                        HostAddressEvent::Removed(a) => host.addresses.retain(|x| *x != a),
                     }
-                    resolved = Some(r);
+                    let users: Vec<Instance> = host.users.iter().cloned().collect();
+                    for instance in users {
+                        out.extend(tables.refresh(&instance).map(Ok));
+                    }
                 }
             },
-            event = next_lookup(&mut lookup) => match event {
-                None => lookup = None,
-                Some(Err(_)) => {}
-                Some(Ok(HostAddressEvent::Added(a))) => {
-                    if !addresses.contains(&a) {
-                        addresses.push(a);
-                    }
-                }
-                Some(Ok(HostAddressEvent::Removed(a))) => addresses.retain(|x| *x != a),
-            },
         }
-        if let Some(r) = &resolved {
-            if !addresses.is_empty() && updates.send(endpoint(r, &addresses)).is_err() {
+        for item in out {
+            if tx.send(item).is_err() {
                 return;
             }
         }
     }
 }
 
-async fn next_lookup(lookup: &mut Option<HostLookup>) -> Option<Result<HostAddressEvent>> {
-    match lookup {
-        Some(l) => l.next_event().await,
-        None => std::future::pending().await,
+/// Resolve one instance and forward every answer. Errors (daemon gone) reach the user through
+/// the browse, so they are not repeated here.
+async fn follow_instance(
+    discovery: ServiceDiscovery,
+    instance: Instance,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    let Ok(mut resolve) = discovery.resolve_stream(&instance) else {
+        return;
+    };
+    while let Some(event) = resolve.next_event().await {
+        if let Ok(resolved) = event {
+            if updates.send(Update::Resolved(Box::new(resolved))).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Follow one host's addresses for every instance on it.
+async fn follow_host(
+    discovery: ServiceDiscovery,
+    key: HostKey,
+    updates: mpsc::UnboundedSender<Update>,
+) {
+    let interface = std::num::NonZeroU32::new(key.1).map_or(Interface::Any, Interface::Index);
+    let Ok(mut lookup) = discovery.lookup_host_stream(&key.0, interface) else {
+        return;
+    };
+    while let Some(event) = lookup.next_event().await {
+        if let Ok(event) = event {
+            if updates.send(Update::Address(key.clone(), event)).is_err() {
+                return;
+            }
+        }
     }
 }
 

@@ -74,7 +74,12 @@ pub(crate) enum CacheChange {
 pub(crate) struct Cache {
     /// Entries by insertion order (id); the first is the oldest.
     entries: BTreeMap<u64, CacheEntry>,
-    by_rrset: HashMap<RrsetKey, Vec<u64>>,
+    by_rrset: HashMap<RrsetKey, BTreeSet<u64>>,
+    /// (link, name, rdata) -> entry, so refreshing one member of a large RRset (a PTR set
+    /// with thousands of instances) costs no scan.
+    by_record: HashMap<(LinkId, Name, RData), u64>,
+    /// Types cached per (link, name), so ANY questions cost no full scan.
+    by_name: HashMap<(LinkId, Name), Vec<RecordType>>,
     timers: BTreeSet<(Instant, u64)>,
     next_id: u64,
     cap: usize,
@@ -121,10 +126,19 @@ impl Cache {
         let e = self.entries.remove(&id)?;
         self.timers.remove(&(e.timer, id));
         let key = (e.link, e.record.name.clone(), e.record.rtype());
+        self.by_record
+            .remove(&(e.link, e.record.name.clone(), e.record.rdata.clone()));
         if let Some(ids) = self.by_rrset.get_mut(&key) {
-            ids.retain(|x| *x != id);
+            ids.remove(&id);
             if ids.is_empty() {
                 self.by_rrset.remove(&key);
+                let nk = (key.0, key.1);
+                if let Some(types) = self.by_name.get_mut(&nk) {
+                    types.retain(|t| *t != key.2);
+                    if types.is_empty() {
+                        self.by_name.remove(&nk);
+                    }
+                }
             }
         }
         Some(e)
@@ -147,9 +161,14 @@ impl Cache {
     /// Entries answering a question (name, type or ANY) on a link.
     pub fn answers(&self, link: LinkId, name: &Name, qtype: RecordType) -> Vec<&CacheEntry> {
         if qtype == RecordType::ANY {
-            self.entries
-                .values()
-                .filter(|e| e.link == link && e.record.name == *name)
+            let types = self
+                .by_name
+                .get(&(link, name.clone()))
+                .cloned()
+                .unwrap_or_default();
+            types
+                .into_iter()
+                .flat_map(|t| self.rrset(link, name, t))
                 .collect()
         } else {
             self.rrset(link, name, qtype).collect()
@@ -162,15 +181,9 @@ impl Cache {
     }
 
     fn find(&self, link: LinkId, record: &Record) -> Option<u64> {
-        self.by_rrset
-            .get(&(link, record.name.clone(), record.rtype()))?
-            .iter()
+        self.by_record
+            .get(&(link, record.name.clone(), record.rdata.clone()))
             .copied()
-            .find(|id| {
-                self.entries
-                    .get(id)
-                    .is_some_and(|e| e.record.rdata == record.rdata)
-            })
     }
 
     /// Inserts or refreshes a record from a response. Handles goodbyes (TTL 0: expire in 1 s)
@@ -188,7 +201,7 @@ impl Cache {
             let ids: Vec<u64> = self
                 .by_rrset
                 .get(&(link, record.name.clone(), record.rtype()))
-                .cloned()
+                .map(|ids| ids.iter().copied().collect())
                 .unwrap_or_default();
             for id in ids {
                 let mut changed = false;
@@ -257,10 +270,19 @@ impl Cache {
         self.entries.insert(id, entry);
         self.timers.insert((now, id));
         self.set_timer(id);
-        self.by_rrset
+        let ids = self
+            .by_rrset
             .entry((link, record.name.clone(), record.rtype()))
-            .or_default()
-            .push(id);
+            .or_default();
+        if ids.is_empty() {
+            self.by_name
+                .entry((link, record.name.clone()))
+                .or_default()
+                .push(record.rtype());
+        }
+        ids.insert(id);
+        self.by_record
+            .insert((link, record.name.clone(), record.rdata.clone()), id);
         out.push(CacheChange::Added(link, record.clone()));
     }
 
@@ -279,10 +301,15 @@ impl Cache {
             .iter()
             .filter_map(|e| self.find(link, &e.record))
             .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let known: std::collections::HashSet<(&Name, &RData)> =
+            known.iter().map(|k| (&k.name, &k.rdata)).collect();
         for id in ids {
             let mut changed = false;
             if let Some(e) = self.entries.get_mut(&id) {
-                if known.iter().any(|k| k.same_rrset_member(&e.record)) {
+                if known.contains(&(&e.record.name, &e.record.rdata)) {
                     continue;
                 }
                 // A window older than 10 s starts over: only queries close together count.
@@ -534,5 +561,36 @@ mod tests {
         );
         c.run(Instant::from_millis(20_000), &mut rng, &mut out);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn any_question_sees_every_type_of_the_name_and_index_follows_removal() {
+        let mut rng = Rng::new(1);
+        let mut c = Cache::new(10);
+        let mut out = Vec::new();
+        let n = Name::from_dotted("h.local").unwrap();
+        c.insert(
+            Instant::ZERO,
+            link(),
+            &a("h.local", [10, 0, 0, 1], 120, false),
+            &mut rng,
+            &mut out,
+        );
+        let txt = Record {
+            name: n.clone(),
+            class: CLASS_IN,
+            cache_flush: false,
+            ttl: 10,
+            rdata: RData::Txt(vec![0]),
+        };
+        c.insert(Instant::ZERO, link(), &txt, &mut rng, &mut out);
+        assert_eq!(c.answers(link(), &n, RecordType::ANY).len(), 2);
+        c.run(Instant::from_millis(10_000), &mut rng, &mut out);
+        assert_eq!(c.answers(link(), &n, RecordType::ANY).len(), 1);
+        assert!(
+            c.by_name
+                .get(&(link(), n))
+                .is_some_and(|t| t == &vec![RecordType::A])
+        );
     }
 }

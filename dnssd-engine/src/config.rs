@@ -131,7 +131,8 @@ pub struct Config {
     /// Caps on state.
     pub limits: Limits,
     /// Largest multicast datagram we build when aggregating records (payload bytes).
-    /// 1460 fits a 1500-byte Ethernet MTU with IPv6+UDP headers; never above 9000.
+    /// The default 1440 fits a 1500-byte Ethernet MTU under IPv6 (40) + UDP (8) headers;
+    /// clamped to 512..=9000.
     pub max_datagram: usize,
     /// Announcements after probing (RFC 6762 §8.3: at least 2, at most 8).
     pub announcements: u8,
@@ -139,6 +140,11 @@ pub struct Config {
     pub pacing_burst: u32,
     /// ...then one per this interval.
     pub pacing_interval: Duration,
+    /// Process every multicast datagram we send as if it came back on its link (what
+    /// `IP_MULTICAST_LOOP` would do), so browses, resolves and lookups on this engine see
+    /// this engine's own registrations. With this on (the default) the driver must drop the
+    /// kernel's copies of our own datagrams.
+    pub local_delivery: bool,
 }
 
 impl Default for Config {
@@ -147,10 +153,11 @@ impl Default for Config {
             rng_seed: 0x5eed,
             host_name: String::new(),
             limits: Limits::default(),
-            max_datagram: 1460,
+            max_datagram: 1440,
             announcements: 3,
             pacing_burst: 8,
             pacing_interval: Duration::from_millis(5),
+            local_delivery: true,
         }
     }
 }

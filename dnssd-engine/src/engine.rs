@@ -234,6 +234,18 @@ impl Engine {
             self.stats.dropped_opcode_rcode += 1;
             return;
         }
+        self.dispatch(now, link, source, destination, &msg, false);
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        source: SocketAddr,
+        destination: Destination,
+        msg: &Message,
+        from_self: bool,
+    ) {
         if msg.header.is_response() {
             if source.port() != MDNS_PORT {
                 self.stats.dropped_bad_port += 1;
@@ -246,17 +258,19 @@ impl Engine {
                 return;
             }
             self.stats.responses += 1;
-            self.handle_response(now, link, &msg);
+            self.handle_response(now, link, msg, from_self);
         } else {
             self.stats.queries += 1;
-            self.handle_query(now, link, source, destination, &msg);
+            self.handle_query(now, link, source, destination, msg, from_self);
         }
     }
 
-    fn handle_response(&mut self, now: Instant, link: LinkId, msg: &Message) {
+    fn handle_response(&mut self, now: Instant, link: LinkId, msg: &Message, from_self: bool) {
         let mut changes = Vec::new();
         for r in msg.answers.iter().chain(msg.additionals.iter()) {
-            {
+            // Our own datagrams (local delivery) are never conflicts, even when they carry
+            // data we replaced since they were queued.
+            if !from_self {
                 let mut cx = cx!(self, now);
                 self.responder.check_response_record(link, r, &mut cx);
             }
@@ -276,6 +290,7 @@ impl Engine {
         source: SocketAddr,
         destination: Destination,
         msg: &Message,
+        from_self: bool,
     ) {
         let legacy = source.port() != MDNS_PORT;
         let direct = matches!(destination, Destination::Unicast(_));
@@ -287,8 +302,10 @@ impl Engine {
         }
         if !legacy && !direct {
             for q in &msg.questions {
-                self.querier
-                    .note_peer_question(link, q, &msg.answers, &self.cache, now);
+                if !from_self {
+                    self.querier
+                        .note_peer_question(link, q, &msg.answers, &self.cache, now);
+                }
                 if !is_probe {
                     self.cache
                         .note_unanswered_query(now, link, &q.name, q.qtype, &msg.answers);
@@ -311,17 +328,25 @@ impl Engine {
         }
         // Answers per question, minus known answers (RFC 6762 §7.1).
         let mut per_q: Vec<(bool, Record)> = Vec::new();
+        let mut seen: std::collections::HashSet<(Name, crate::wire::RData)> =
+            std::collections::HashSet::new();
+        // Known answers indexed once (a query may list hundreds): highest TTL per record.
+        let mut known_ttl: std::collections::HashMap<(&Name, &crate::wire::RData), u32> =
+            std::collections::HashMap::new();
+        for k in &msg.answers {
+            let t = known_ttl.entry((&k.name, &k.rdata)).or_insert(0);
+            *t = (*t).max(k.ttl);
+        }
         for q in &msg.questions {
             let mut v = Vec::new();
             self.responder.answer(link, q, &mut v);
             for a in v {
-                let known = msg
-                    .answers
-                    .iter()
-                    .any(|k| k.same_rrset_member(&a) && u64::from(k.ttl) * 2 >= u64::from(a.ttl));
+                let known = known_ttl
+                    .get(&(&a.name, &a.rdata))
+                    .is_some_and(|t| u64::from(*t) * 2 >= u64::from(a.ttl));
                 if known {
                     self.stats.known_answer_suppressed += 1;
-                } else if !per_q.iter().any(|(_, b)| b.same_rrset_member(&a)) {
+                } else if seen.insert((a.name.clone(), a.rdata.clone())) {
                     per_q.push((q.unicast_response, a));
                 }
             }
@@ -348,7 +373,7 @@ impl Engine {
                 .last(link, &r.name, &r.rdata)
                 .is_some_and(|t| t + Duration::from_secs(u64::from(r.ttl) / 4) > now);
             // Probe defence always goes to the group, so every prober sees it.
-            if direct || (qu && recent && !is_probe) {
+            if from_self || direct || (qu && recent && !is_probe) {
                 unicast.push(r);
             } else {
                 multicast.push(r);
@@ -363,17 +388,24 @@ impl Engine {
                         .additionals(link, &r)
                         .into_iter()
                         .map(|mut a| {
-                            a.cache_flush = false;
+                            a.cache_flush &= from_self;
                             a
                         });
                     let adds = adds.collect();
-                    r.cache_flush = false;
+                    r.cache_flush &= from_self;
                     (r, adds)
                 })
                 .collect();
             for p in
                 packet::build_responses(Header::response(), &[], &answers, self.cfg.max_datagram)
             {
+                if from_self {
+                    // Our own query, answered by our own responder: deliver it here.
+                    if let Ok(m) = Message::parse(&p) {
+                        self.handle_response(now, link, &m, true);
+                    }
+                    continue;
+                }
                 self.sched.send_unicast(Transmit {
                     iface: link.iface,
                     destination: Destination::Unicast(source),
@@ -460,6 +492,57 @@ impl Engine {
     }
 
     fn run(&mut self, now: Instant) {
+        self.run_once(now);
+        // Local delivery: our own datagrams are processed as if received; answers that
+        // creates go out in the next round (bounded).
+        for _ in 0..4 {
+            let mut any = false;
+            let mut budget = self.cfg.limits.max_queued_datagrams;
+            while let Some((link, bytes)) = self.sched.take_self_copy() {
+                any = true;
+                budget = budget.saturating_sub(1);
+                if budget == 0 {
+                    break;
+                }
+                let Ok(msg) = Message::parse(&bytes) else {
+                    continue;
+                };
+                let source = self.own_source(link);
+                self.dispatch(
+                    now,
+                    link,
+                    source,
+                    Destination::Multicast(link.family),
+                    &msg,
+                    true,
+                );
+            }
+            if !any {
+                break;
+            }
+            self.run_once(now);
+        }
+    }
+
+    /// The address our datagrams on `link` come from.
+    fn own_source(&self, link: LinkId) -> SocketAddr {
+        let ip = self
+            .interfaces
+            .get(&link.iface)
+            .and_then(|c| {
+                c.addresses
+                    .iter()
+                    .map(|a| a.addr)
+                    .find(|a| Family::of(a) == link.family)
+            })
+            .unwrap_or(match link.family {
+                Family::V4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            });
+        SocketAddr::new(ip, MDNS_PORT)
+    }
+
+    fn run_once(&mut self, now: Instant) {
         {
             let mut cx = cx!(self, now);
             self.responder.run(&mut cx);
@@ -561,6 +644,14 @@ impl Engine {
     pub fn deregister(&mut self, now: Instant, id: RegistrationId) -> Result<(), CommandError> {
         let mut cx = cx!(self, now);
         self.responder.deregister(id, &mut cx)
+    }
+
+    /// The network may have changed under us (wake from sleep, link up again): probe and
+    /// announce every record again and restart every query (RFC 6762 §8, CONFORMANCE row 24).
+    pub fn wake(&mut self, now: Instant) {
+        let mut cx = cx!(self, now);
+        self.responder.restart_all(&mut cx);
+        self.querier.restart(&mut cx);
     }
 
     /// Goodbyes for every registration and our host records; drain

@@ -172,3 +172,48 @@ pub(crate) fn build_probes(groups: &[(Name, Vec<Record>)], max: usize) -> Vec<Ve
     emit_probes(&batch, max, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{CLASS_IN, Message, RecordType};
+
+    #[test]
+    fn three_hundred_known_answers_split_with_tc_on_all_but_last() {
+        // CONFORMANCE row 22 (querier side).
+        let q = Question {
+            name: Name::from_dotted("_http._tcp.local").unwrap(),
+            qtype: RecordType::PTR,
+            qclass: CLASS_IN,
+            unicast_response: false,
+        };
+        let known: Vec<Record> = (0..300)
+            .map(|i| Record {
+                name: q.name.clone(),
+                class: CLASS_IN,
+                cache_flush: true,
+                ttl: 4500,
+                rdata: RData::Ptr(
+                    q.name
+                        .prepend(format!("Instance number {i}").as_bytes())
+                        .unwrap(),
+                ),
+            })
+            .collect();
+        let packets = build_queries(std::slice::from_ref(&q), &known, 1460);
+        assert!(packets.len() > 1);
+        let msgs: Vec<Message> = packets.iter().map(|p| Message::parse(p).unwrap()).collect();
+        assert_eq!(msgs[0].questions, vec![q]);
+        assert!(msgs[1..].iter().all(|m| m.questions.is_empty()));
+        let (last, rest) = msgs.split_last().unwrap();
+        assert!(rest.iter().all(|m| m.header.truncated()));
+        assert!(!last.header.truncated());
+        assert_eq!(msgs.iter().map(|m| m.answers.len()).sum::<usize>(), 300);
+        assert!(
+            msgs.iter()
+                .flat_map(|m| m.answers.iter())
+                .all(|r| !r.cache_flush)
+        );
+        assert!(packets.iter().all(|p| p.len() <= 1460));
+    }
+}

@@ -181,6 +181,17 @@ impl Querier {
         true
     }
 
+    /// Every question starts over (first query 20-120 ms from now, QU, then 1 s doubling).
+    pub fn restart(&mut self, cx: &mut Ctx<'_>) {
+        for st in self.questions.values_mut() {
+            st.next = cx.now
+                + cx.rng
+                    .duration(Duration::from_millis(20), Duration::from_millis(120));
+            st.interval = Duration::from_secs(1);
+            st.sent = 0;
+        }
+    }
+
     pub fn add_link(&mut self, link: LinkId, cx: &mut Ctx<'_>) {
         if !self.links.insert(link) {
             return;
@@ -242,16 +253,16 @@ impl Querier {
         if st.sent == 0 || st.next <= now {
             return;
         }
-        let ours: Vec<&Record> = cache
+        let ours: std::collections::HashSet<(&Name, &RData)> = cache
             .answers(link, &q.name, q.qtype)
             .into_iter()
             .filter(|e| e.more_than_half_left(now))
-            .map(|e| &e.record)
+            .map(|e| (&e.record.name, &e.record.rdata))
             .collect();
         let theirs_ok = known
             .iter()
             .filter(|k| k.name == q.name && (q.qtype == RecordType::ANY || k.rtype() == q.qtype))
-            .all(|k| ours.iter().any(|o| o.same_rrset_member(k)));
+            .all(|k| ours.contains(&(&k.name, &k.rdata)));
         if theirs_ok {
             st.next = now + st.interval;
             st.interval = (st.interval * 2).min(MAX_INTERVAL);

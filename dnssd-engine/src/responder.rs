@@ -107,6 +107,9 @@ pub(crate) struct Responder {
     /// many registrations probe in few datagrams).
     probe_batch: BTreeMap<LinkId, Instant>,
     next_id: u64,
+    /// Cached result of `next_deadline` (`None`: recompute). Every `&mut` entry point
+    /// clears it, so `run` and `poll_timeout` cost O(1) while nothing is due.
+    deadline: std::cell::Cell<Option<Option<Instant>>>,
 }
 
 fn label_name(label: &str, parent: &Name) -> Result<Name, CommandError> {
@@ -238,6 +241,7 @@ impl Responder {
             last_probe_attempt: None,
             probe_batch: BTreeMap::new(),
             next_id: 1,
+            deadline: std::cell::Cell::new(None),
         }
     }
 
@@ -449,6 +453,7 @@ impl Responder {
         spec: &ServiceSpec,
         cx: &mut Ctx<'_>,
     ) -> Result<RegistrationId, CommandError> {
+        self.deadline.set(None);
         if self.services.len() >= cx.cfg.limits.max_registrations {
             return Err(CommandError::LimitReached("registrations"));
         }
@@ -559,6 +564,7 @@ impl Responder {
         txt: &[u8],
         cx: &mut Ctx<'_>,
     ) -> Result<(), CommandError> {
+        self.deadline.set(None);
         let txt = if txt.is_empty() {
             vec![0]
         } else {
@@ -585,6 +591,7 @@ impl Responder {
 
     /// Removes a registration, queueing goodbyes where it was announced.
     pub fn deregister(&mut self, id: RegistrationId, cx: &mut Ctx<'_>) -> Result<(), CommandError> {
+        self.deadline.set(None);
         let s = self.services.get(&id).ok_or(CommandError::UnknownId)?;
         let mut goodbyes: Vec<(LinkId, Record)> = Vec::new();
         let type_in_use = self
@@ -634,8 +641,17 @@ impl Responder {
         }
     }
 
+    /// Probe and announce everything again (wake from sleep, link came back).
+    pub fn restart_all(&mut self, cx: &mut Ctx<'_>) {
+        self.deadline.set(None);
+        for g in self.groups() {
+            self.restart_group(g, cx, None);
+        }
+    }
+
     /// Goodbyes for everything (engine shutdown).
     pub fn shutdown(&mut self, cx: &mut Ctx<'_>) {
+        self.deadline.set(None);
         let ids: Vec<RegistrationId> = self.services.keys().copied().collect();
         for id in ids {
             let _ = self.deregister(id, cx);
@@ -669,6 +685,7 @@ impl Responder {
         links: &[LinkId],
         cx: &mut Ctx<'_>,
     ) {
+        self.deadline.set(None);
         let old = self
             .iface_addrs
             .insert(iface, addrs.clone())
@@ -730,6 +747,7 @@ impl Responder {
     }
 
     pub fn remove_link(&mut self, link: LinkId) {
+        self.deadline.set(None);
         self.links.remove(&link);
         self.probe_batch.remove(&link);
         if let Some(h) = &mut self.host {
@@ -742,6 +760,7 @@ impl Responder {
     }
 
     pub fn remove_interface(&mut self, iface: InterfaceId) {
+        self.deadline.set(None);
         let links: Vec<LinkId> = self
             .links
             .iter()
@@ -757,6 +776,15 @@ impl Responder {
     // ---------------------------------------------------------------- timers
 
     pub fn next_deadline(&self) -> Option<Instant> {
+        if let Some(cached) = self.deadline.get() {
+            return cached;
+        }
+        let best = self.compute_deadline();
+        self.deadline.set(Some(best));
+        best
+    }
+
+    fn compute_deadline(&self) -> Option<Instant> {
         let mut best: Option<Instant> = None;
         let mut consider = |t: Instant| best = Some(best.map_or(t, |b: Instant| b.min(t)));
         for g in self.groups() {
@@ -778,6 +806,10 @@ impl Responder {
     /// Sends due probes, moves finished probing to announcing, queues due announcements.
     pub fn run(&mut self, cx: &mut Ctx<'_>) {
         let now = cx.now;
+        if self.next_deadline().is_none_or(|t| t > now) {
+            return;
+        }
+        self.deadline.set(None);
         let mut probes: BTreeMap<LinkId, Vec<(Name, Vec<Record>)>> = BTreeMap::new();
         let mut announce: Vec<(GroupId, LinkId)> = Vec::new();
         let mut finished_probing: BTreeSet<GroupId> = BTreeSet::new();
@@ -1012,6 +1044,7 @@ impl Responder {
     /// re-announcing our records that a peer reports with a too-low TTL (§6.6, goodbye
     /// spoofing).
     pub fn check_response_record(&mut self, link: LinkId, r: &Record, cx: &mut Ctx<'_>) {
+        self.deadline.set(None);
         let Some(g) = self.group_by_name(&r.name) else {
             return;
         };
@@ -1095,6 +1128,7 @@ impl Responder {
     /// A probe from a peer (query with Authority records): simultaneous-probe tiebreak
     /// (§8.2) for names we are probing.
     pub fn check_probe(&mut self, link: LinkId, authorities: &[Record], cx: &mut Ctx<'_>) {
+        self.deadline.set(None);
         let names: BTreeSet<&Name> = authorities.iter().map(|r| &r.name).collect();
         for name in names {
             let Some(g) = self.group_by_name(name) else {

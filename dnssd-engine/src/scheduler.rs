@@ -55,6 +55,8 @@ pub(crate) struct Scheduler {
     /// only within 2 s of one (RFC 6762 §6 / CONFORMANCE row 11).
     qu_sent: HashMap<LinkId, Instant>,
     seq: u64,
+    /// Copies of our multicast datagrams for local delivery (`Config::local_delivery`).
+    self_copies: Option<VecDeque<(LinkId, Vec<u8>)>>,
     max_pending: usize,
     max_queued: usize,
     burst: u32,
@@ -72,6 +74,7 @@ impl Scheduler {
             history: MulticastHistory::new(cfg.limits.max_multicast_history),
             qu_sent: HashMap::new(),
             seq: 0,
+            self_copies: cfg.local_delivery.then(VecDeque::new),
             max_pending: cfg.limits.max_pending_answers,
             max_queued: cfg.limits.max_queued_datagrams,
             burst: cfg.pacing_burst.max(1),
@@ -219,7 +222,17 @@ impl Scheduler {
             lo.queue.pop_front();
             self.evictions += 1;
         }
+        if let Some(copies) = &mut self.self_copies {
+            if copies.len() < self.max_queued.max(1) {
+                copies.push_back((link, payload.clone()));
+            }
+        }
         lo.queue.push_back(payload);
+    }
+
+    /// Next copy of one of our multicast datagrams to process locally.
+    pub fn take_self_copy(&mut self) -> Option<(LinkId, Vec<u8>)> {
+        self.self_copies.as_mut()?.pop_front()
     }
 
     /// Queues a unicast datagram (not paced: it goes to one host).

@@ -251,3 +251,45 @@ fn reconfirm_flushes_after_ten_seconds_of_silence() {
         .expect("flushed");
     assert!(at - t0 >= Duration::from_secs(10) && at - t0 < Duration::from_secs(11));
 }
+
+#[test]
+fn local_browse_resolve_lookup_see_own_registrations_without_wire_traffic() {
+    // Config::local_delivery: one engine both registers and browses.
+    let mut net = Net::new(27, 1);
+    let now = net.now;
+    let id = net
+        .engine(0)
+        .register(now, spec("Local", "_http._tcp", 7000))
+        .unwrap();
+    let b = net.engine(0).browse(now, "_http._tcp", None).unwrap();
+    net.run_for(Duration::from_secs(5));
+    let inst = name("Local._http._tcp.local");
+    assert!(net.events_of(0).iter().any(|e| matches!(e, Event::BrowseAdded { query, instance, .. } if *query == b && *instance == inst)));
+    let now = net.now;
+    let r = net.engine(0).resolve(now, &inst, None).unwrap();
+    let h = net.engine(0).lookup_host(now, "host0.local", None).unwrap();
+    net.run_for(Duration::from_secs(1));
+    let ev = net.events_of(0);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Resolved { query, port: 7000, .. } if *query == r))
+    );
+    assert!(ev.iter().any(|e| matches!(e, Event::AddressAdded { query, addr, .. } if *query == h && *addr == node_addr(0))));
+    // Our own queries list our own records as known answers: no responses on the wire.
+    let t0 = net.now;
+    net.run_for(Duration::from_secs(60));
+    assert!(
+        !net.sent_by(0)
+            .into_iter()
+            .any(|s| s.at >= t0 && s.is_response()),
+        "own queries answered silently"
+    );
+    let t1 = net.now;
+    net.engine(0).deregister(t1, id).unwrap();
+    net.run_for(Duration::from_secs(2));
+    assert!(
+        net.events_of(0)
+            .iter()
+            .any(|e| matches!(e, Event::BrowseRemoved { query, .. } if *query == b))
+    );
+}

@@ -58,7 +58,12 @@ fn seeds() -> Vec<Vec<u8>> {
 fn engine_receive_survives_random_and_mutated_datagrams() {
     let mut rng = Rng::new(0xf022);
     let seeds = seeds();
-    for i in 0..3000u64 {
+    // ENGINE_RECEIVE_ITERS=200000 for a longer run.
+    let iters: u64 = std::env::var("ENGINE_RECEIVE_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    for i in 0..iters {
         let mut data = vec![u8::try_from(rng.range(0, 255)).unwrap()];
         if i % 2 == 0 {
             let len = rng.range(0, 600) as usize;

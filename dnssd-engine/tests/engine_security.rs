@@ -88,6 +88,7 @@ fn spoofed_responses_from_bad_ports_or_off_link_leave_cache_unchanged() {
         }],
         ..Message::default()
     };
+    let base = net.engine(0).cache_len(); // our own records (local delivery)
     net.inject_msg(0, "10.0.0.9:5354".parse().unwrap(), &resp);
     net.inject_msg(0, "172.16.0.1:5353".parse().unwrap(), &resp);
     net.inject_msg(0, "10.0.0.9:0".parse().unwrap(), &resp);
@@ -98,13 +99,13 @@ fn spoofed_responses_from_bad_ports_or_off_link_leave_cache_unchanged() {
         Destination::Unicast("10.0.0.1:5353".parse().unwrap()),
         &resp.encode().unwrap(),
     );
-    assert_eq!(net.engine(0).cache_len(), 0);
+    assert_eq!(net.engine(0).cache_len(), base);
     let st = net.engine(0).stats();
     assert_eq!(st.dropped_bad_port, 2);
     assert_eq!(st.dropped_off_link, 1);
     assert_eq!(st.dropped_unsolicited_unicast, 1);
     net.inject_msg(0, "10.0.0.9:5353".parse().unwrap(), &resp);
-    assert_eq!(net.engine(0).cache_len(), 1);
+    assert_eq!(net.engine(0).cache_len(), base + 1);
 }
 
 #[test]
@@ -203,4 +204,29 @@ fn flood_of_unique_records_and_questions_from_10k_sources_stays_under_caps() {
         );
     }
     assert_eq!(net.engine(0).stats().dropped_off_link, 10_000);
+}
+
+#[test]
+fn direct_unicast_query_from_on_link_gets_unicast_reply() {
+    // row 5: a query sent to our unicast address counts as QU
+    let mut net = setup();
+    net.run_for(Duration::from_secs(60)); // long after the announcements
+    let t0 = net.now;
+    let src: SocketAddr = "10.0.0.9:5353".parse().unwrap();
+    let bytes = q("Web._http._tcp.local", RecordType::SRV).encode().unwrap();
+    net.inject(
+        0,
+        src,
+        Destination::Unicast("10.0.0.1:5353".parse().unwrap()),
+        &bytes,
+    );
+    net.run_for(Duration::from_millis(50));
+    let r: Vec<_> = net
+        .sent_by(0)
+        .into_iter()
+        .filter(|s| s.at >= t0)
+        .cloned()
+        .collect();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].transmit.destination, Destination::Unicast(src));
 }

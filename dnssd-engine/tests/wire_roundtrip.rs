@@ -404,3 +404,14 @@ fn encoding_is_linear_and_compresses() {
         "work {work} -> {big_work}"
     );
 }
+
+#[test]
+fn names_beyond_pointer_range_are_written_in_full() {
+    // ~27 KB: names written past offset 0x3FFF cannot be pointer targets.
+    let records = many_services(300);
+    let (bytes, _) = encode_all(&records);
+    assert!(bytes.len() > 0x3FFF * 3 / 2, "{}", bytes.len());
+    assert_eq!(Message::parse(&bytes).unwrap().answers, records);
+    // The last service's host name is spelled out, not compressed onto anything late.
+    assert!(bytes.windows(11).any(|w| w == b"\x09host-0299\xc0"));
+}

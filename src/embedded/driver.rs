@@ -53,6 +53,9 @@ pub struct OperationKey(u64);
 /// nobody listens any more (the driver then cancels the operation).
 pub type Sink = Box<dyn FnMut(Event) -> bool + Send>;
 
+/// Reports why the engine refused a query (to become the stream's first and last item).
+pub type Refusal = Box<dyn FnOnce(CommandError) + Send>;
+
 /// A query the API side asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryRequest {
@@ -107,7 +110,7 @@ enum Command {
         key: OperationKey,
         request: QueryRequest,
         sink: Sink,
-        reply: Option<oneshot::Sender<Result<(), CommandError>>>,
+        refused: Refusal,
     },
     StopQuery {
         key: OperationKey,
@@ -140,6 +143,8 @@ pub struct DriverStats {
     pub interfaces: Vec<(u32, String)>,
     /// Timer wake-ups (engine deadlines reached).
     pub timer_wakeups: u64,
+    /// Resumes from a system suspend noticed (the engine re-probed and re-queried).
+    pub resumes_from_sleep: u64,
 }
 
 /// Settings of the embedded backend.
@@ -231,6 +236,7 @@ impl DriverHandle {
             stats: DriverStats::default(),
             shared_stats: Arc::clone(&stats),
             goodbyes_sent: false,
+            sleep: SleepDetector::new(),
         };
         driver.refresh_interfaces();
         driver.publish_stats();
@@ -281,37 +287,21 @@ impl DriverHandle {
         let _ = self.commands.send(Command::Deregister { key });
     }
 
-    /// Starts a query without waiting for the engine's answer; if the engine refuses it, the
-    /// sink is dropped, which ends the caller's stream.
+    /// Starts a query without waiting for the engine's answer; if the engine refuses it,
+    /// `refused` gets the reason and the sink is dropped.
     pub fn start_query(
         &self,
         key: OperationKey,
         request: QueryRequest,
         sink: Sink,
+        refused: Refusal,
     ) -> io::Result<()> {
         self.send(Command::Query {
             key,
             request,
             sink,
-            reply: None,
+            refused,
         })
-    }
-
-    /// Starts a query and waits until the engine accepted it.
-    pub async fn query(
-        &self,
-        key: OperationKey,
-        request: QueryRequest,
-        sink: Sink,
-    ) -> io::Result<Result<(), CommandError>> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Query {
-            key,
-            request,
-            sink,
-            reply: Some(reply),
-        })?;
-        answer.await.map_err(|_| driver_gone())
     }
 
     /// Stops a query. Fire and forget: usable from `Drop`.
@@ -331,11 +321,6 @@ impl DriverHandle {
     /// A snapshot of the driver's counters.
     pub fn stats(&self) -> DriverStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Whether the driver task still runs.
-    pub fn is_running(&self) -> bool {
-        !self.commands.is_closed()
     }
 
     fn send(&self, command: Command) -> io::Result<()> {
@@ -364,6 +349,7 @@ struct Driver {
     shared_stats: Arc<Mutex<DriverStats>>,
     /// Set once the orderly shutdown has sent the goodbyes.
     goodbyes_sent: bool,
+    sleep: SleepDetector,
 }
 
 impl Drop for Driver {
@@ -411,14 +397,21 @@ impl Driver {
         let done = loop {
             self.flush().await;
             let deadline = self.engine.poll_timeout().map(|t| self.instant_of(t));
+            // Unbiased: a flood on one socket must not starve the other, the timer or the
+            // API's commands.
             let wake = tokio::select! {
-                biased;
                 command = self.commands.recv() => Wake::Command(command),
                 () = sleep_until(deadline) => Wake::Timer,
                 r = recv_on(self.v4.as_ref(), &mut self.buf_v4) => Wake::Datagram(Family::V4, r),
                 r = recv_on(self.v6.as_ref(), &mut self.buf_v6) => Wake::Datagram(Family::V6, r),
                 r = changed(self.watcher.as_mut()) => Wake::InterfacesChanged(r),
             };
+            if self.sleep.slept_since_last_check() {
+                // The machine was suspended: the network may have changed under us.
+                self.stats.resumes_from_sleep += 1;
+                let now = self.now();
+                self.engine.wake(now);
+            }
             match wake {
                 Wake::Command(None) => break None,
                 Wake::Command(Some(Command::Shutdown { done })) => break Some(done),
@@ -523,7 +516,7 @@ impl Driver {
                 key,
                 request,
                 sink,
-                reply,
+                refused,
             } => {
                 let started = match request {
                     QueryRequest::Browse {
@@ -545,12 +538,12 @@ impl Driver {
                         self.engine.lookup_host(now, &host, interface)
                     }
                 };
-                let result = started.map(|id| {
-                    self.queries.insert(id, (key, sink));
-                    self.query_keys.insert(key, id);
-                });
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
+                match started {
+                    Ok(id) => {
+                        self.queries.insert(id, (key, sink));
+                        self.query_keys.insert(key, id);
+                    }
+                    Err(e) => refused(e),
                 }
             }
             Command::StopQuery { key } => {
@@ -835,6 +828,46 @@ impl Driver {
     }
 }
 
+/// Notices that the machine was suspended: `CLOCK_BOOTTIME` counts suspended time,
+/// `CLOCK_MONOTONIC` (tokio's clock) does not. Checked on every wake-up of the driver, so a
+/// suspension is noticed at the first datagram, command, timer or interface change after it
+/// (resuming usually brings interface changes).
+#[derive(Debug)]
+struct SleepDetector {
+    last: Option<(Duration, std::time::Instant)>,
+}
+
+impl SleepDetector {
+    /// Suspensions shorter than this are not worth re-probing for.
+    const THRESHOLD: Duration = Duration::from_secs(5);
+
+    fn new() -> SleepDetector {
+        let mut detector = SleepDetector { last: None };
+        detector.slept_since_last_check();
+        detector
+    }
+
+    fn slept_since_last_check(&mut self) -> bool {
+        let Ok(boot) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) else {
+            return false;
+        };
+        let boot = Duration::from(boot);
+        let mono = std::time::Instant::now();
+        let slept = self.last.is_some_and(|(last_boot, last_mono)| {
+            suspended_for(last_boot, boot, mono.saturating_duration_since(last_mono))
+                > Self::THRESHOLD
+        });
+        self.last = Some((boot, mono));
+        slept
+    }
+}
+
+/// Time the boot clock advanced beyond the monotonic clock.
+fn suspended_for(last_boot: Duration, boot: Duration, monotonic_elapsed: Duration) -> Duration {
+    boot.saturating_sub(last_boot)
+        .saturating_sub(monotonic_elapsed)
+}
+
 fn parse_name(name: &str) -> Result<Name, CommandError> {
     Name::from_dotted(name).map_err(|_| CommandError::InvalidName(name.to_owned()))
 }
@@ -927,6 +960,23 @@ fn clean_host_label(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suspension_is_the_boot_clock_running_ahead() {
+        let s = Duration::from_secs;
+        assert_eq!(suspended_for(s(100), s(110), s(10)), s(0));
+        assert_eq!(suspended_for(s(100), s(170), s(10)), s(60));
+        assert_eq!(
+            suspended_for(s(100), s(105), s(10)),
+            s(0),
+            "no negative sleep"
+        );
+        let mut detector = SleepDetector::new();
+        assert!(
+            !detector.slept_since_last_check(),
+            "no suspension during a test"
+        );
+    }
 
     #[test]
     fn host_labels_are_cleaned() {

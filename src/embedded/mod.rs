@@ -1,5 +1,5 @@
 //! Embedded backend: the crate's own mDNS responder and querier, for machines without a
-//! system daemon. A tokio driver ([`driver`]) moves bytes and time between the sans-IO
+//! system daemon. A tokio driver (`driver`) moves bytes and time between the sans-IO
 //! `dnssd-engine` and the network ([`socket`], [`interfaces`]); this module translates the
 //! public API's types to engine commands and engine events to the API's streams. See
 //! `docs/DESIGN.md` ("Backend contract").
@@ -17,7 +17,7 @@
 //! [`EmbeddedBackend::start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
 
 #[cfg(target_os = "linux")]
-pub mod driver;
+mod driver;
 #[cfg(target_os = "linux")]
 pub mod interfaces;
 #[cfg(target_os = "linux")]
@@ -26,7 +26,7 @@ pub mod socket;
 #[cfg(target_os = "linux")]
 mod operations;
 #[cfg(target_os = "linux")]
-pub use driver::{DriverStats, EmbeddedConfig};
+pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_GRACE};
 #[cfg(target_os = "linux")]
 pub use operations::EmbeddedBackend;
 

@@ -9,7 +9,9 @@ use dnssd_engine::{CommandError, Event, InterfaceId, RegistrationFailure, Servic
 use tokio::sync::{mpsc, oneshot};
 
 use super::BACKEND_NAME;
-use super::driver::{DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Sink};
+use super::driver::{
+    DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Refusal, Sink,
+};
 use crate::backend::Capabilities;
 use crate::discovery::{Interface, Service};
 use crate::error::{Error, Result};
@@ -264,12 +266,16 @@ impl EmbeddedBackend {
     ) -> Result<EventStream<T>> {
         let (tx, rx) = mpsc::unbounded_channel();
         let key = self.driver.new_key();
+        let refused_tx = tx.clone();
+        let refused: Refusal = Box::new(move |e| {
+            let _ = refused_tx.send(Err(command_error(e)));
+        });
         let sink: Sink = Box::new(move |event| match translate(event) {
             Some(item) => tx.send(item).is_ok(),
             None => !tx.is_closed(),
         });
         self.driver
-            .start_query(key, request, sink)
+            .start_query(key, request, sink, refused)
             .map_err(driver_error)?;
         Ok(EventStream::new(
             rx,

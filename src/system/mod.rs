@@ -108,6 +108,12 @@ impl SystemBackend {
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
         let interface = self.interface(service.interface_choice(), "register")?;
+        for name in [service.host_name(), service.domain_name()]
+            .into_iter()
+            .flatten()
+        {
+            check_c_name(name)?;
+        }
         let spec = RegistrationSpec {
             interface,
             name: service.instance_name().map(ToString::to_string),
@@ -196,6 +202,7 @@ impl SystemBackend {
         interface: Interface,
     ) -> Result<EventStream<RecordEvent>> {
         let interface = self.interface(interface, "query_record")?;
+        check_c_name(name)?;
         let api = self.api;
         let name = name.to_owned();
         let creator: Creator = Arc::new(move || {
@@ -210,6 +217,7 @@ impl SystemBackend {
         interface: Interface,
     ) -> Result<EventStream<HostAddressEvent>> {
         let interface = self.interface(interface, "lookup_host")?;
+        check_c_name(host)?;
         let api = self.api;
         let host = host.to_owned();
         let creator: Creator = if self.capabilities.get_addr_info {
@@ -292,6 +300,18 @@ fn check_browse_subtypes(capabilities: &Capabilities, service_type: &ServiceType
         }
         _ => Ok(()),
     }
+}
+
+/// Names handed to the C library are NUL-terminated: refuse an embedded NUL up front with a
+/// typed error instead of failing inside the operation.
+fn check_c_name(name: &str) -> Result<()> {
+    if name.contains('\0') {
+        return Err(Error::InvalidHostName {
+            input: name.escape_default().to_string(),
+            reason: "contains a NUL byte",
+        });
+    }
+    Ok(())
 }
 
 fn unsupported(operation: &'static str) -> Error {
@@ -402,6 +422,31 @@ mod tests {
         );
         assert!(check_browse_subtypes(&apple, &two).is_ok());
         assert!(!avahi.get_addr_info && !avahi.flags && !avahi.nat_port_mapping);
+    }
+
+    #[test]
+    fn nul_in_names_is_a_typed_error() {
+        assert!(matches!(
+            check_c_name("a\0b.local"),
+            Err(Error::InvalidHostName { .. })
+        ));
+        assert!(check_c_name("h.local").is_ok());
+    }
+
+    #[test]
+    fn alternative_names_follow_avahi() {
+        use op::alternative_name;
+        assert_eq!(alternative_name("Web"), "Web #2");
+        assert_eq!(alternative_name("Web #2"), "Web #3");
+        assert_eq!(alternative_name("Web #x"), "Web #x #2");
+        assert_eq!(alternative_name("Web #1"), "Web #1 #2");
+        let long = "é".repeat(31); // 62 bytes
+        let alt = alternative_name(&long);
+        assert!(
+            alt.len() <= 63 && alt.ends_with(" #2"),
+            "{alt} ({} bytes)",
+            alt.len()
+        );
     }
 
     #[test]

@@ -389,6 +389,64 @@ pub(crate) struct RegistrationSpec {
     pub(crate) txt: Vec<u8>,
 }
 
+/// Await `wait` (the back-off of an outage) while still answering the handle: a TXT update
+/// made while the daemon is away is kept and published when the registration is re-created.
+/// False when the registration should end.
+async fn serve_while(
+    wait: impl std::future::Future<Output = bool>,
+    commands: &mut mpsc::UnboundedReceiver<RegistrationCommand>,
+    spec: &mut RegistrationSpec,
+) -> bool {
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            go_on = &mut wait => return go_on,
+            command = commands.recv() => match command {
+                None => return false,
+                Some(RegistrationCommand::UpdateTxt(txt, done)) => {
+                    spec.txt = txt;
+                    drop(done.send(Ok(())));
+                }
+            },
+        }
+    }
+}
+
+/// Most renames tried for one registration before its name conflict is reported.
+const MAX_RENAMES: u32 = 32;
+
+/// Avahi's library answers a name already registered on the same daemon with NameConflict
+/// instead of renaming (Apple's daemon and remote conflicts rename by themselves): pick the
+/// next name the way Avahi does (`Name #2`, `Name #3`...) and say whether to try again.
+fn rename_after_conflict(e: &Error, spec: &mut RegistrationSpec, renames: &mut u32) -> bool {
+    if !matches!(e, Error::NameConflict) || *renames >= MAX_RENAMES {
+        return false;
+    }
+    let Some(name) = spec.name.as_deref() else {
+        return false;
+    };
+    *renames += 1;
+    spec.name = Some(alternative_name(name));
+    true
+}
+
+/// `Name` -> `Name #2`, `Name #2` -> `Name #3`, kept within 63 bytes (RFC 6763 §4.1.1).
+pub(crate) fn alternative_name(name: &str) -> String {
+    let (base, next) = match name.rsplit_once(" #") {
+        Some((base, n)) => match n.parse::<u32>() {
+            Ok(n) if n >= 2 => (base, n.saturating_add(1)),
+            _ => (name, 2),
+        },
+        None => (name, 2),
+    };
+    let suffix = format!(" #{next}");
+    let mut end = base.len().min(63usize.saturating_sub(suffix.len()));
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", base.get(..end).unwrap_or_default())
+}
+
 /// A request from the `Registration` handle to its task.
 pub(crate) enum RegistrationCommand {
     /// Replace the primary TXT record; the result goes back on the sender.
@@ -410,6 +468,7 @@ pub(crate) async fn run_registration(
 ) {
     let mut confirm = Some(confirm);
     let mut outage = Outage::new(config.reconnect);
+    let mut renames = 0;
     loop {
         let creator: Creator = {
             let spec = spec.clone();
@@ -435,12 +494,16 @@ pub(crate) async fn run_registration(
         let mut fds = match created {
             Ok(fds) => fds,
             Err(e) => {
+                if confirm.is_some() && rename_after_conflict(&e, &mut spec, &mut renames) {
+                    continue;
+                }
                 if let Some(confirm) = confirm.take() {
                     // Before the first confirmation every error goes to `register()`.
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                if !outage.failed(e, &events, &ctl).await {
+                let wait = outage.failed(e, &events, &ctl);
+                if !serve_while(wait, &mut commands, &mut spec).await {
                     return;
                 }
                 continue;
@@ -510,11 +573,15 @@ pub(crate) async fn run_registration(
             Outcome::Closed => return,
             Outcome::Dead(code) => {
                 let e = code_error(code, config.flavor);
+                if confirm.is_some() && rename_after_conflict(&e, &mut spec, &mut renames) {
+                    continue;
+                }
                 if let Some(confirm) = confirm.take() {
                     drop(confirm.send(Err(e)));
                     return;
                 }
-                if !outage.failed(e, &events, &ctl).await {
+                let wait = outage.failed(e, &events, &ctl);
+                if !serve_while(wait, &mut commands, &mut spec).await {
                     return;
                 }
             }

@@ -11,6 +11,14 @@
 //! - The owner implements [`AsRawFd`] through `DNSServiceRefSockFD`, so it can live inside a
 //!   tokio `AsyncFd` that deregisters from epoll before the ref (and its fd) is deallocated.
 //!
+//! The socket stays in blocking mode. `AsyncFd` is used only for its epoll registration
+//! (readiness); nothing in this crate reads from the socket. The library reads it inside
+//! `DNSServiceProcessResult`, and it expects blocking reads: Apple's client reads a message
+//! header then its body, and Avahi's reads one command byte, so a non-blocking socket would
+//! make those reads fail with `EAGAIN` half-way. Soundness does not depend on the mode either
+//! way; only progress does, and the zero-timeout `poll(2)` before every call keeps a worker
+//! from waiting on a socket with nothing to read (Avahi's wakes epoll spuriously).
+//!
 //! Blocking: creating a ref, `DNSServiceRefDeallocate` and `DNSServiceUpdateRecord` can block
 //! (Apple's client library waits up to 60 s for a hung daemon; Avahi's starts a thread and a
 //! D-Bus connection). Callers run them on tokio's blocking pool (see `system::op`), never on a
@@ -33,6 +41,9 @@ use dnssd_sys::{Api, DNSServiceErrorType, DNSServiceFlags, DNSServiceRef};
 /// `kDNSServiceFlagsAdd`: the answer is being added (absent: removed). Same value in every
 /// dns_sd.h since 2002.
 pub(crate) const FLAG_ADD: DNSServiceFlags = 0x2;
+/// `kDNSServiceProtocol_IPv4 | kDNSServiceProtocol_IPv6`: both families, whatever the
+/// daemon thinks the network has (0 would let it choose).
+const PROTOCOL_IPV4_AND_IPV6: u32 = 0x01 | 0x02;
 /// `kDNSServiceErr_NoError`.
 const NO_ERROR: DNSServiceErrorType = 0;
 
@@ -452,13 +463,13 @@ impl ServiceRef {
             .ok_or(CreateError::Missing("DNSServiceGetAddrInfo"))?;
         let host = cstring(host)?;
         Self::create(api, |out, context| {
-            // SAFETY: as in `register`; protocol 0 asks for both families.
+            // SAFETY: as in `register`.
             unsafe {
                 get_addr_info(
                     out,
                     0,
                     interface,
-                    0,
+                    PROTOCOL_IPV4_AND_IPV6,
                     host.as_ptr(),
                     Some(get_addr_info_reply),
                     context,

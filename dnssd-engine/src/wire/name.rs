@@ -22,13 +22,57 @@ pub const MAX_NAME_LEN: usize = 255;
 #[derive(Clone, Default)]
 pub struct Name {
     /// Length-prefixed labels without the final zero byte.
-    wire: Vec<u8>,
+    wire: WireBuf,
+}
+
+/// Names up to this many wire bytes live inline (most DNS-SD names do: parsing a packet
+/// then allocates nothing per name); longer ones on the heap. Keeps `Name` at 64 bytes.
+const INLINE_CAP: usize = 62;
+
+/// Byte storage of a `Name`.
+#[derive(Clone)]
+enum WireBuf {
+    Inline { len: u8, bytes: [u8; INLINE_CAP] },
+    Heap(Box<[u8]>),
+}
+
+impl WireBuf {
+    fn from_slice(s: &[u8]) -> WireBuf {
+        let mut bytes = [0u8; INLINE_CAP];
+        match (bytes.get_mut(..s.len()), u8::try_from(s.len())) {
+            (Some(dst), Ok(len)) => {
+                dst.copy_from_slice(s);
+                WireBuf::Inline { len, bytes }
+            }
+            _ => WireBuf::Heap(s.into()),
+        }
+    }
+}
+
+impl Default for WireBuf {
+    fn default() -> WireBuf {
+        WireBuf::Inline {
+            len: 0,
+            bytes: [0; INLINE_CAP],
+        }
+    }
+}
+
+impl std::ops::Deref for WireBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            WireBuf::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            WireBuf::Heap(b) => b,
+        }
+    }
 }
 
 impl Name {
     /// The root name `.`.
     pub fn root() -> Name {
-        Name { wire: Vec::new() }
+        Name::default()
     }
 
     /// Builds a name from its labels, first label first.
@@ -41,7 +85,9 @@ impl Name {
         for label in labels {
             push_label(&mut wire, label.as_ref())?;
         }
-        Ok(Name { wire })
+        Ok(Name {
+            wire: WireBuf::from_slice(&wire),
+        })
     }
 
     /// Parses the presentation form: labels separated by `.`, with `\.`, `\\` and `\DDD`
@@ -91,12 +137,16 @@ impl Name {
         if !ended_with_dot {
             push_label(&mut wire, &label)?;
         }
-        Ok(Name { wire })
+        Ok(Name {
+            wire: WireBuf::from_slice(&wire),
+        })
     }
 
     /// Builds a name from wire bytes already checked by the parser.
-    pub(crate) fn from_checked_wire(wire: Vec<u8>) -> Name {
-        Name { wire }
+    pub(crate) fn from_checked_wire(wire: &[u8]) -> Name {
+        Name {
+            wire: WireBuf::from_slice(wire),
+        }
     }
 
     /// The labels, first label first (`"a.b.local."` gives `a`, `b`, `local`).
@@ -119,7 +169,7 @@ impl Name {
         let len = usize::from(*self.wire.first()?);
         let rest = self.wire.get(1 + len..)?;
         Some(Name {
-            wire: rest.to_vec(),
+            wire: WireBuf::from_slice(rest),
         })
     }
 
@@ -131,7 +181,9 @@ impl Name {
         if wire.len() + 1 > MAX_NAME_LEN {
             return Err(NameError::NameTooLong);
         }
-        Ok(Name { wire })
+        Ok(Name {
+            wire: WireBuf::from_slice(&wire),
+        })
     }
 
     /// True when `suffix` is this name or one of its ancestors (whole labels, ASCII case

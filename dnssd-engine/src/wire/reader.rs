@@ -66,7 +66,9 @@ pub(crate) fn read_name(
             }
         }
     };
-    let mut wire: Vec<u8> = Vec::with_capacity(32);
+    // Decoded into a stack buffer: the name is copied once, into its final storage.
+    let mut wire = [0u8; MAX_NAME_LEN];
+    let mut wire_len = 0usize;
     let mut pos = start;
     // Everything at or after `floor` is off limits for the next pointer.
     let mut floor = start;
@@ -85,6 +87,7 @@ pub(crate) fn read_name(
         match len & 0xC0 {
             0x00 if len == 0 => {
                 let end = *end_in_place.get_or_insert(pos + 1);
+                let wire = wire.get(..wire_len).unwrap_or_default();
                 return Ok((Name::from_checked_wire(wire), end));
             }
             0x00 => {
@@ -95,11 +98,17 @@ pub(crate) fn read_name(
                     .filter(|_| pos + 1 + len <= bound)
                     .ok_or_else(|| overrun(pos))?;
                 // +1 for this length byte, +1 for the root's zero byte still to come.
-                if wire.len() + 1 + len + 1 > MAX_NAME_LEN {
+                if wire_len + 1 + len + 1 > MAX_NAME_LEN {
                     return Err(WireError::NameTooLong);
                 }
-                wire.push(len as u8);
-                wire.extend_from_slice(label);
+                let dst = wire
+                    .get_mut(wire_len..wire_len + 1 + len)
+                    .ok_or(WireError::NameTooLong)?;
+                if let Some((len_byte, label_bytes)) = dst.split_first_mut() {
+                    *len_byte = len as u8;
+                    label_bytes.copy_from_slice(label);
+                }
+                wire_len += 1 + len;
                 pos += 1 + len;
             }
             0xC0 => {

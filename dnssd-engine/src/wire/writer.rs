@@ -41,6 +41,13 @@ impl Hasher for PrehashedKey {
 
 type CompressionTable = HashMap<u64, u16, BuildHasherDefault<PrehashedKey>>;
 
+/// Random per-process key for the compression table's hash, so a peer cannot choose names
+/// (which we may echo as known answers) that all land in one bucket.
+fn process_seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0x6d64_6e73u32))
+}
+
 /// Section indexes, in wire order.
 const QUESTIONS: usize = 0;
 const ANSWERS: usize = 1;
@@ -60,9 +67,7 @@ pub struct MessageWriter {
     counts: [u16; 4],
     section: usize,
     table: CompressionTable,
-    /// Keys inserted by the item being written, removed again if it does not fit.
-    journal: Vec<u64>,
-    /// Per-writer hash key, so a peer cannot pick names that collide in the table.
+    /// Hash key (see `process_seed`).
     seed: u64,
     /// Lookups and hashed bytes, for tests that check the work is linear.
     work: u64,
@@ -80,9 +85,8 @@ impl MessageWriter {
             max_len,
             counts: [0; 4],
             section: QUESTIONS,
-            table: CompressionTable::default(),
-            journal: Vec::new(),
-            seed: std::collections::hash_map::RandomState::new().hash_one(0x6d64_6e73u32),
+            table: CompressionTable::with_capacity_and_hasher(32, BuildHasherDefault::default()),
+            seed: process_seed(),
             work: 0,
         }
     }
@@ -164,7 +168,6 @@ impl MessageWriter {
             return Err(WireError::TooLarge("section"));
         }
         let start = self.buf.len();
-        self.journal.clear();
         let mut result = write(self);
         if result.is_ok() && self.buf.len() > self.max_len {
             result = Err(WireError::Full);
@@ -179,9 +182,8 @@ impl MessageWriter {
             }
             Err(e) => {
                 self.buf.truncate(start);
-                for key in self.journal.drain(..) {
-                    self.table.remove(&key);
-                }
+                // Forget the suffixes this item wrote (once per datagram, when it fills).
+                self.table.retain(|_, offset| usize::from(*offset) < start);
                 Err(e)
             }
         }
@@ -224,19 +226,23 @@ impl MessageWriter {
 
     fn label_key(&mut self, parent: u16, label: &[u8]) -> u64 {
         self.work += 1 + label.len() as u64;
-        // Multiply-rotate mixing over the label, keyed by the per-writer seed, then a
-        // murmur3 finalizer so the table's bucket and tag bits are well spread.
-        let mut h = self.seed ^ u64::from(parent).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        for chunk in label.chunks(8) {
-            let mut word = [0u8; 8];
-            for (dst, src) in word.iter_mut().zip(chunk) {
-                *dst = *src;
-            }
+        // Multiply-rotate over 8-byte words, keyed by the process seed, then a murmur3
+        // finalizer so the table's bucket and tag bits are well spread.
+        const K: u64 = 0x517C_C1B7_2722_0A95;
+        let mut h = self.seed
+            ^ (u64::from(parent) << 8 | label.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut words = label.chunks_exact(8);
+        for word in &mut words {
+            let word: [u8; 8] = word.try_into().unwrap_or_default();
             h = (h ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517C_C1B7_2722_0A95)
+                .wrapping_mul(K)
                 .rotate_left(23);
         }
-        h ^= label.len() as u64;
+        let mut tail = 0u64;
+        for (i, &b) in words.remainder().iter().enumerate() {
+            tail |= u64::from(b) << (8 * i);
+        }
+        h = (h ^ tail).wrapping_mul(K);
         h ^= h >> 33;
         h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
         h ^= h >> 33;
@@ -290,6 +296,8 @@ impl MessageWriter {
         // Longest suffix already in the datagram, found from the root side.
         let mut parent = ROOT;
         let mut literal = n; // labels [0, literal) are written out, the rest compressed
+        // The key that missed is the key under which label `literal - 1` is stored below.
+        let mut missed_key = None;
         while literal > 0 {
             let key = self.label_key(parent, label(literal - 1));
             match self.table.get(&key) {
@@ -297,7 +305,10 @@ impl MessageWriter {
                     parent = offset;
                     literal -= 1;
                 }
-                _ => break,
+                _ => {
+                    missed_key = Some(key);
+                    break;
+                }
             }
         }
 
@@ -321,15 +332,16 @@ impl MessageWriter {
         for i in (0..literal).rev() {
             let offset = base + usize::from(starts.get(i).copied().unwrap_or(0));
             if offset > MAX_POINTER_TARGET {
-                // Labels further left are even further on: nothing more to remember.
+                // No pointer can reach this suffix, so no lookup can arrive at it as a
+                // parent either: the labels to its left could never be found. Stop here.
                 break;
             }
             let offset = offset as u16;
-            let key = self.label_key(child_parent, label(i));
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.table.entry(key) {
-                slot.insert(offset);
-                self.journal.push(key);
-            }
+            let key = match missed_key.take() {
+                Some(key) if i + 1 == literal => key,
+                _ => self.label_key(child_parent, label(i)),
+            };
+            self.table.entry(key).or_insert(offset);
             child_parent = offset;
         }
     }
