@@ -135,7 +135,7 @@ def registrant(impl, lab, h, name, count=1):
                                   "--count", str(count)]), impl)
     elif impl == "zeroconf":
         p = Proc(in_host(lab, h, ["python3", ZC, "register", name, TYPE, PORT, "--count", str(count)]), impl)
-    elif impl == "avahi":
+    elif impl in ("avahi", "avahi-publish"):
         if count == 1:
             argv = announced(["avahi-publish", "-s", name, TYPE, PORT, "i=0"])
         else:
@@ -165,8 +165,8 @@ def browser(impl, lab, h, expect=1, timeout=30):
     if impl == "zeroconf":
         return Proc(in_host(lab, h, ["python3", ZC, "browse", TYPE, "--expect", str(expect),
                                      "--timeout", str(timeout)]), impl)
-    if impl == "avahi":
-        return Proc(in_host(lab, h, announced(["avahi-browse", "-r", "-p", TYPE]), uts=False), impl)
+    if impl.startswith("avahi"):
+        return Proc(in_host(lab, h, announced(["avahi-browse", "-r", "-p", TYPE]), uts=False), "avahi")
     raise ValueError(impl)
 
 
@@ -174,12 +174,17 @@ def avahi_resolved(text, obj):
     return obj is None and text.startswith("=;")
 
 
-def browser_done(impl, p, expect, timeout):
-    """Wall time when the browser has `expect` distinct resolved instances, or None."""
-    if impl != "avahi":
+def browser_done(impl, p, expect, timeout, counts=None):
+    """Wall time when the browser has `expect` distinct resolved instances, or None (then the
+    number it had is appended to `counts`)."""
+    if not impl.startswith("avahi"):
         item = p.wait_for(lambda t, o: o is not None and o.get("event") in ("done", "timeout", "error"),
-                          timeout)
-        return item[2]["wall"] if item and item[2]["event"] == "done" else None
+                          timeout + 5)
+        if item and item[2]["event"] == "done":
+            return item[2]["wall"]
+        if counts is not None:
+            counts.append(item[2].get("count", 0) if item else 0)
+        return None
     names = set()
 
     def pred(text, obj):
@@ -192,6 +197,8 @@ def browser_done(impl, p, expect, timeout):
         return len(names) >= expect
 
     item = p.wait_for(pred, timeout)
+    if item is None and counts is not None:
+        counts.append(len(names))
     return item[0] if item else None
 
 
@@ -364,36 +371,79 @@ def avahi_pid(lab, h):
     return find_comm(int(state.read_text()), "avahi-daemon")
 
 
-def bench_many(impl, count, idle_secs, workdir):
-    lab = "bm" + impl[0]
+def write_static_services(services, prefix, count):
+    """`count` avahi static service files (one service each) in `services`."""
+    d = Path(services)
+    d.mkdir(exist_ok=True)
+    for i in range(count):
+        name = f"{prefix}-{i}"
+        (d / f"{name}.service").write_text(
+            "<?xml version=\"1.0\" standalone='no'?>\n"
+            "<!DOCTYPE service-group SYSTEM \"avahi-service.dtd\">\n"
+            f"<service-group><name>{name}</name><service><type>{TYPE}</type>"
+            f"<port>{PORT}</port><txt-record>i={i}</txt-record></service></service-group>\n")
+
+
+def pss_kb(pid):
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def bench_many(reg_impl, br_impl, count, idle_secs, workdir, timeout):
+    """`reg_impl` registers `count` services on h1 while `br_impl` browses on h2; then a fresh
+    `br_impl` browser (cold); then (when idle_secs) idle CPU and RSS of the registrant."""
+    lab = f"bm{reg_impl[0]}{reg_impl[-1]}{br_impl[0]}"
+    state = Path(os.environ["NETLAB_STATE"]) / lab
     netlab("up", lab, 2)
-    if impl == "avahi":
-        netlab("avahi", lab, 1)
+    if br_impl == "avahi":
         netlab("avahi", lab, 2)
-    r = {}
-    pcap = str(Path(workdir) / f"{impl}.pcap")
+    if reg_impl == "avahi-publish":
+        netlab("avahi", lab, 1)
+    elif reg_impl == "avahi":
+        # Avahi's cheapest way to hold many services: static service files, loaded when the
+        # daemon starts (no D-Bus client at all). Adding 1000 files to a running daemon is
+        # much slower: it reloads the whole directory on every inotify event.
+        write_static_services(state / "h1.services", f"ava-{TAG}", count)
+    r = {"registrant": reg_impl, "browser": br_impl}
+    pcap = str(Path(workdir) / f"{lab}.pcap")
     cap = capture(lab, 2, pcap)
-    b = browser(impl, lab, 2, count, 120)
+    b = browser(br_impl, lab, 2, count, timeout)
     t_start(b)
     time.sleep(1.5)
-    reg = registrant(impl, lab, 1, f"{impl[:3]}-{TAG}", count)
-    t0 = t_start(reg)
-    t1 = browser_done(impl, b, count, 120)
+    reg = None
+    if reg_impl == "avahi":
+        t0 = time.time()  # the daemon's start (it also probes its host name meanwhile)
+        netlab("avahi", lab, 1)
+        conf_t = None
+    else:
+        reg = registrant(reg_impl, lab, 1, f"{reg_impl[:3]}-{TAG}", count)
+        t0 = t_start(reg)
+    counts = []
+    t1 = browser_done(br_impl, b, count, timeout, counts)
     r["reg_time"] = None if t0 is None or t1 is None else t1 - t0
-    conf = reg.wait_for(lambda t, o: t == "SPAWNED" or (o is not None and o.get("event") == "registered"), 120)
-    r["registered"] = None if conf is None or t0 is None else (conf[2]["wall"] if conf[2] else conf[0]) - t0
+    r["reg_count"] = counts[0] if counts else count
+    conf = None
+    if reg is not None:
+        conf = reg.wait_for(lambda t, o: t == "SPAWNED" or (o is not None and o.get("event") == "registered"), 60)
     b.stop()
-    time.sleep(1.5)
     # Cold browse of the `count` services (fresh browser; for Avahi, a fresh daemon on h2).
-    time.sleep(2)
-    if impl == "avahi":
+    time.sleep(3)
+    if br_impl == "avahi":
         netlab("avahi-stop", lab, 2)
         netlab("avahi", lab, 2)
         time.sleep(1.1)
-    b2 = browser(impl, lab, 2, count, 120)
+    b2 = browser(br_impl, lab, 2, count, timeout)
     c0 = t_start(b2)
-    c1 = browser_done(impl, b2, count, 120)
+    counts = []
+    c1 = browser_done(br_impl, b2, count, timeout, counts)
     r["cold_time"] = None if c0 is None or c1 is None else c1 - c0
+    r["cold_count"] = counts[0] if counts else count
+    r["timeout"] = timeout
     b2.stop()
     time.sleep(0.5)
     os.killpg(cap.pid, signal.SIGTERM)
@@ -402,31 +452,33 @@ def bench_many(impl, count, idle_secs, workdir):
         r["reg_pkts"], r["reg_bytes"] = count_packets(pcap, t0 - 0.01, t1 + 0.01)
     if r["cold_time"] is not None:
         r["cold_pkts"], r["cold_bytes"] = count_packets(pcap, c0 - 0.01, c1 + 0.01)
-    # Idle: nothing browses any more; let the announcements end, then count CPU ticks.
-    time.sleep(3)
-    if impl == "avahi":
-        pids = {"avahi-daemon": avahi_pid(lab, 1)}
-        clients = [p for p in descendants(reg.p.pid) if comm(p) == "avahi-publish"]
-    else:
-        pid = conf[2].get("pid") if conf and conf[2] else None
-        pids = {impl: pid}
+    if idle_secs:
+        # Idle: nothing browses any more; let the announcements end, then count CPU ticks.
+        time.sleep(3)
         clients = []
-    before = {k: proc_ticks(p) for k, p in pids.items()}
-    cl_before = sum(proc_ticks(p) or 0 for p in clients)
-    time.sleep(idle_secs)
-    r["idle"] = {}
-    for k, p in pids.items():
-        t = proc_ticks(p)
-        r["idle"][k] = {"ticks": None if t is None or before[k] is None else t - before[k],
-                        "rss_kb": proc_rss_kb(p)}
-    if clients:
-        r["idle"]["1000 avahi-publish clients"] = {
-            "ticks": sum(proc_ticks(p) or 0 for p in clients) - cl_before,
-            "rss_kb": sum(proc_rss_kb(p) or 0 for p in clients)}
-    r["idle_secs"] = idle_secs
-    reg.stop()
+        if reg_impl.startswith("avahi"):
+            pids = {"avahi-daemon": avahi_pid(lab, 1)}
+            if reg is not None:
+                clients = [p for p in descendants(reg.p.pid) if comm(p) == "avahi-publish"]
+        else:
+            pids = {reg_impl: conf[2].get("pid") if conf and conf[2] else None}
+        before = {k: proc_ticks(p) for k, p in pids.items()}
+        cl_before = sum(proc_ticks(p) or 0 for p in clients)
+        time.sleep(idle_secs)
+        r["idle"] = {}
+        for k, p in pids.items():
+            t = proc_ticks(p)
+            r["idle"][k] = {"ticks": None if t is None or before[k] is None else t - before[k],
+                            "rss_kb": proc_rss_kb(p)}
+        if clients:
+            r["idle"][f"{len(clients)} avahi-publish clients (PSS)"] = {
+                "ticks": sum(proc_ticks(p) or 0 for p in clients) - cl_before,
+                "rss_kb": sum(pss_kb(p) or 0 for p in clients)}
+        r["idle_secs"] = idle_secs
+    if reg is not None:
+        reg.stop()
     netlab("down", lab)
-    log(f"1000 {impl}: {r}")
+    log(f"{count} services {reg_impl} -> {br_impl}: " + json.dumps(r))
     return r
 
 
@@ -439,6 +491,7 @@ def main():
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--only", default="register,cold,many")
     ap.add_argument("--many-impls", default="embedded,avahi,zeroconf")
+    ap.add_argument("--pairs", help="registrant:browser,... for the many-services part")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--command", default="scripts/bench-peers")
     args = ap.parse_args()
@@ -455,8 +508,18 @@ def main():
         if not args.quick:
             out["cold"]["embedded"] = bench_cold(runs, "embedded")
     if "many" in only:
-        out["many"] = {impl: bench_many(impl, args.count, idle, workdir)
-                       for impl in args.many_impls.split(",")}
+        if args.pairs:
+            pairs = [tuple(p.split(":")) for p in args.pairs.split(",")]
+        else:
+            pairs = [(i, i) for i in args.many_impls.split(",")]
+            if args.quick:
+                pairs = [p for p in pairs if p[0] != "zeroconf"]
+            else:
+                pairs += [("avahi-publish", "avahi"), ("embedded", "zeroconf"), ("avahi", "zeroconf"),
+                          ("zeroconf", "embedded"), ("zeroconf", "avahi")]
+        timeout = 20 if args.quick else 90
+        out["many"] = [bench_many(r, b, args.count, idle if r.startswith(b[:5]) else 0, workdir, timeout)
+                       for r, b in pairs]
     out["elapsed"] = time.time() - started
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
@@ -464,6 +527,7 @@ def main():
 
 
 LABEL = {"embedded": "dnssd embedded", "system": "dnssd system (on avahi)", "avahi": "avahi-daemon 0.8",
+         "avahi-publish": "avahi-daemon 0.8, one avahi-publish per service",
          "zeroconf": "python-zeroconf 0.154"}
 
 
@@ -523,43 +587,112 @@ def report(out, command):
     many = out.get("many")
     if many:
         n = out["count"]
-        a = many.get("avahi", {})
+        by = {(r["registrant"], r["browser"]): r for r in many}
+
+        def ref(r):
+            if r["registrant"] == r["browser"] or r["registrant"] == "avahi-publish":
+                return by.get(("avahi", "avahi"), {})
+            if r["browser"] == "zeroconf":
+                return by.get(("avahi", "zeroconf"), {})
+            if r["registrant"] == "zeroconf":
+                return by.get(("zeroconf", "avahi"), {})
+            return {}
+
         L.append(f"### 3. {n} services on one host -> all resolved on the other")
         L.append("")
-        L.append(f"Same implementation on both hosts. Registering: the browser runs first; from the "
-                 f"registrant's start to the browser holding all {n} resolved (Avahi: {n} "
-                 f"avahi-publish processes, one per service). Cold: a fresh browser (Avahi: fresh "
-                 f"daemon) started once all are registered. Packets and bytes (Ethernet frames, "
-                 f"UDP port 5353, both directions) captured with tcpdump on the browsing host's "
-                 f"nl0 within each window.")
+        L.append(f"Registering: the browser runs first; from the registrant's start to the browser "
+                 f"holding all {n} resolved with an address. Avahi registers from {n} static "
+                 f"service files (its cheapest way: no D-Bus client), timed from the daemon's start; "
+                 f"\"one avahi-publish per service\" is the way applications (and libdns_sd) do it. "
+                 f"Cold: a fresh browser (Avahi: a fresh daemon) once all are registered. Packets and "
+                 f"bytes: Ethernet frames to or from UDP port 5353, both directions, captured with "
+                 f"tcpdump on the browsing host's nl0 within each window. Rows with the same "
+                 f"implementation on both sides compare with Avahi on both sides; a python-zeroconf "
+                 f"browser isolates the responders, a python-zeroconf responder the browsers.")
         L.append("")
-        L.append("| implementation | registering: time (s) | packets | bytes | vs Avahi time | vs Avahi "
-                 "packets | cold: time (s) | packets | bytes | vs Avahi time |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
-        for impl, r in many.items():
+        L.append("| registrant -> browser | registering: time (s) | packets | bytes | time vs Avahi | "
+                 "packets vs Avahi | cold: time (s) | packets | bytes | time vs Avahi | packets vs Avahi |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in many:
+            a = ref(r)
+
             def f(key, fmt="{:.2f}"):
                 v = r.get(key)
+                if v is None and key.endswith("_time"):
+                    return f"{r.get(key[:-5] + '_count', 0)} of {n} after {r['timeout']} s"
                 return "-" if v is None else fmt.format(v)
-            L.append(f"| {LABEL[impl]} | {f('reg_time')} | {f('reg_pkts', '{}')} | {f('reg_bytes', '{}')} | "
+            L.append(f"| {LABEL[r['registrant']]} -> {LABEL[r['browser']]} | {f('reg_time')} | "
+                     f"{f('reg_pkts', '{}')} | {f('reg_bytes', '{}')} | "
                      f"{ratio(r.get('reg_time'), a.get('reg_time'))} | "
                      f"{ratio(r.get('reg_pkts'), a.get('reg_pkts'))} | {f('cold_time')} | "
                      f"{f('cold_pkts', '{}')} | {f('cold_bytes', '{}')} | "
-                     f"{ratio(r.get('cold_time'), a.get('cold_time'))} |")
+                     f"{ratio(r.get('cold_time'), a.get('cold_time'))} | "
+                     f"{ratio(r.get('cold_pkts'), a.get('cold_pkts'))} |")
         L.append("")
         L.append(f"### 4. Idle, holding {n} services")
         L.append("")
-        L.append("CPU ticks (utime+stime, 1 tick = 10 ms) over the idle window once the browsers "
-                 "stopped and the announcements ended; RSS at its end.")
+        L.append("CPU ticks (utime+stime, 1 tick = 10 ms) over the idle window, starting 3 s after "
+                 "the last browser stopped; RSS at its end.")
         L.append("")
         L.append("| process | CPU ticks | RSS (MB) |")
         L.append("|---|---|---|")
-        for impl, r in many.items():
+        for r in many:
             for k, v in r.get("idle", {}).items():
                 rss = "-" if v["rss_kb"] is None else f"{v['rss_kb'] / 1024:.1f}"
                 ticks = "-" if v["ticks"] is None else v["ticks"]
-                L.append(f"| {LABEL.get(k, k)} | {ticks} / {r['idle_secs']} s | {rss} |")
+                what = LABEL.get(k, k) + (" (static services)" if r["registrant"] == "avahi" else "")
+                L.append(f"| {what} | {ticks} / {r['idle_secs']} s | {rss} |")
         L.append("")
+    L += goals(out)
     return "\n".join(L)
+
+
+def goals(out):
+    """The issue's goals, checked against these figures."""
+    G = ["### Goals (issue 5)", "", "| goal | measured | met |", "|---|---|---|"]
+    reg = out.get("register")
+    if reg:
+        e, a = stats(reg["embedded"]["zc"]), stats(reg["avahi"]["zc"])
+        if e and a:
+            ok = e["median"] <= 1.05 and e["median"] <= a["median"]
+            G.append(f"| register -> seen within 5 % of the RFC floor (0.75-1.0 s) and no slower than "
+                     f"Avahi | embedded median {ms(e['median'])} ms, Avahi {ms(a['median'])} ms "
+                     f"({ratio(e['median'], a['median'])}) | {'yes' if ok else 'no'} |")
+    cold = out.get("cold", {}).get("avahi")
+    if cold:
+        e, a = stats(cold["embedded"]["t"]), stats(cold["avahi"]["t"])
+        if e and a:
+            G.append(f"| cold browse <= 0.6x Avahi's | embedded {ms(e['median'])} ms, avahi-browse "
+                     f"{ms(a['median'])} ms ({ratio(e['median'], a['median'])}) | "
+                     f"{'yes' if e['median'] <= 0.6 * a['median'] else 'no'} |")
+    many = out.get("many")
+    if many:
+        by = {(r["registrant"], r["browser"]): r for r in many}
+        for (er, eb), (ar, ab), what in [
+                (("embedded", "embedded"), ("avahi", "avahi"), "both sides"),
+                (("embedded", "zeroconf"), ("avahi", "zeroconf"), "responder only, python-zeroconf browsing"),
+                (("zeroconf", "embedded"), ("zeroconf", "avahi"), "browser only, python-zeroconf responding")]:
+            e, a = by.get((er, eb)), by.get((ar, ab))
+            if not e or not a:
+                continue
+            for phase in ("reg", "cold"):
+                et, at = e.get(f"{phase}_time"), a.get(f"{phase}_time")
+                if et is None:
+                    measured, ok = f"embedded: {e.get(phase + '_count')} of {out['count']} after {e['timeout']} s", False
+                elif at is None:
+                    measured = (f"embedded {et:.2f} s / {e[phase + '_pkts']} packets; Avahi: "
+                                f"{a.get(phase + '_count')} of {out['count']} after {a['timeout']} s")
+                    ok = et <= 0.5 * a["timeout"]
+                else:
+                    measured = (f"embedded {et:.2f} s / {e[phase + '_pkts']} packets, Avahi {at:.2f} s / "
+                                f"{a[phase + '_pkts']} packets ({ratio(et, at)} time, "
+                                f"{ratio(e[phase + '_pkts'], a[phase + '_pkts'])} packets)")
+                    ok = et <= 0.5 * at and e[phase + "_pkts"] <= a[phase + "_pkts"]
+                label = "registering" if phase == "reg" else "cold browse"
+                G.append(f"| {out['count']} services ({label}, {what}) <= 0.5x Avahi's time, no more "
+                         f"packets | {measured} | {'yes' if ok else 'no'} |")
+    G.append("")
+    return G
 
 
 if __name__ == "__main__":
