@@ -5,6 +5,7 @@
 //! the task's channel; the task then deallocates its refs on the blocking pool.
 
 mod op;
+mod probe;
 mod service_ref;
 mod sink;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use self::probe::{DaemonProbe, probe_daemon};
 use self::op::{
     Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
 };
