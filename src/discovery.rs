@@ -206,11 +206,11 @@ impl ServiceDiscoveryBuilder {
             other => other,
         };
         match requested {
-            BackendKind::Auto => auto_choice(
-                cfg!(target_os = "macos"),
-                cfg!(target_os = "linux"),
-                || crate::system::probe_daemon(DAEMON_PROBE_TIMEOUT).ok(),
-            ),
+            BackendKind::Auto => {
+                auto_choice(cfg!(target_os = "macos"), cfg!(target_os = "linux"), || {
+                    crate::system::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
+                })
+            }
             other => other,
         }
     }

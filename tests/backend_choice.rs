@@ -91,13 +91,11 @@ fn auto_with_a_running_avahi_is_system_and_never_binds_5353() {
         // A registration goes through the daemon: it confirms, and this process holds no
         // socket on port 5353.
         let t = ServiceType::new("_choice._tcp").unwrap();
-        let registration = tokio::time::timeout(
-            Duration::from_secs(15),
-            sd.register(Service::new(t, 4242)),
-        )
-        .await
-        .expect("registration confirmed within 15 s")
-        .unwrap();
+        let registration =
+            tokio::time::timeout(Duration::from_secs(15), sd.register(Service::new(t, 4242)))
+                .await
+                .expect("registration confirmed within 15 s")
+                .unwrap();
         let bound = binds_mdns_port();
         drop(registration);
         sd.shutdown().await;
@@ -177,9 +175,7 @@ fn binds_mdns_port() -> bool {
         .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
         .any(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let port_5353 = fields
-                .get(1)
-                .is_some_and(|local| local.ends_with(":14E9"));
+            let port_5353 = fields.get(1).is_some_and(|local| local.ends_with(":14E9"));
             let inode = fields.get(9).and_then(|i| i.parse::<u64>().ok());
             port_5353 && inode.is_some_and(|i| ours.contains(&i))
         })
