@@ -476,7 +476,10 @@ fn register_seen_then_withdrawn(backend: Backend, signal: &str) {
     assert_eq!(deregistered["reason"], "signal");
     let done = register.finish(Duration::from_secs(10));
     done.assert_success(&format!("register after SIG{signal}"));
-    eprintln!("SIG{signal}: removal seen by avahi-browse after {gone_after:?}");
+    eprintln!(
+        "{} SIG{signal}: removal seen by avahi-browse after {gone_after:?}",
+        backend.arg()
+    );
 }
 
 #[test]
@@ -905,6 +908,36 @@ fn bad_arguments_fail_with_the_reason_system() {
 #[test]
 fn bad_arguments_fail_with_the_reason_embedded() {
     bad_arguments(Backend::Embedded);
+}
+
+/// `--backend system` on a host with no daemon fails at once with the typed error (JSON too).
+#[test]
+fn system_backend_without_a_daemon_fails_clearly() {
+    let net = net_with(false);
+    let register = Running::start(net.cli(
+        "system",
+        &["--json", "register", "Nobody", "_clinod._tcp", "80"],
+    ));
+    let browse = Running::start(net.cli("system", &["browse", "_clinod._tcp"]));
+    for (what, out) in [
+        ("register", register.finish(LONG)),
+        ("browse", browse.finish(LONG)),
+    ] {
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("daemon is not running"),
+            "{what}: {}",
+            out.stderr
+        );
+        if what == "register" {
+            let error = out
+                .json()
+                .into_iter()
+                .find(|e| e["event"] == "error")
+                .unwrap_or_else(|| panic!("no error event:\n{}", out.stdout));
+            assert_eq!(error["code"], -65563);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
