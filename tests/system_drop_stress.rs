@@ -193,7 +193,16 @@ async fn daemon_dies(sd: &ServiceDiscovery, fixture: &Fixture, avahi: &Avahi, ro
     let mut browse = sd.browse(&fixture.burst_type).unwrap();
     let first = tokio::time::timeout(DEADLINE, browse.next_event()).await;
     assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+    // A resolve and a record query that have answered, so their refs are live when the
+    // daemon dies (Avahi's library used to call an uninitialised callback pointer for these).
     let mut resolve = sd.resolve_stream(&fixture.target).unwrap();
+    let answer = tokio::time::timeout(DEADLINE, resolve.next_event()).await;
+    assert!(matches!(answer, Ok(Some(Ok(_)))), "{answer:?}");
+    let mut query = sd
+        .query_record(&fixture.target_txt_name, RecordType(16))
+        .unwrap();
+    let answer = tokio::time::timeout(DEADLINE, query.next_event()).await;
+    assert!(matches!(answer, Ok(Some(Ok(_)))), "{answer:?}");
     let dropped_at_kill = sd.browse(&fixture.plain_type).unwrap();
     // A registration whose task is running but not yet confirmed when the daemon dies.
     let pending_register = {
@@ -226,6 +235,8 @@ async fn daemon_dies(sd: &ServiceDiscovery, fixture: &Fixture, avahi: &Avahi, ro
     drop(registration);
     let _ = tokio::time::timeout(Duration::from_millis(50), resolve.next_event()).await;
     drop(resolve);
+    let _ = tokio::time::timeout(Duration::from_millis(50), query.next_event()).await;
+    drop(query);
 
     // New operations while the daemon is dead: errors, and (reconnecting) retries, dropped.
     let failed = tokio::time::timeout(DEADLINE, sd.register(service(fixture, 300_000 + round)))
