@@ -1004,8 +1004,6 @@ fn auto_backend_uses_avahi_when_it_runs() {
 }
 
 #[test]
-#[ignore = "needs the daemon probe for `auto` (issue 5, being implemented): today `auto` \
-            picks the system backend whenever libdns_sd loads, even with no avahi-daemon"]
 fn auto_backend_is_embedded_without_a_daemon() {
     auto_backend(false);
 }
