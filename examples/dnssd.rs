@@ -343,6 +343,14 @@ fn parse_rrtype(s: &str) -> Result<u16, Error> {
         })
 }
 
+fn backend_name(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::System => "system",
+        BackendKind::Embedded => "embedded",
+        _ => "auto",
+    }
+}
+
 fn rrtype_name(n: u16) -> String {
     RRTYPES
         .iter()
@@ -362,7 +370,28 @@ enum Stop {
 
 type StopFuture = Pin<Box<dyn Future<Output = Stop> + Send>>;
 
+/// Waits for `signal`; forever if its handler could not be installed.
+#[cfg(unix)]
+async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Fires on Ctrl-C (SIGINT), SIGTERM or after `deadline`. The signal handlers are installed
+/// here, before the command starts, so a signal that arrives early still ends it cleanly.
 fn stop_signal(deadline: Option<Duration>) -> StopFuture {
+    #[cfg(unix)]
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
     Box::pin(async move {
         let timeout = async {
             match deadline {
@@ -371,19 +400,20 @@ fn stop_signal(deadline: Option<Duration>) -> StopFuture {
             }
         };
         #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending().await,
+        let signalled = async {
+            tokio::select! {
+                () = recv(interrupt.as_mut()) => {},
+                () = recv(terminate.as_mut()) => {},
             }
         };
         #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
+        let signalled = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => Stop::Signal,
-            () = term => Stop::Signal,
+            () = signalled => Stop::Signal,
             () = timeout => Stop::Timeout,
         }
     })
@@ -532,6 +562,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     let t = service.service_type().clone();
     let port = service.port();
     let txt = service.txt_record().clone();
+    let backend = backend_name(cx.sd.backend());
     let mut stop = stop;
     // Stopping before the daemon confirmed drops the pending registration, which withdraws it.
     let mut registration = tokio::select! {
@@ -549,6 +580,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
                 "domain": "local.",
                 "port": port,
                 "txt": txt_json(&txt),
+                "backend": backend,
             }),
             || {
                 format!(

@@ -429,6 +429,19 @@ impl ServiceRef {
         })
     }
 
+    /// `DNSServiceCreateConnection`: a connection to the daemon and nothing else (Apple's
+    /// library; Avahi's answers Unsupported). Used to ask whether the daemon answers.
+    pub(crate) fn connection(api: &'static Api) -> Result<Self, CreateError> {
+        let connect = api
+            .DNSServiceCreateConnection
+            .ok_or(CreateError::Missing("DNSServiceCreateConnection"))?;
+        Self::create(api, |out, _context| {
+            // SAFETY: `out` is a valid out-pointer for the new ref; the call takes no callback,
+            // so the context is never used.
+            unsafe { connect(out) }
+        })
+    }
+
     /// `DNSServiceBrowse` (`regtype` may carry subtypes after commas).
     pub(crate) fn browse(
         api: &'static Api,
