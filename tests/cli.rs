@@ -547,6 +547,37 @@ fn register_timeout_exits_zero_embedded() {
     register_timeout(Backend::Embedded);
 }
 
+/// A name taken by avahi on the other host: `register` renames and reports the final name,
+/// which the other host sees.
+fn register_conflict(backend: Backend) {
+    let net = net(backend);
+    let _publisher = net.publish("Cli Dup", "_clidup._tcp", 4242, &[]);
+    let mut register = Running::start(net.cli(
+        backend.arg(),
+        &["--json", "register", "Cli Dup", "_clidup._tcp", "1111"],
+    ));
+    let registered = register.wait_json(LONG, "registered event", |v| v["event"] == "registered");
+    let name = registered["name"].as_str().unwrap().to_owned();
+    assert_ne!(name, "Cli Dup", "{registered}");
+    assert!(name.starts_with("Cli Dup"), "{registered}");
+    let seen = avahi_browse_until(&net, "_clidup._tcp", &name, LONG);
+    assert_eq!(seen.port, "1111");
+    register.signal("TERM");
+    register
+        .finish(Duration::from_secs(10))
+        .assert_success("register after SIGTERM");
+}
+
+#[test]
+fn register_conflict_reports_the_new_name_system() {
+    register_conflict(Backend::System);
+}
+
+#[test]
+fn register_conflict_reports_the_new_name_embedded() {
+    register_conflict(Backend::Embedded);
+}
+
 // ---------------------------------------------------------------------------------------------
 // browse --resolve --json
 
