@@ -1010,6 +1010,90 @@ fn embedded_config_selects_the_interfaces() {
     });
 }
 
+/// `ip -n HOST ARGS...` (runs in the runner namespace, changes the host's links).
+async fn ip(host: &Host, args: &[&str]) {
+    let status = tokio::process::Command::new("ip")
+        .arg("-n")
+        .arg(host.name())
+        .args(args)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// `dig +short` for `emb-h1.local A` asked at `server` from `host`, sorted.
+async fn dig_a(host: &Host, server: &str) -> Vec<String> {
+    let mut c = host.command("dig");
+    c.args(["+short", "+time=1", "+tries=2", "-p", "5353"])
+        .arg(format!("@{server}"))
+        .args(["emb-h1.local", "A"]);
+    let mut lines: Vec<String> = output(c, Duration::from_secs(10))
+        .await
+        .lines()
+        .filter(|l| l.starts_with("10."))
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn address_and_link_changes_are_followed() {
+    let lab = Lab::builder().hosts(2).links(2).build();
+    let _avahi = lab.host(2).start_avahi();
+    let h1 = lab.host(1).clone();
+    let h2 = lab.host(2).clone();
+    on_host(&h1.clone(), move || async move {
+        let sd = embedded("emb-h1");
+        let mut registration = register(&sd, service("Flappy", "_embflap._tcp", 8106, &[])).await;
+        assert_eq!(dig_a(&h2, "10.77.1.1").await, ["10.77.1.1"]);
+
+        // A new address on nl1 is answered there (and only there).
+        ip(&h1, &["addr", "add", "10.77.1.11/24", "dev", "nl1"]).await;
+        let both = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1", "10.77.1.11"]
+        })
+        .await;
+        assert!(
+            both,
+            "new address not answered: {:?}",
+            dig_a(&h2, "10.77.1.1").await
+        );
+        assert_eq!(dig_a(&h2, "10.77.0.1").await, ["10.77.0.1"]);
+
+        // Removed again: no longer answered.
+        ip(&h1, &["addr", "del", "10.77.1.11/24", "dev", "nl1"]).await;
+        let one = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1"]
+        })
+        .await;
+        assert!(one, "removed address still answered");
+
+        // The link goes down and comes back: mDNS resumes there, and re-probing our own
+        // names does not rename anything.
+        ip(&h1, &["link", "set", "nl1", "down"]).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ip(&h1, &["link", "set", "nl1", "up"]).await;
+        let back = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1"]
+        })
+        .await;
+        assert!(back, "no answers on nl1 after the link came back");
+        stays_quiet(&mut registration, Duration::from_secs(2)).await;
+        assert_eq!(registration.name().as_str(), "Flappy");
+        let escaped = avahi_escaped("Flappy");
+        let on_nl1 = |lines: &[Vec<String>]| {
+            lines
+                .iter()
+                .any(|l| l[3] == escaped && l[1] == "nl1" && l[7] == "10.77.1.1")
+        };
+        let lines = avahi_resolved_until(&h2, "_embflap._tcp", SOON, on_nl1).await;
+        assert!(on_nl1(&lines), "{lines:?}");
+        sd.shutdown().await;
+    });
+}
+
 #[test]
 fn host_name_conflict_between_two_embedded_hosts_renames_one() {
     let lab = Lab::new(3);
