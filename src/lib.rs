@@ -48,3 +48,8 @@ pub use stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, Serv
 pub use txt::{
     MAX_TXT_STRING_LEN, NOT_RECOMMENDED_TXT_LEN, RECOMMENDED_MAX_KEY_LEN, TxtRecord, TxtValue,
 };
+
+/// The README's example compiles (doctest only).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

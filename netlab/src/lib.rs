@@ -134,7 +134,13 @@ impl LabBuilder {
         );
         let hosts = self.hosts.to_string();
         let links = self.links.to_string();
-        let mut args = vec!["up", name.as_str(), hosts.as_str(), "--links", links.as_str()];
+        let mut args = vec![
+            "up",
+            name.as_str(),
+            hosts.as_str(),
+            "--links",
+            links.as_str(),
+        ];
         if self.ipv6_only {
             args.push("--ipv6-only");
         }
@@ -233,12 +239,7 @@ impl Host {
         let lab = self.lab.clone();
         let index = self.index.to_string();
         let out = netlab(&["avahi", &lab, &index]);
-        let bus = out
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
+        let bus = out.lines().last().unwrap_or_default().trim().to_string();
         Avahi {
             host: self.clone(),
             bus,

@@ -34,11 +34,17 @@ fn avahi_on_one_host_sees_a_service_published_on_another() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        if let Some(line) = text.lines().find(|l| l.starts_with("=;nl0;IPv4;Lab\\032Smoke;")) {
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.starts_with("=;nl0;IPv4;Lab\\032Smoke;"))
+        {
             assert!(line.contains(";10.77.0.1;4321;\"k=v\""), "{line}");
             return;
         }
-        assert!(Instant::now() < deadline, "avahi-browse never saw it: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "avahi-browse never saw it: {text}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
