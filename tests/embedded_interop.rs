@@ -712,6 +712,57 @@ fn we_find_resolve_and_look_up_avahi_and_zeroconf_services() {
     });
 }
 
+#[test]
+fn a_sigkilled_peer_leaves_our_browse_after_poof() {
+    let lab = Lab::new(3);
+    let h2 = lab.host(2).clone();
+    let h3 = lab.host(3).clone();
+    let mut zc = zc_peer(&h3);
+    zc.args([
+        "register",
+        "Zc Gone",
+        "_embpoof._tcp",
+        "8110",
+        "--address",
+        "10.77.0.3",
+    ]);
+    on_host(lab.host(1), move || async move {
+        let mut peer = Lines::spawn(zc);
+        assert!(
+            peer.wait_for(SOON, |l| json(l)["event"] == "registered")
+                .await
+                .is_some()
+        );
+        let sd = embedded("emb-h1");
+        let t = ServiceType::new("_embpoof._tcp").unwrap();
+        let mut browse = sd.browse(&t).unwrap();
+        assert!(
+            browse_until(&mut browse, SOON, added("Zc Gone"))
+                .await
+                .is_some()
+        );
+        // Dies without a goodbye; another host's unanswered queries show it is gone.
+        peer.signal(nix::sys::signal::Signal::SIGKILL);
+        let mut q = zc_peer(&h2);
+        q.args([
+            "query",
+            "_embpoof._tcp.local",
+            "--count",
+            "15",
+            "--gap",
+            "1.1",
+        ]);
+        let _querier = Lines::spawn(q);
+        assert!(
+            browse_until(&mut browse, Duration::from_secs(25), removed("Zc Gone"))
+                .await
+                .is_some(),
+            "the dead peer's instance stayed in our cache"
+        );
+        sd.shutdown().await;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Name conflicts
 // ---------------------------------------------------------------------------------------------
@@ -1146,57 +1197,89 @@ fn host_name_conflict_between_two_embedded_hosts_renames_one() {
 // Measurement (printed, not asserted beyond generous bounds)
 // ---------------------------------------------------------------------------------------------
 
+/// Prints median, min and max of `(confirmed, seen)` pairs.
+fn print_times(label: &str, times: &mut [(Duration, Duration)]) {
+    times.sort_by_key(|t| t.1);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    eprintln!("{label} (ms), {} runs:", times.len());
+    for (confirmed, seen) in times.iter() {
+        eprintln!("  confirmed {:7.1}  seen {:7.1}", ms(*confirmed), ms(*seen));
+    }
+    eprintln!(
+        "  median seen {:.1} ms, min {:.1}, max {:.1}",
+        ms(times[times.len() / 2].1),
+        ms(times[0].1),
+        ms(times[times.len() - 1].1)
+    );
+}
+
+/// Register -> a remote `avahi-browse -rp` prints the resolved line: our embedded engine
+/// (host 1), then avahi-daemon itself (`avahi-publish` on host 3) as the reference.
 #[test]
 fn register_to_avahi_browse_timing() {
     const RUNS: usize = 5;
-    let lab = Lab::new(2);
+    let lab = Lab::new(3);
     let _avahi = lab.host(2).start_avahi();
+    let _reference = lab.host(3).start_avahi();
     let h2 = lab.host(2).clone();
-    let mut times = on_host(lab.host(1), move || async move {
+    let h3 = lab.host(3).clone();
+    let (mut ours, mut avahi) = on_host(lab.host(1), move || async move {
+        let resolved = |name: &str| {
+            let escaped = avahi_escaped(name);
+            move |l: &str| l.starts_with('=') && l.split(';').nth(3) == Some(escaped.as_str())
+        };
+        let goodbye = |name: &str| {
+            let escaped = avahi_escaped(name);
+            move |l: &str| l.starts_with('-') && l.split(';').nth(3) == Some(escaped.as_str())
+        };
         let sd = embedded("emb-h1");
         let mut c = h2.command("avahi-browse");
         c.args(["-rp", "_embtime._tcp"]);
         let mut browser = Lines::spawn(c);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut times = Vec::new();
+        let mut ours = Vec::new();
         for run in 0..RUNS {
             let name = format!("Timed {run}");
-            let escaped = avahi_escaped(&name);
             let start = Instant::now();
             let registration = register(&sd, service(&name, "_embtime._tcp", 8200, &[])).await;
             let confirmed = start.elapsed();
-            let line = browser
-                .wait_for(SOON, |l| {
-                    l.starts_with('=') && l.split(';').nth(3) == Some(escaped.as_str())
-                })
-                .await;
+            let line = browser.wait_for(SOON, resolved(&name)).await;
             assert!(line.is_some(), "avahi never resolved {name}");
-            times.push((confirmed, start.elapsed()));
+            ours.push((confirmed, start.elapsed()));
             drop(registration);
-            assert!(
-                browser
-                    .wait_for(SOON, |l| l.starts_with('-')
-                        && l.split(';').nth(3) == Some(escaped.as_str()))
-                    .await
-                    .is_some(),
-                "goodbye of {name} not seen"
-            );
+            let gone = browser.wait_for(SOON, goodbye(&name)).await;
+            assert!(gone.is_some(), "goodbye of {name} not seen");
         }
         sd.shutdown().await;
-        times
+        let mut avahi = Vec::new();
+        for run in 0..RUNS {
+            let name = format!("Avahi Timed {run}");
+            let mut c = h3.command("avahi-publish");
+            c.args(["-s", &name, "_embtime._tcp", "8201"]);
+            let start = Instant::now();
+            let mut publisher = Lines::spawn(c);
+            let established = publisher
+                .wait_for(SOON, |l| l.contains("Established"))
+                .await;
+            assert!(
+                established.is_some(),
+                "avahi-publish did not establish {name}"
+            );
+            let confirmed = start.elapsed();
+            let line = browser.wait_for(SOON, resolved(&name)).await;
+            assert!(line.is_some(), "avahi never resolved {name}");
+            avahi.push((confirmed, start.elapsed()));
+            publisher.signal(nix::sys::signal::Signal::SIGTERM);
+            let gone = browser.wait_for(SOON, goodbye(&name)).await;
+            assert!(gone.is_some(), "goodbye of {name} not seen");
+        }
+        (ours, avahi)
     });
-    times.sort_by_key(|t| t.1);
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    eprintln!("register -> avahi-browse resolved (ms), {RUNS} runs:");
-    for (confirmed, seen) in &times {
-        eprintln!("  confirmed {:7.1}  seen {:7.1}", ms(*confirmed), ms(*seen));
-    }
-    eprintln!(
-        "  median seen {:.1} ms, min {:.1}, max {:.1}",
-        ms(times[RUNS / 2].1),
-        ms(times[0].1),
-        ms(times[RUNS - 1].1)
+    print_times(
+        "embedded register -> remote avahi-browse resolved",
+        &mut ours,
     );
+    print_times("avahi-publish -> remote avahi-browse resolved", &mut avahi);
 }
 
 #[test]
