@@ -425,7 +425,13 @@ async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
 }
 
 /// Runs `on_item` for each item of `stream` until it ends, fails, or `stop` fires.
+///
+/// The daemon going away after the stream delivered something is not the end: the system
+/// backend re-establishes the stream when the daemon comes back (and reports its instances
+/// again), so that is reported and the command carries on. Before anything arrived, a missing
+/// daemon is an error: it was not running when the command started.
 async fn drive<S, T>(
+    out: Output,
     mut stream: S,
     mut stop: StopFuture,
     mut on_item: impl FnMut(T),
@@ -433,11 +439,16 @@ async fn drive<S, T>(
 where
     S: Stream<Item = Result<T, Error>> + Unpin,
 {
+    let mut got_item = false;
     loop {
         tokio::select! {
             _ = &mut stop => return Ok(()),
             item = next(&mut stream) => match item {
-                Some(Ok(item)) => on_item(item),
+                Some(Ok(item)) => {
+                    got_item = true;
+                    on_item(item);
+                }
+                Some(Err(e @ Error::DaemonNotRunning)) if got_item => out.transient(&e),
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
@@ -460,6 +471,19 @@ impl Output {
         } else {
             println!("{}", human());
         }
+    }
+
+    /// An error the command survives (the daemon went away; the library reconnects): a
+    /// warning on stderr, and a non-fatal error event with `--json`.
+    fn transient(&self, e: &Error) {
+        if self.json {
+            println!(
+                "{}",
+                json!({ "event": "error", "time": timestamp(), "error": e.to_string(),
+                        "code": e.code(), "fatal": false })
+            );
+        }
+        eprintln!("dnssd: warning: {e}; waiting for it to come back");
     }
 
     fn banner(&self, text: impl FnOnce() -> String) {
@@ -594,13 +618,15 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     };
     registered(registration.name());
     // Renames after a late conflict and re-registrations after a daemon restart are reported;
-    // an error item (daemon gone for good) ends the command with that error.
+    // the daemon going away is reported and waited out; any other error ends the command.
     let mut events_open = true;
     let why = loop {
         tokio::select! {
             why = &mut stop => break why,
             event = next(&mut registration), if events_open => match event {
                 Some(Ok(RegistrationEvent::Registered(name))) => registered(&name),
+                // The system backend registers it again when the daemon comes back.
+                Some(Err(e @ Error::DaemonNotRunning)) => cx.out.transient(&e),
                 Some(Err(e)) => return Err(e),
                 None => events_open = false,
             },
@@ -626,7 +652,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
             .to_owned()
     });
     let stream = cx.sd.browse_on(t, None, cx.interface)?;
-    drive(stream, stop, |event| {
+    drive(cx.out, stream, stop, |event| {
         let (ar, i) = match &event {
             BrowseEvent::Added(i) => ("Add", i),
             BrowseEvent::Removed(i) => ("Rmv", i),
@@ -688,7 +714,7 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
             .to_owned()
     });
     let stream = cx.sd.browse_on(t, None, cx.interface)?.resolved();
-    drive(stream, stop, |event| match &event {
+    drive(cx.out, stream, stop, |event| match &event {
         EndpointEvent::Up(e) | EndpointEvent::Changed(e) => {
             let kind = if matches!(event, EndpointEvent::Up(_)) {
                 "up"
@@ -886,7 +912,7 @@ async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(),
     let stream = cx
         .sd
         .query_record_on(name, RecordType(rtype), cx.interface)?;
-    drive(stream, stop, |event| {
+    drive(cx.out, stream, stop, |event| {
         let (event, ar, r) = match &event {
             RecordEvent::Added(r) => ("added", "Add", r),
             RecordEvent::Removed(r) => ("removed", "Rmv", r),
@@ -918,7 +944,7 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
     cx.out
         .banner(|| "Timestamp     A/R    Service Type".to_owned());
     let stream = cx.sd.browse_types()?;
-    drive(stream, stop, |event| {
+    drive(cx.out, stream, stop, |event| {
         let (event, ar, t) = match &event {
             ServiceTypeEvent::Added(t) => ("added", "Add", t),
             ServiceTypeEvent::Removed(t) => ("removed", "Rmv", t),

@@ -63,7 +63,9 @@ pub(crate) fn auto_choice(
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// Host lookups use `DNSServiceGetAddrInfo` (else A and AAAA record queries).
+    /// Host lookups report addresses with their interface and IPv6 scope from one native
+    /// lookup (Apple's `DNSServiceGetAddrInfo`; the embedded engine always). False with Avahi,
+    /// whose library has no such call: lookups are A and AAAA record queries there.
     pub get_addr_info: bool,
     /// Extra records can be added to a registration (`DNSServiceAddRecord`).
     pub extra_records: bool,

@@ -65,7 +65,9 @@ fn auto_without_a_daemon_is_embedded() {
     let lab = Lab::new(1);
     let (chosen, kind, local_only, bound) = on_host(lab.host(1), || async {
         let builder = ServiceDiscovery::builder();
+        let start = std::time::Instant::now();
         let chosen = builder.chosen_backend();
+        eprintln!("probe without a daemon: {:?}", start.elapsed());
         let sd = builder.build().unwrap();
         let kind = sd.backend();
         let local_only = sd.capabilities().local_only;
@@ -85,7 +87,9 @@ fn auto_with_a_running_avahi_is_system_and_never_binds_5353() {
     let avahi = lab.host(1).start_avahi();
     set_env(Some(avahi.bus_address()), None);
     let (kind, max_subtypes, bound) = on_host(lab.host(1), || async {
+        let start = std::time::Instant::now();
         let sd = ServiceDiscovery::new().unwrap();
+        eprintln!("probe and build with avahi running: {:?}", start.elapsed());
         let kind = sd.backend();
         let max_subtypes = sd.capabilities().max_browse_subtypes;
         // A registration goes through the daemon: it confirms, and this process holds no

@@ -377,12 +377,21 @@ fn avahi_unescape(s: &str) -> String {
 
 /// Polls `avahi-browse -rpt TYPE` on host 2 until an IPv4 resolved line for `name` shows up.
 fn avahi_browse_until(net: &Net, service_type: &str, name: &str, limit: Duration) -> AvahiLine {
+    avahi_browse_on_until(net.peer(), service_type, name, limit)
+}
+
+/// Polls `avahi-browse -rpt TYPE` on `host` until an IPv4 resolved line for `name` shows up.
+fn avahi_browse_on_until(
+    host: &Host,
+    service_type: &str,
+    name: &str,
+    limit: Duration,
+) -> AvahiLine {
     let deadline = Instant::now() + limit;
     loop {
-        let out = run(
-            net.peer_command("avahi-browse", &["-rpt", service_type]),
-            Duration::from_secs(15),
-        );
+        let mut command = host.command("avahi-browse");
+        command.args(["-rpt", service_type]);
+        let out = run(command, Duration::from_secs(15));
         if let Some(line) = out
             .stdout
             .lines()
@@ -939,6 +948,45 @@ fn bad_arguments_fail_with_the_reason_system() {
 #[test]
 fn bad_arguments_fail_with_the_reason_embedded() {
     bad_arguments(Backend::Embedded);
+}
+
+/// With the system backend, avahi-daemon dying under a running `register` and `browse` is
+/// reported (non-fatal error event) and waited out: when it is back, the service is registered
+/// again and the browse reports the peer again.
+#[test]
+fn daemon_restart_is_survived_system() {
+    let net = net(Backend::System);
+    let _publisher = net.publish("Peer Restart", "_clirst._tcp", 4242, &[]);
+    let mut register = Running::start(net.cli(
+        "system",
+        &["--json", "register", "Cli Restart", "_clirst._tcp", "1111"],
+    ));
+    let mut browse = Running::start(net.cli("system", &["--json", "browse", "_clirst._tcp"]));
+    register.wait_json(LONG, "registered event", |v| v["event"] == "registered");
+    browse.wait_json(LONG, "the peer", |v| {
+        v["event"] == "added" && v["name"] == "Peer Restart"
+    });
+
+    let ours = &net._daemons[1];
+    ours.kill();
+    for (what, running) in [("register", &mut register), ("browse", &mut browse)] {
+        let error = running.wait_json(LONG, "non-fatal error event", |v| v["event"] == "error");
+        assert_eq!(error["fatal"], false, "{what}: {error}");
+        assert_eq!(error["code"], -65563, "{what}: {error}");
+    }
+    ours.restart();
+    register.wait_json(LONG, "registered again", |v| v["event"] == "registered");
+    browse.wait_json(LONG, "the peer again", |v| {
+        v["event"] == "added" && v["name"] == "Peer Restart"
+    });
+    // The restarted daemon (empty cache) holds our service again.
+    avahi_browse_on_until(net.ours(), "_clirst._tcp", "Cli Restart", LONG);
+    for (what, running) in [("register", register), ("browse", browse)] {
+        running.signal("TERM");
+        running
+            .finish(Duration::from_secs(10))
+            .assert_success(&format!("{what} after SIGTERM"));
+    }
 }
 
 /// `--backend system` on a host with no daemon fails at once with the typed error (JSON too).

@@ -33,6 +33,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dnssd::embedded::EmbeddedConfig;
+use dnssd::embedded::interfaces::{InterfaceRule, InterfaceSelection};
 use dnssd::{
     BackendKind, BrowseEvent, Error, HostAddress, Instance, InstanceName, Registration, Service,
     ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord,
@@ -964,6 +965,181 @@ fn two_links_addresses_stay_on_their_interface() {
         }
         sd.shutdown().await;
     });
+}
+
+#[test]
+fn embedded_config_selects_the_interfaces() {
+    let lab = Lab::builder().hosts(2).links(2).build();
+    let _avahi = lab.host(2).start_avahi();
+    let h2 = lab.host(2).clone();
+    on_host(lab.host(1), move || async move {
+        let sd = ServiceDiscovery::builder()
+            .backend(BackendKind::Embedded)
+            .embedded_config(EmbeddedConfig {
+                host_name: Some("emb-h1".to_owned()),
+                interfaces: InterfaceSelection::new().include(InterfaceRule::Name("nl1".into())),
+                ..EmbeddedConfig::default()
+            })
+            .build()
+            .unwrap();
+        let _registration = register(&sd, service("Only One", "_embsel._tcp", 8103, &[])).await;
+        let escaped = avahi_escaped("Only One");
+        let on_nl1 = |lines: &[Vec<String>]| {
+            lines
+                .iter()
+                .any(|l| l[3] == escaped && l[1] == "nl1" && l[2] == "IPv4")
+        };
+        let lines = avahi_resolved_until(&h2, "_embsel._tcp", SOON, on_nl1).await;
+        assert!(on_nl1(&lines), "avahi resolves us on nl1: {lines:?}");
+        // Give nl0 the same chance: nothing of ours was ever sent there.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let lines = avahi_resolved(&h2, "_embsel._tcp").await;
+        assert!(
+            lines.iter().all(|l| l[1] == "nl1"),
+            "only nl1 was selected: {lines:?}"
+        );
+        let mut c = h2.command("dig");
+        c.args(["+short", "+time=1", "+tries=2", "-p", "5353", "@10.77.0.1"])
+            .args(["emb-h1.local", "A"]);
+        let answer = output(c, Duration::from_secs(10)).await;
+        assert!(
+            !answer.lines().any(|l| l.starts_with("10.")),
+            "no answers on nl0: {answer}"
+        );
+        sd.shutdown().await;
+    });
+}
+
+/// `ip -n HOST ARGS...` (runs in the runner namespace, changes the host's links).
+async fn ip(host: &Host, args: &[&str]) {
+    let status = tokio::process::Command::new("ip")
+        .arg("-n")
+        .arg(host.name())
+        .args(args)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// `dig +short` for `emb-h1.local A` asked at `server` from `host`, sorted.
+async fn dig_a(host: &Host, server: &str) -> Vec<String> {
+    let mut c = host.command("dig");
+    c.args(["+short", "+time=1", "+tries=2", "-p", "5353"])
+        .arg(format!("@{server}"))
+        .args(["emb-h1.local", "A"]);
+    let mut lines: Vec<String> = output(c, Duration::from_secs(10))
+        .await
+        .lines()
+        .filter(|l| l.starts_with("10."))
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn address_and_link_changes_are_followed() {
+    let lab = Lab::builder().hosts(2).links(2).build();
+    let _avahi = lab.host(2).start_avahi();
+    let h1 = lab.host(1).clone();
+    let h2 = lab.host(2).clone();
+    on_host(&h1.clone(), move || async move {
+        let sd = embedded("emb-h1");
+        let mut registration = register(&sd, service("Flappy", "_embflap._tcp", 8106, &[])).await;
+        assert_eq!(dig_a(&h2, "10.77.1.1").await, ["10.77.1.1"]);
+
+        // A new address on nl1 is answered there (and only there).
+        ip(&h1, &["addr", "add", "10.77.1.11/24", "dev", "nl1"]).await;
+        let both = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1", "10.77.1.11"]
+        })
+        .await;
+        assert!(
+            both,
+            "new address not answered: {:?}",
+            dig_a(&h2, "10.77.1.1").await
+        );
+        assert_eq!(dig_a(&h2, "10.77.0.1").await, ["10.77.0.1"]);
+
+        // Removed again: no longer answered.
+        ip(&h1, &["addr", "del", "10.77.1.11/24", "dev", "nl1"]).await;
+        let one = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1"]
+        })
+        .await;
+        assert!(one, "removed address still answered");
+
+        // The link goes down and comes back: mDNS resumes there, and re-probing our own
+        // names does not rename anything.
+        ip(&h1, &["link", "set", "nl1", "down"]).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ip(&h1, &["link", "set", "nl1", "up"]).await;
+        let back = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1"]
+        })
+        .await;
+        assert!(back, "no answers on nl1 after the link came back");
+        stays_quiet(&mut registration, Duration::from_secs(2)).await;
+        assert_eq!(registration.name().as_str(), "Flappy");
+        let escaped = avahi_escaped("Flappy");
+        let on_nl1 = |lines: &[Vec<String>]| {
+            lines
+                .iter()
+                .any(|l| l[3] == escaped && l[1] == "nl1" && l[7] == "10.77.1.1")
+        };
+        let lines = avahi_resolved_until(&h2, "_embflap._tcp", SOON, on_nl1).await;
+        assert!(on_nl1(&lines), "{lines:?}");
+        sd.shutdown().await;
+    });
+}
+
+#[test]
+fn host_name_conflict_between_two_embedded_hosts_renames_one() {
+    let lab = Lab::new(3);
+    let _avahi = lab.host(3).start_avahi();
+    let h3 = lab.host(3).clone();
+    // Host 2 holds "twin.local" first, on a thread of its own.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<String>();
+    let h2 = lab.host(2).clone();
+    let first = std::thread::spawn(move || {
+        on_host(&h2, move || async move {
+            let sd = embedded("twin");
+            let r = register(&sd, service("Twin A", "_embtwin._tcp", 8104, &[])).await;
+            ready_tx.send(r.name().to_string()).unwrap();
+            tokio::task::spawn_blocking(move || stop_rx.recv_timeout(Duration::from_secs(40)))
+                .await
+                .unwrap()
+                .ok();
+            drop(r);
+            sd.shutdown().await;
+        });
+    });
+    ready_rx.recv_timeout(SOON).expect("host 2 registered");
+    on_host(lab.host(1), move || async move {
+        let sd = embedded("twin");
+        let mut r = register(&sd, service("Twin B", "_embtwin._tcp", 8105, &[])).await;
+        let both = |lines: &[Vec<String>]| {
+            ["Twin\\032A", "Twin\\032B"]
+                .iter()
+                .all(|n| lines.iter().any(|l| l[3] == *n && l[2] == "IPv4"))
+        };
+        let lines = avahi_resolved_until(&h3, "_embtwin._tcp", SOON, both).await;
+        assert!(both(&lines), "{lines:?}");
+        for l in lines.iter().filter(|l| l[2] == "IPv4") {
+            let (host, address) = if l[3] == "Twin\\032A" {
+                ("twin.local", "10.77.0.2")
+            } else {
+                ("twin-2.local", "10.77.0.1")
+            };
+            assert_eq!((l[6].as_str(), l[7].as_str()), (host, address), "{l:?}");
+        }
+        stays_quiet(&mut r, Duration::from_secs(3)).await;
+        sd.shutdown().await;
+    });
+    stop_tx.send(()).unwrap();
+    first.join().unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------
