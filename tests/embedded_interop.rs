@@ -712,6 +712,57 @@ fn we_find_resolve_and_look_up_avahi_and_zeroconf_services() {
     });
 }
 
+#[test]
+fn a_sigkilled_peer_leaves_our_browse_after_poof() {
+    let lab = Lab::new(3);
+    let h2 = lab.host(2).clone();
+    let h3 = lab.host(3).clone();
+    let mut zc = zc_peer(&h3);
+    zc.args([
+        "register",
+        "Zc Gone",
+        "_embpoof._tcp",
+        "8110",
+        "--address",
+        "10.77.0.3",
+    ]);
+    on_host(lab.host(1), move || async move {
+        let mut peer = Lines::spawn(zc);
+        assert!(
+            peer.wait_for(SOON, |l| json(l)["event"] == "registered")
+                .await
+                .is_some()
+        );
+        let sd = embedded("emb-h1");
+        let t = ServiceType::new("_embpoof._tcp").unwrap();
+        let mut browse = sd.browse(&t).unwrap();
+        assert!(
+            browse_until(&mut browse, SOON, added("Zc Gone"))
+                .await
+                .is_some()
+        );
+        // Dies without a goodbye; another host's unanswered queries show it is gone.
+        peer.signal(nix::sys::signal::Signal::SIGKILL);
+        let mut q = zc_peer(&h2);
+        q.args([
+            "query",
+            "_embpoof._tcp.local",
+            "--count",
+            "15",
+            "--gap",
+            "1.1",
+        ]);
+        let _querier = Lines::spawn(q);
+        assert!(
+            browse_until(&mut browse, Duration::from_secs(25), removed("Zc Gone"))
+                .await
+                .is_some(),
+            "the dead peer's instance stayed in our cache"
+        );
+        sd.shutdown().await;
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Name conflicts
 // ---------------------------------------------------------------------------------------------
@@ -1010,6 +1061,90 @@ fn embedded_config_selects_the_interfaces() {
     });
 }
 
+/// `ip -n HOST ARGS...` (runs in the runner namespace, changes the host's links).
+async fn ip(host: &Host, args: &[&str]) {
+    let status = tokio::process::Command::new("ip")
+        .arg("-n")
+        .arg(host.name())
+        .args(args)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// `dig +short` for `emb-h1.local A` asked at `server` from `host`, sorted.
+async fn dig_a(host: &Host, server: &str) -> Vec<String> {
+    let mut c = host.command("dig");
+    c.args(["+short", "+time=1", "+tries=2", "-p", "5353"])
+        .arg(format!("@{server}"))
+        .args(["emb-h1.local", "A"]);
+    let mut lines: Vec<String> = output(c, Duration::from_secs(10))
+        .await
+        .lines()
+        .filter(|l| l.starts_with("10."))
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn address_and_link_changes_are_followed() {
+    let lab = Lab::builder().hosts(2).links(2).build();
+    let _avahi = lab.host(2).start_avahi();
+    let h1 = lab.host(1).clone();
+    let h2 = lab.host(2).clone();
+    on_host(&h1.clone(), move || async move {
+        let sd = embedded("emb-h1");
+        let mut registration = register(&sd, service("Flappy", "_embflap._tcp", 8106, &[])).await;
+        assert_eq!(dig_a(&h2, "10.77.1.1").await, ["10.77.1.1"]);
+
+        // A new address on nl1 is answered there (and only there).
+        ip(&h1, &["addr", "add", "10.77.1.11/24", "dev", "nl1"]).await;
+        let both = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1", "10.77.1.11"]
+        })
+        .await;
+        assert!(
+            both,
+            "new address not answered: {:?}",
+            dig_a(&h2, "10.77.1.1").await
+        );
+        assert_eq!(dig_a(&h2, "10.77.0.1").await, ["10.77.0.1"]);
+
+        // Removed again: no longer answered.
+        ip(&h1, &["addr", "del", "10.77.1.11/24", "dev", "nl1"]).await;
+        let one = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1"]
+        })
+        .await;
+        assert!(one, "removed address still answered");
+
+        // The link goes down and comes back: mDNS resumes there, and re-probing our own
+        // names does not rename anything.
+        ip(&h1, &["link", "set", "nl1", "down"]).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ip(&h1, &["link", "set", "nl1", "up"]).await;
+        let back = eventually(SOON, || async {
+            dig_a(&h2, "10.77.1.1").await == ["10.77.1.1"]
+        })
+        .await;
+        assert!(back, "no answers on nl1 after the link came back");
+        stays_quiet(&mut registration, Duration::from_secs(2)).await;
+        assert_eq!(registration.name().as_str(), "Flappy");
+        let escaped = avahi_escaped("Flappy");
+        let on_nl1 = |lines: &[Vec<String>]| {
+            lines
+                .iter()
+                .any(|l| l[3] == escaped && l[1] == "nl1" && l[7] == "10.77.1.1")
+        };
+        let lines = avahi_resolved_until(&h2, "_embflap._tcp", SOON, on_nl1).await;
+        assert!(on_nl1(&lines), "{lines:?}");
+        sd.shutdown().await;
+    });
+}
+
 #[test]
 fn host_name_conflict_between_two_embedded_hosts_renames_one() {
     let lab = Lab::new(3);
@@ -1062,57 +1197,89 @@ fn host_name_conflict_between_two_embedded_hosts_renames_one() {
 // Measurement (printed, not asserted beyond generous bounds)
 // ---------------------------------------------------------------------------------------------
 
+/// Prints median, min and max of `(confirmed, seen)` pairs.
+fn print_times(label: &str, times: &mut [(Duration, Duration)]) {
+    times.sort_by_key(|t| t.1);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    eprintln!("{label} (ms), {} runs:", times.len());
+    for (confirmed, seen) in times.iter() {
+        eprintln!("  confirmed {:7.1}  seen {:7.1}", ms(*confirmed), ms(*seen));
+    }
+    eprintln!(
+        "  median seen {:.1} ms, min {:.1}, max {:.1}",
+        ms(times[times.len() / 2].1),
+        ms(times[0].1),
+        ms(times[times.len() - 1].1)
+    );
+}
+
+/// Register -> a remote `avahi-browse -rp` prints the resolved line: our embedded engine
+/// (host 1), then avahi-daemon itself (`avahi-publish` on host 3) as the reference.
 #[test]
 fn register_to_avahi_browse_timing() {
-    const RUNS: usize = 5;
-    let lab = Lab::new(2);
+    const RUNS: usize = 4;
+    let lab = Lab::new(3);
     let _avahi = lab.host(2).start_avahi();
+    let _reference = lab.host(3).start_avahi();
     let h2 = lab.host(2).clone();
-    let mut times = on_host(lab.host(1), move || async move {
+    let h3 = lab.host(3).clone();
+    let (mut ours, mut avahi) = on_host(lab.host(1), move || async move {
+        let resolved = |name: &str| {
+            let escaped = avahi_escaped(name);
+            move |l: &str| l.starts_with('=') && l.split(';').nth(3) == Some(escaped.as_str())
+        };
+        let goodbye = |name: &str| {
+            let escaped = avahi_escaped(name);
+            move |l: &str| l.starts_with('-') && l.split(';').nth(3) == Some(escaped.as_str())
+        };
         let sd = embedded("emb-h1");
         let mut c = h2.command("avahi-browse");
         c.args(["-rp", "_embtime._tcp"]);
         let mut browser = Lines::spawn(c);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut times = Vec::new();
+        let mut ours = Vec::new();
         for run in 0..RUNS {
             let name = format!("Timed {run}");
-            let escaped = avahi_escaped(&name);
             let start = Instant::now();
             let registration = register(&sd, service(&name, "_embtime._tcp", 8200, &[])).await;
             let confirmed = start.elapsed();
-            let line = browser
-                .wait_for(SOON, |l| {
-                    l.starts_with('=') && l.split(';').nth(3) == Some(escaped.as_str())
-                })
-                .await;
+            let line = browser.wait_for(SOON, resolved(&name)).await;
             assert!(line.is_some(), "avahi never resolved {name}");
-            times.push((confirmed, start.elapsed()));
+            ours.push((confirmed, start.elapsed()));
             drop(registration);
-            assert!(
-                browser
-                    .wait_for(SOON, |l| l.starts_with('-')
-                        && l.split(';').nth(3) == Some(escaped.as_str()))
-                    .await
-                    .is_some(),
-                "goodbye of {name} not seen"
-            );
+            let gone = browser.wait_for(SOON, goodbye(&name)).await;
+            assert!(gone.is_some(), "goodbye of {name} not seen");
         }
         sd.shutdown().await;
-        times
+        let mut avahi = Vec::new();
+        for run in 0..RUNS {
+            let name = format!("Avahi Timed {run}");
+            let mut c = h3.command("avahi-publish");
+            c.args(["-s", &name, "_embtime._tcp", "8201"]);
+            let start = Instant::now();
+            let mut publisher = Lines::spawn(c);
+            let established = publisher
+                .wait_for(SOON, |l| l.contains("Established"))
+                .await;
+            assert!(
+                established.is_some(),
+                "avahi-publish did not establish {name}"
+            );
+            let confirmed = start.elapsed();
+            let line = browser.wait_for(SOON, resolved(&name)).await;
+            assert!(line.is_some(), "avahi never resolved {name}");
+            avahi.push((confirmed, start.elapsed()));
+            publisher.signal(nix::sys::signal::Signal::SIGTERM);
+            let gone = browser.wait_for(SOON, goodbye(&name)).await;
+            assert!(gone.is_some(), "goodbye of {name} not seen");
+        }
+        (ours, avahi)
     });
-    times.sort_by_key(|t| t.1);
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    eprintln!("register -> avahi-browse resolved (ms), {RUNS} runs:");
-    for (confirmed, seen) in &times {
-        eprintln!("  confirmed {:7.1}  seen {:7.1}", ms(*confirmed), ms(*seen));
-    }
-    eprintln!(
-        "  median seen {:.1} ms, min {:.1}, max {:.1}",
-        ms(times[RUNS / 2].1),
-        ms(times[0].1),
-        ms(times[RUNS - 1].1)
+    print_times(
+        "embedded register -> remote avahi-browse resolved",
+        &mut ours,
     );
+    print_times("avahi-publish -> remote avahi-browse resolved", &mut avahi);
 }
 
 #[test]
