@@ -184,10 +184,15 @@ async fn create(
     ctl: &Ctl,
 ) -> Result<Vec<AsyncFd<ServiceRef>>, Error> {
     let creator = Arc::clone(creator);
-    let refs = tokio::task::spawn_blocking(move || creator())
+    // The ticket rides along: if this future is dropped (the handle went away) while the
+    // library is still creating, the refs are made anyway and deallocated when the finished
+    // task's output is dropped, on the blocking thread. Returning the ticket after the refs
+    // keeps the operation counted until then, so `wait_released` waits for it too.
+    let ticket = Arc::clone(&ctl.ticket);
+    let (refs, _ticket) = tokio::task::spawn_blocking(move || (creator(), ticket))
         .await
-        .map_err(|e| Error::Io(io::Error::other(e)))?
-        .map_err(|e| create_error(e, flavor))?;
+        .map_err(|e| Error::Io(io::Error::other(e)))?;
+    let refs = refs.map_err(|e| create_error(e, flavor))?;
     let mut fds = Vec::with_capacity(refs.len());
     let mut rest = refs.into_iter();
     while let Some(sref) = rest.next() {
