@@ -14,20 +14,23 @@
 //! `--json` prints one JSON object per line. Errors print the typed error and exit 1.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use dnssd::{
-    BackendKind, BrowseEvent, Endpoint, EndpointEvent, Error, HostAddress, Instance, InstanceName,
-    Interface, Record, RecordEvent, RecordType, RegistrationEvent, Service, ServiceDiscovery,
-    ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
+    BackendKind, BrowseEvent, Endpoint, EndpointEvent, Error, HostAddress, HostAddressEvent,
+    Instance, InstanceName, Interface, Record, RecordEvent, RecordType, RegistrationEvent, Service,
+    ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
 };
 use futures_core::Stream;
 use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -136,12 +139,12 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {
-                println!(
-                    "{}",
-                    json!({ "event": "error", "error": e.to_string(), "code": e.code() })
+                print_line(
+                    &json!({ "event": "error", "error": e.to_string(), "code": e.code() })
+                        .to_string(),
                 );
             }
-            eprintln!("dnssd: error: {e}");
+            warn(&format!("error: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -215,12 +218,12 @@ impl Checked {
                 let txt = parse_txt(&txt)?;
                 if txt.wire_len() > dnssd::NOT_RECOMMENDED_TXT_LEN {
                     // RFC 6763 §6.2: legal, but may not fit in one packet with the other records.
-                    eprintln!(
-                        "dnssd: warning: the TXT record is {} bytes; RFC 6763 §6.2 advises \
-                         against more than {}",
+                    warn(&format!(
+                        "warning: the TXT record is {} bytes; RFC 6763 §6.2 advises against \
+                         more than {}",
                         txt.wire_len(),
                         dnssd::NOT_RECOMMENDED_TXT_LEN
-                    );
+                    ));
                 }
                 let mut service = Service::new(t, port).txt(txt);
                 if !name.is_empty() {
@@ -343,6 +346,14 @@ fn parse_rrtype(s: &str) -> Result<u16, Error> {
         })
 }
 
+fn backend_name(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::System => "system",
+        BackendKind::Embedded => "embedded",
+        _ => "auto",
+    }
+}
+
 fn rrtype_name(n: u16) -> String {
     RRTYPES
         .iter()
@@ -362,7 +373,28 @@ enum Stop {
 
 type StopFuture = Pin<Box<dyn Future<Output = Stop> + Send>>;
 
+/// Waits for `signal`; forever if its handler could not be installed.
+#[cfg(unix)]
+async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Fires on Ctrl-C (SIGINT), SIGTERM or after `deadline`. The signal handlers are installed
+/// here, before the command starts, so a signal that arrives early still ends it cleanly.
 fn stop_signal(deadline: Option<Duration>) -> StopFuture {
+    #[cfg(unix)]
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
     Box::pin(async move {
         let timeout = async {
             match deadline {
@@ -371,19 +403,21 @@ fn stop_signal(deadline: Option<Duration>) -> StopFuture {
             }
         };
         #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending().await,
+        let signalled = async {
+            tokio::select! {
+                () = recv(interrupt.as_mut()) => {},
+                () = recv(terminate.as_mut()) => {},
             }
         };
         #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
+        let signalled = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => Stop::Signal,
-            () = term => Stop::Signal,
+            () = signalled => Stop::Signal,
+            () = STDOUT_GONE.notified() => Stop::Signal,
             () = timeout => Stop::Timeout,
         }
     })
@@ -395,7 +429,13 @@ async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
 }
 
 /// Runs `on_item` for each item of `stream` until it ends, fails, or `stop` fires.
+///
+/// The daemon going away after the stream delivered something is not the end: the system
+/// backend re-establishes the stream when the daemon comes back (and reports its instances
+/// again), so that is reported and the command carries on. Before anything arrived, a missing
+/// daemon is an error: it was not running when the command started.
 async fn drive<S, T>(
+    out: Output,
     mut stream: S,
     mut stop: StopFuture,
     mut on_item: impl FnMut(T),
@@ -403,11 +443,16 @@ async fn drive<S, T>(
 where
     S: Stream<Item = Result<T, Error>> + Unpin,
 {
+    let mut got_item = false;
     loop {
         tokio::select! {
             _ = &mut stop => return Ok(()),
             item = next(&mut stream) => match item {
-                Some(Ok(item)) => on_item(item),
+                Some(Ok(item)) => {
+                    got_item = true;
+                    on_item(item);
+                }
+                Some(Err(e @ Error::DaemonNotRunning)) if got_item => out.transient(&e),
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
@@ -426,17 +471,48 @@ struct Output {
 impl Output {
     fn line(&self, value: Value, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
+            print_line(&value.to_string());
         } else {
-            println!("{}", human());
+            print_line(&human());
         }
+    }
+
+    /// An error the command survives (the daemon went away; the library reconnects): a
+    /// warning on stderr, and a non-fatal error event with `--json`.
+    fn transient(&self, e: &Error) {
+        if self.json {
+            print_line(
+                &json!({ "event": "error", "time": timestamp(), "error": e.to_string(),
+                         "code": e.code(), "fatal": false })
+                .to_string(),
+            );
+        }
+        warn(&format!("warning: {e}; waiting for it to come back"));
     }
 
     fn banner(&self, text: impl FnOnce() -> String) {
         if !self.json {
-            println!("{}", text());
+            print_line(&text());
         }
     }
+}
+
+/// Fires once stdout is gone (its reader exited, as in `dnssd browse ... | head -1`): the
+/// command then ends as on a signal (a registration is withdrawn with goodbyes) and exits 0,
+/// instead of dying on the first failed write.
+static STDOUT_GONE: LazyLock<Notify> = LazyLock::new(Notify::new);
+
+/// Writes one line to stdout; a failed write (a closed pipe) stops the command.
+fn print_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+        STDOUT_GONE.notify_one();
+    }
+}
+
+/// `dnssd: MESSAGE` on stderr (nothing if stderr is closed too).
+fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "dnssd: {message}");
 }
 
 /// `HH:MM:SS.mmm` (UTC), as `dns-sd` stamps each line.
@@ -532,6 +608,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     let t = service.service_type().clone();
     let port = service.port();
     let txt = service.txt_record().clone();
+    let backend = backend_name(cx.sd.backend());
     let mut stop = stop;
     // Stopping before the daemon confirmed drops the pending registration, which withdraws it.
     let mut registration = tokio::select! {
@@ -549,6 +626,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
                 "domain": "local.",
                 "port": port,
                 "txt": txt_json(&txt),
+                "backend": backend,
             }),
             || {
                 format!(
@@ -562,13 +640,15 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     };
     registered(registration.name());
     // Renames after a late conflict and re-registrations after a daemon restart are reported;
-    // an error item (daemon gone for good) ends the command with that error.
+    // the daemon going away is reported and waited out; any other error ends the command.
     let mut events_open = true;
     let why = loop {
         tokio::select! {
             why = &mut stop => break why,
             event = next(&mut registration), if events_open => match event {
                 Some(Ok(RegistrationEvent::Registered(name))) => registered(&name),
+                // The system backend registers it again when the daemon comes back.
+                Some(Err(e @ Error::DaemonNotRunning)) => cx.out.transient(&e),
                 Some(Err(e)) => return Err(e),
                 None => events_open = false,
             },
@@ -594,7 +674,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
             .to_owned()
     });
     let stream = cx.sd.browse_on(t, None, cx.interface)?;
-    drive(stream, stop, |event| {
+    drive(cx.out, stream, stop, |event| {
         let (ar, i) = match &event {
             BrowseEvent::Added(i) => ("Add", i),
             BrowseEvent::Removed(i) => ("Rmv", i),
@@ -656,7 +736,7 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
             .to_owned()
     });
     let stream = cx.sd.browse_on(t, None, cx.interface)?.resolved();
-    drive(stream, stop, |event| match &event {
+    drive(cx.out, stream, stop, |event| match &event {
         EndpointEvent::Up(e) | EndpointEvent::Changed(e) => {
             let kind = if matches!(event, EndpointEvent::Up(_)) {
                 "up"
@@ -735,9 +815,9 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
     Ok(())
 }
 
-fn address_json(host: &str, a: &HostAddress) -> Value {
+fn address_json(event: &str, host: &str, a: &HostAddress) -> Value {
     json!({
-        "event": "added",
+        "event": event,
         "time": timestamp(),
         "host": host,
         "address": a.addr.to_string(),
@@ -746,34 +826,71 @@ fn address_json(host: &str, a: &HostAddress) -> Value {
     })
 }
 
-async fn lookup(cx: &Ctx, host: &str, stop: StopFuture) -> Result<(), Error> {
+/// After the first address, how long `lookup` waits for the other family's.
+const LOOKUP_SETTLE: Duration = Duration::from_secs(1);
+
+/// Prints addresses as they come; done once it has an IPv4 and an IPv6 address, or
+/// [`LOOKUP_SETTLE`] after the first one.
+async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error> {
     cx.out.banner(date_banner);
     cx.out.banner(|| {
         "Timestamp     A/R    if Hostname                               Address".to_owned()
     });
-    let addresses = tokio::select! {
-        r = cx.sd.lookup_host(host) => r?,
-        why = stop => return match why {
-            Stop::Timeout => Err(Error::Timeout),
-            Stop::Signal => Ok(()),
-        },
-    };
-    for a in &addresses {
-        cx.out.line(address_json(host, a), || {
+    let mut stream = cx.sd.lookup_host_stream(host, cx.interface)?;
+    let mut seen: Vec<HostAddress> = Vec::new();
+    let mut settle_at: Option<tokio::time::Instant> = None;
+    let print = |ar: &str, a: &HostAddress| {
+        let event = if ar == "Add" { "added" } else { "removed" };
+        cx.out.line(address_json(event, host, a), || {
             let addr = match (a.addr, a.scope_id) {
                 (IpAddr::V6(v6), scope) if scope != 0 => format!("{v6}%{scope}"),
                 (addr, _) => addr.to_string(),
             };
             format!(
-                "{}  Add   {:>3} {:<38} {}",
+                "{}  {ar}   {:>3} {:<38} {}",
                 timestamp(),
                 a.interface,
                 host,
                 addr
             )
         });
+    };
+    loop {
+        let settled = async move {
+            match settle_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            why = &mut stop => {
+                return match why {
+                    Stop::Timeout if seen.is_empty() => Err(Error::Timeout),
+                    _ => Ok(()),
+                };
+            }
+            () = settled => return Ok(()),
+            item = next(&mut stream) => match item {
+                Some(Ok(HostAddressEvent::Added(a))) => {
+                    if !seen.contains(&a) {
+                        print("Add", &a);
+                        seen.push(a);
+                    }
+                    if seen.iter().any(|a| a.addr.is_ipv4()) && seen.iter().any(|a| a.addr.is_ipv6()) {
+                        return Ok(());
+                    }
+                    settle_at.get_or_insert_with(|| tokio::time::Instant::now() + LOOKUP_SETTLE);
+                }
+                Some(Ok(HostAddressEvent::Removed(a))) => {
+                    print("Rmv", &a);
+                    seen.retain(|x| *x != a);
+                }
+                Some(Err(e)) => return Err(e),
+                None if seen.is_empty() => return Err(Error::DaemonNotRunning),
+                None => return Ok(()),
+            },
+        }
     }
-    Ok(())
 }
 
 /// Decodes an uncompressed domain name at the start of `bytes`.
@@ -854,7 +971,7 @@ async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(),
     let stream = cx
         .sd
         .query_record_on(name, RecordType(rtype), cx.interface)?;
-    drive(stream, stop, |event| {
+    drive(cx.out, stream, stop, |event| {
         let (event, ar, r) = match &event {
             RecordEvent::Added(r) => ("added", "Add", r),
             RecordEvent::Removed(r) => ("removed", "Rmv", r),
@@ -886,7 +1003,7 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
     cx.out
         .banner(|| "Timestamp     A/R    Service Type".to_owned());
     let stream = cx.sd.browse_types()?;
-    drive(stream, stop, |event| {
+    drive(cx.out, stream, stop, |event| {
         let (event, ar, t) = match &event {
             ServiceTypeEvent::Added(t) => ("added", "Add", t),
             ServiceTypeEvent::Removed(t) => ("removed", "Rmv", t),

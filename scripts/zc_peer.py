@@ -9,11 +9,16 @@ Run inside a netlab host only (scripts/netlab exec LAB H python3 scripts/zc_peer
   zc_peer.py browse TYPE [--timeout SECS]
       prints one JSON line per event: {"event":"added"|"removed"|"updated","name","port",
       "addresses","txt","server","t"} (t = seconds since start); exits after --timeout.
+  zc_peer.py query NAME [--type PTR] [--count N] [--gap SECS] [--interface nl0]
+      (raw sockets, not python-zeroconf) sends N multicast QM queries from port 5353 over IPv4
+      and IPv6, SECS apart, and expects no answer: other responders' caches then flush
+      records whose owner is gone (RFC 6762 §10.5, Passive Observation Of Failures).
 """
 import argparse
 import json
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -71,7 +76,6 @@ def register(args):
     updated = False
     while not stop.is_set() and time.monotonic() < deadline:
         if args.update_after is not None and not updated and time.monotonic() - START >= args.update_after:
-            info.properties = parse_txt(args.update_txt or [])  # type: ignore[assignment]
             info = ServiceInfo(stype, info.name, port=args.port, properties=parse_txt(args.update_txt or []),
                                server=info.server, parsed_addresses=info.parsed_addresses())
             zc.update_service(info)
@@ -112,6 +116,33 @@ def browse(args):
     zc.close()
 
 
+def query(args):
+    qtype = {"A": 1, "PTR": 12, "TXT": 16, "AAAA": 28, "SRV": 33, "ANY": 255}[args.type.upper()]
+    name = args.name.rstrip(".")
+    packet = struct.pack(">HHHHHH", 0, 0, 1, 0, 0, 0)
+    packet += b"".join(bytes([len(label)]) + label for label in (l.encode() for l in name.split(".")))
+    packet += b"\0" + struct.pack(">HH", qtype, 1)
+    sockets = []
+    for family, bind in ((socket.AF_INET, ("0.0.0.0", 5353)), (socket.AF_INET6, ("::", 5353))):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(bind)
+        sockets.append(s)
+    index = socket.if_nametoindex(args.interface)
+    sockets[0].setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+    sockets[1].setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+    sockets[1].setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+    for i in range(args.count):
+        for s, dest in ((sockets[0], ("224.0.0.251", 5353)), (sockets[1], ("ff02::fb", 5353, 0, index))):
+            try:
+                s.sendto(packet, dest)
+            except OSError as e:
+                emit({"event": "error", "error": str(e)})
+        emit({"event": "queried", "n": i + 1})
+        time.sleep(args.gap)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -127,8 +158,14 @@ def main():
     b = sub.add_parser("browse")
     b.add_argument("type")
     b.add_argument("--timeout", type=float, default=10)
+    q = sub.add_parser("query")
+    q.add_argument("name")
+    q.add_argument("--type", default="PTR")
+    q.add_argument("--count", type=int, default=6)
+    q.add_argument("--gap", type=float, default=1.1)
+    q.add_argument("--interface", default="nl0")
     args = p.parse_args()
-    {"register": register, "browse": browse}[args.cmd](args)
+    {"register": register, "browse": browse, "query": query}[args.cmd](args)
 
 
 if __name__ == "__main__":

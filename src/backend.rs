@@ -9,15 +9,16 @@ use crate::event::{
 };
 use crate::name::{InstanceName, ServiceType};
 use crate::stream::{EventStream, RegistrationGuard};
-use crate::system::SystemBackend;
+use crate::system::{DaemonProbe, SystemBackend};
 use crate::txt::TxtRecord;
 
 /// Which implementation serves a [`ServiceDiscovery`](crate::ServiceDiscovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum BackendKind {
-    /// Pick at run time: the system daemon when its library loads, else the embedded engine
-    /// (the environment variable `DNSSD_BACKEND=system|embedded|auto` overrides).
+    /// Pick at run time: the system daemon when it answers, else the embedded engine (the
+    /// environment variable `DNSSD_BACKEND=system|embedded|auto` overrides; see
+    /// [`ServiceDiscovery`](crate::ServiceDiscovery) for the rules).
     #[default]
     Auto,
     /// The OS responder (Apple's mDNSResponder or Avahi) through `libdns_sd`.
@@ -39,12 +40,32 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
+/// What [`BackendKind::Auto`] resolves to. `always_system`: the OS's daemon owns mDNS
+/// (macOS); `embedded_available`: the embedded engine runs on this OS; `probe`: the system
+/// daemon's answer (`None`: no `libdns_sd`), asked only when it decides something.
+pub(crate) fn auto_choice(
+    always_system: bool,
+    embedded_available: bool,
+    probe: impl FnOnce() -> Option<DaemonProbe>,
+) -> BackendKind {
+    if always_system || !embedded_available {
+        return BackendKind::System;
+    }
+    match probe() {
+        // A hung daemon still owns the host: never bind 5353 next to it.
+        Some(DaemonProbe::Answered | DaemonProbe::NoAnswer) => BackendKind::System,
+        Some(DaemonProbe::NotRunning) | None => BackendKind::Embedded,
+    }
+}
+
 /// What the chosen backend can do. Operations that need a missing capability fail with
 /// [`Error::Unsupported`](crate::Error::Unsupported) before anything is sent to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// Host lookups use `DNSServiceGetAddrInfo` (else A and AAAA record queries).
+    /// Host lookups report addresses with their interface and IPv6 scope from one native
+    /// lookup (Apple's `DNSServiceGetAddrInfo`; the embedded engine always). False with Avahi,
+    /// whose library has no such call: lookups are A and AAAA record queries there.
     pub get_addr_info: bool,
     /// Extra records can be added to a registration (`DNSServiceAddRecord`).
     pub extra_records: bool,
@@ -174,5 +195,43 @@ impl Backend {
             Backend::System(b) => b.shutdown().await,
             Backend::Embedded(b) => b.shutdown().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_picks_the_daemon_only_when_it_answers() {
+        let probe = |answer| move || answer;
+        assert_eq!(
+            auto_choice(false, true, probe(Some(DaemonProbe::Answered))),
+            BackendKind::System
+        );
+        assert_eq!(
+            auto_choice(false, true, probe(Some(DaemonProbe::NoAnswer))),
+            BackendKind::System
+        );
+        assert_eq!(
+            auto_choice(false, true, probe(Some(DaemonProbe::NotRunning))),
+            BackendKind::Embedded
+        );
+        assert_eq!(auto_choice(false, true, probe(None)), BackendKind::Embedded);
+    }
+
+    #[test]
+    fn macos_and_systems_without_the_engine_always_use_the_daemon() {
+        let never = || -> Option<DaemonProbe> { panic!("no probe needed") };
+        assert_eq!(auto_choice(true, true, never), BackendKind::System);
+        assert_eq!(auto_choice(false, false, never), BackendKind::System);
+    }
+
+    #[test]
+    fn backend_names_parse() {
+        assert_eq!(" Embedded ".parse(), Ok(BackendKind::Embedded));
+        assert_eq!("system".parse(), Ok(BackendKind::System));
+        assert_eq!("auto".parse(), Ok(BackendKind::Auto));
+        assert_eq!("daemon".parse::<BackendKind>(), Err(()));
     }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
-use crate::backend::{Backend, BackendKind, Capabilities};
+use crate::backend::{Backend, BackendKind, Capabilities, auto_choice};
+use crate::embedded::{EmbeddedBackend, EmbeddedConfig};
 use crate::error::{Error, Result};
 use crate::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
 use crate::name::{InstanceName, ServiceType};
@@ -21,6 +22,10 @@ use crate::txt::TxtRecord;
 
 /// Environment variable that overrides [`BackendKind::Auto`]: `system`, `embedded` or `auto`.
 pub const BACKEND_ENV: &str = "DNSSD_BACKEND";
+
+/// How long [`BackendKind::Auto`] waits for the system daemon to answer its probe. Avahi's
+/// library answers within milliseconds either way; only a hung daemon makes the probe wait.
+const DAEMON_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long [`ServiceDiscovery::lookup_host`] keeps collecting addresses after the first one
 /// (A and AAAA answers arrive separately).
@@ -162,10 +167,12 @@ impl Service {
 pub struct ServiceDiscoveryBuilder {
     backend: BackendKind,
     reconnect: bool,
+    embedded: EmbeddedConfig,
 }
 
 impl ServiceDiscoveryBuilder {
-    /// Choose the backend (default [`BackendKind::Auto`]).
+    /// Choose the backend (default [`BackendKind::Auto`]; see [`ServiceDiscovery`] for how
+    /// `Auto` decides).
     pub fn backend(mut self, backend: BackendKind) -> Self {
         self.backend = backend;
         self
@@ -179,33 +186,42 @@ impl ServiceDiscoveryBuilder {
         self
     }
 
-    /// Build the handle. Must run inside a tokio runtime (operations spawn tasks on it).
-    pub fn build(self) -> Result<ServiceDiscovery> {
-        let kind = match self.backend {
+    /// Settings of the embedded engine (interfaces, host name), used when the embedded backend
+    /// is chosen (explicitly or by [`BackendKind::Auto`]); ignored by the system backend.
+    pub fn embedded_config(mut self, config: EmbeddedConfig) -> Self {
+        self.embedded = config;
+        self
+    }
+
+    /// The backend [`build`](Self::build) would use now (never `Auto`): the one set with
+    /// [`backend`](Self::backend), else `DNSSD_BACKEND`, else the outcome of the daemon probe
+    /// (see [`ServiceDiscovery`]). With `Auto` this asks the daemon, waiting at most about a
+    /// second (a few milliseconds when it runs or when it does not).
+    pub fn chosen_backend(&self) -> BackendKind {
+        let requested = match self.backend {
             BackendKind::Auto => std::env::var(BACKEND_ENV)
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(BackendKind::Auto),
             other => other,
         };
-        let backend = match kind {
+        match requested {
+            BackendKind::Auto => {
+                auto_choice(cfg!(target_os = "macos"), cfg!(target_os = "linux"), || {
+                    crate::system::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Build the handle. Must run inside a tokio runtime (operations spawn tasks on it). With
+    /// [`BackendKind::Auto`] this probes the system daemon first (see
+    /// [`chosen_backend`](Self::chosen_backend)); it blocks the calling thread for that long.
+    pub fn build(self) -> Result<ServiceDiscovery> {
+        let backend = match self.chosen_backend() {
             BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
-            // The system daemon when its library loads; otherwise (no libdns_sd on this
-            // machine) the embedded engine. A library without a running daemon still picks the
-            // system backend: its operations report `DaemonNotRunning` and pick the daemon up
-            // when it starts.
-            BackendKind::Auto => match SystemBackend::new(self.reconnect) {
-                Ok(system) => Backend::System(system),
-                Err(Error::LibraryUnavailable(_)) => {
-                    Backend::Embedded(crate::embedded::EmbeddedBackend::start(
-                        crate::embedded::EmbeddedConfig::default(),
-                    )?)
-                }
-                Err(e) => return Err(e),
-            },
-            BackendKind::Embedded => Backend::Embedded(crate::embedded::EmbeddedBackend::start(
-                crate::embedded::EmbeddedConfig::default(),
-            )?),
+            _ => Backend::Embedded(EmbeddedBackend::start(self.embedded)?),
         };
         Ok(ServiceDiscovery {
             backend: Arc::new(backend),
@@ -216,6 +232,50 @@ impl ServiceDiscoveryBuilder {
 /// A handle to DNS-SD service discovery. Cheap to clone; every clone uses the same backend.
 ///
 /// Build it inside a tokio runtime: every operation runs as a task on that runtime.
+///
+/// # Choosing the backend
+///
+/// [`BackendKind::Auto`] (the default; `DNSSD_BACKEND=system|embedded|auto` or
+/// [`ServiceDiscoveryBuilder::backend`] override it) picks the system daemon when it answers,
+/// else the embedded engine:
+/// - macOS (and any system without the embedded engine): always the system daemon (Bonjour
+///   owns port 5353 there).
+/// - Linux: `libdns_sd` is loaded and asked for a throwaway reference (a browse for a type
+///   nobody uses on Avahi, `DNSServiceCreateConnection` on Apple's library), on a thread of
+///   its own, waiting at most about a second. A reference means a daemon runs: system
+///   backend, and this process never binds port 5353. "Not running" (Avahi's library says so
+///   within ~2 ms), or no library at all: the embedded engine. No answer within the timeout
+///   (a hung daemon) counts as a daemon: the system backend, rather than a second responder
+///   fighting it.
+///
+/// The choice is made once, in [`ServiceDiscoveryBuilder::build`];
+/// [`ServiceDiscoveryBuilder::chosen_backend`] tells what it would pick.
+/// [`ServiceDiscovery::capabilities`] reports what the chosen backend can do.
+///
+/// **Falling over to the embedded engine.** A handle never switches backend by itself: a
+/// daemon that restarts is picked up again (see below), and one that starts after `Auto`
+/// chose the embedded engine is not fought (the engine shares the port, it does not take it).
+/// To move to the embedded engine when the daemon goes away for good, watch for
+/// [`Error::DaemonNotRunning`] items, then build a new handle with `Auto` (its probe now
+/// finds no daemon) and re-create the registrations and browses on it:
+///
+/// ```no_run
+/// # async fn demo(service: dnssd::Service) -> dnssd::Result<()> {
+/// use dnssd::{BackendKind, Error, ServiceDiscovery};
+/// let mut sd = ServiceDiscovery::new()?;
+/// let mut registration = sd.register(service.clone()).await?;
+/// while let Some(event) = registration.next_event().await {
+///     if let Err(Error::DaemonNotRunning) = event {
+///         if ServiceDiscovery::builder().chosen_backend() == BackendKind::Embedded {
+///             sd.shutdown().await;
+///             sd = ServiceDiscovery::builder().backend(BackendKind::Embedded).build()?;
+///             registration = sd.register(service.clone()).await?;
+///         }
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// # The system backend
 ///
@@ -259,6 +319,7 @@ impl ServiceDiscovery {
         ServiceDiscoveryBuilder {
             backend: BackendKind::Auto,
             reconnect: true,
+            embedded: EmbeddedConfig::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! the task's channel; the task then deallocates its refs on the blocking pool.
 
 mod op;
+mod probe;
 mod service_ref;
 mod sink;
 
@@ -16,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::op::{
     Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
 };
+pub(crate) use self::probe::{DaemonProbe, probe_daemon};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
 use crate::backend::Capabilities;

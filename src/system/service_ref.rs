@@ -138,6 +138,30 @@ impl ReplyQueue {
     }
 }
 
+/// The leading fields of `struct _DNSServiceRef_t` in Avahi's compat.c (0.6 to 0.8), used
+/// only by [`ServiceRef::clear_avahi_stale_callbacks`] after checking the layout on the ref.
+#[repr(C)]
+struct AvahiRef {
+    n_ref: c_int,
+    simple_poll: *mut c_void,
+    thread_fd: c_int,
+    main_fd: c_int,
+    thread: libc::pthread_t,
+    thread_running: c_int,
+    mutex: libc::pthread_mutex_t,
+    context: *mut c_void,
+    /// Browse, resolve, domain-enumeration, register and query callbacks, in this order.
+    callbacks: [*const c_void; 5],
+}
+
+/// Index of a callback slot in [`AvahiRef::callbacks`]; the client-state callback tries the
+/// browse, resolve, domain and query slots in this order.
+#[derive(Clone, Copy)]
+enum AvahiSlot {
+    Resolve = 1,
+    Query = 4,
+}
+
 /// Why creating a ref failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CreateError {
@@ -308,6 +332,47 @@ impl ServiceRef {
         Ok(sref)
     }
 
+    /// Works around a bug of Avahi's compatibility library (0.6 to 0.8 at least, compat.c):
+    /// `sdref_new` allocates each ref with `malloc` and sets only the callback pointer of its
+    /// own kind, but when the daemon goes away its client-state callback calls the first
+    /// non-null of the browse, resolve, domain-enumeration and query callback pointers. For a
+    /// resolve or query ref that reads uninitialised memory, often a stale pointer left by an
+    /// earlier ref, and calls it: a crash, or another trampoline with our context
+    /// (`tests/system_drop_stress.rs` crashed this way about every other run).
+    ///
+    /// Right after creation, before the first `DNSServiceProcessResult` (the only call that
+    /// dispatches callbacks; the ref's helper thread only polls and never touches these
+    /// fields), the slots before ours are set to null. Done only with Avahi's library (no
+    /// `DNSServiceGetAddrInfo`), and only when the ref matches compat.c's layout: `n_ref` 1,
+    /// `main_fd` the socket `DNSServiceRefSockFD` gave, `context` ours and our trampoline in
+    /// our slot. Any other library or layout is left untouched.
+    fn clear_avahi_stale_callbacks(&self, own: AvahiSlot, trampoline: *const c_void) {
+        if self.api.DNSServiceGetAddrInfo.is_some() {
+            return;
+        }
+        let context: *const ReplyQueue = &*self.queue;
+        let p = self.raw.as_ptr().cast::<AvahiRef>();
+        // SAFETY: with Avahi's library `raw` points to compat.c's `struct _DNSServiceRef_t`,
+        // whose leading fields `AvahiRef` mirrors. Only fields that no other thread writes
+        // while we hold the ref are read or written (`n_ref` changes in ProcessResult and
+        // Deallocate, which we have not called; the callback slots and `context` are written
+        // only at creation), one field at a time through raw pointers, never the fields the
+        // helper thread writes (`thread`, `thread_running`) or the mutex. The other callback
+        // slots are only written after the layout check passed.
+        unsafe {
+            let slots = ptr::addr_of_mut!((*p).callbacks).cast::<*const c_void>();
+            let matches = ptr::addr_of!((*p).n_ref).read() == 1
+                && ptr::addr_of!((*p).main_fd).read() == self.fd
+                && ptr::addr_of!((*p).context).read().cast_const() == context.cast()
+                && slots.add(own as usize).read() == trampoline;
+            if matches {
+                for slot in 0..own as usize {
+                    slots.add(slot).write(ptr::null());
+                }
+            }
+        }
+    }
+
     /// Register the ref's socket with the tokio reactor (readable interest only). Must be
     /// called inside a runtime. On failure the ref comes back with the error.
     pub(crate) fn into_async_fd(self) -> Result<AsyncFd<ServiceRef>, (ServiceRef, io::Error)> {
@@ -364,6 +429,19 @@ impl ServiceRef {
         })
     }
 
+    /// `DNSServiceCreateConnection`: a connection to the daemon and nothing else (Apple's
+    /// library; Avahi's answers Unsupported). Used to ask whether the daemon answers.
+    pub(crate) fn connection(api: &'static Api) -> Result<Self, CreateError> {
+        let connect = api
+            .DNSServiceCreateConnection
+            .ok_or(CreateError::Missing("DNSServiceCreateConnection"))?;
+        Self::create(api, |out, _context| {
+            // SAFETY: `out` is a valid out-pointer for the new ref; the call takes no callback,
+            // so the context is never used.
+            unsafe { connect(out) }
+        })
+    }
+
     /// `DNSServiceBrowse` (`regtype` may carry subtypes after commas).
     pub(crate) fn browse(
         api: &'static Api,
@@ -407,7 +485,7 @@ impl ServiceRef {
         let name = cstring(name)?;
         let regtype = cstring(regtype)?;
         let domain = cstring(domain)?;
-        Self::create(api, |out, context| {
+        let sref = Self::create(api, |out, context| {
             // SAFETY: as in `register`.
             unsafe {
                 resolve(
@@ -421,7 +499,10 @@ impl ServiceRef {
                     context,
                 )
             }
-        })
+        })?;
+        let own = resolve_reply as unsafe extern "C" fn(_, _, _, _, _, _, _, _, _, _);
+        sref.clear_avahi_stale_callbacks(AvahiSlot::Resolve, own as *const c_void);
+        Ok(sref)
     }
 
     /// `DNSServiceQueryRecord` (class IN).
@@ -435,7 +516,7 @@ impl ServiceRef {
             .DNSServiceQueryRecord
             .ok_or(CreateError::Missing("DNSServiceQueryRecord"))?;
         let full_name = cstring(full_name)?;
-        Self::create(api, |out, context| {
+        let sref = Self::create(api, |out, context| {
             // SAFETY: as in `register`.
             unsafe {
                 query(
@@ -449,7 +530,10 @@ impl ServiceRef {
                     context,
                 )
             }
-        })
+        })?;
+        let own = query_record_reply as unsafe extern "C" fn(_, _, _, _, _, _, _, _, _, _, _);
+        sref.clear_avahi_stale_callbacks(AvahiSlot::Query, own as *const c_void);
+        Ok(sref)
     }
 
     /// `DNSServiceGetAddrInfo` for IPv4 and IPv6 (Apple's library only).

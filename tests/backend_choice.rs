@@ -1,0 +1,186 @@
+//! Run-time backend choice in namespace hosts: `Auto` takes the system daemon only when it
+//! answers, else the embedded engine; the builder and `DNSSD_BACKEND` override it.
+//!
+//! Each test sets process environment first (nextest runs every test in its own process), then
+//! enters a lab host on a dedicated thread and builds a tokio runtime there.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use dnssd::{BACKEND_ENV, BackendKind, Error, Service, ServiceDiscovery, ServiceType};
+use dnssd_netlab::{Host, Lab};
+
+/// Runs `body` on a thread inside `host`'s network namespace, on a fresh tokio runtime.
+fn on_host<F, Fut, T>(host: &Host, body: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let host = host.clone();
+    std::thread::spawn(move || {
+        host.enter();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(body())
+    })
+    .join()
+    .expect("test thread panicked")
+}
+
+/// Sets the process environment for one test (nextest: one process per test, and this runs
+/// before any other thread starts).
+fn set_env(bus: Option<&str>, backend: Option<&str>) {
+    // SAFETY: called first thing in the test process, before any thread that reads the
+    // environment exists (nextest runs each test in its own process).
+    unsafe {
+        std::env::set_var("AVAHI_COMPAT_NOWARN", "1");
+        match bus {
+            Some(bus) => std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", bus),
+            None => std::env::remove_var("DBUS_SYSTEM_BUS_ADDRESS"),
+        }
+        match backend {
+            Some(b) => std::env::set_var(BACKEND_ENV, b),
+            None => std::env::remove_var(BACKEND_ENV),
+        }
+    }
+}
+
+/// A bus address where no D-Bus (and so no avahi-daemon) listens.
+const NO_BUS: &str = "unix:path=/nonexistent/dnssd-test-no-bus";
+
+#[test]
+fn auto_without_a_daemon_is_embedded() {
+    set_env(Some(NO_BUS), None);
+    let lab = Lab::new(1);
+    let (chosen, kind, local_only, bound) = on_host(lab.host(1), || async {
+        let builder = ServiceDiscovery::builder();
+        let start = std::time::Instant::now();
+        let chosen = builder.chosen_backend();
+        eprintln!("probe without a daemon: {:?}", start.elapsed());
+        let sd = builder.build().unwrap();
+        let kind = sd.backend();
+        let local_only = sd.capabilities().local_only;
+        let bound = binds_mdns_port();
+        sd.shutdown().await;
+        (chosen, kind, local_only, bound)
+    });
+    assert_eq!(chosen, BackendKind::Embedded);
+    assert!(bound, "the embedded engine listens on port 5353");
+    assert_eq!(kind, BackendKind::Embedded);
+    assert!(!local_only, "the embedded engine has no LocalOnly");
+}
+
+#[test]
+fn auto_with_a_running_avahi_is_system_and_never_binds_5353() {
+    let lab = Lab::new(1);
+    let avahi = lab.host(1).start_avahi();
+    set_env(Some(avahi.bus_address()), None);
+    let (kind, max_subtypes, bound) = on_host(lab.host(1), || async {
+        let start = std::time::Instant::now();
+        let sd = ServiceDiscovery::new().unwrap();
+        eprintln!("probe and build with avahi running: {:?}", start.elapsed());
+        let kind = sd.backend();
+        let max_subtypes = sd.capabilities().max_browse_subtypes;
+        // A registration goes through the daemon: it confirms, and this process holds no
+        // socket on port 5353.
+        let t = ServiceType::new("_choice._tcp").unwrap();
+        let registration =
+            tokio::time::timeout(Duration::from_secs(15), sd.register(Service::new(t, 4242)))
+                .await
+                .expect("registration confirmed within 15 s")
+                .unwrap();
+        let bound = binds_mdns_port();
+        drop(registration);
+        sd.shutdown().await;
+        (kind, max_subtypes, bound)
+    });
+    assert_eq!(kind, BackendKind::System);
+    assert_eq!(max_subtypes, Some(1), "Avahi browses one subtype at a time");
+    assert!(!bound, "the system backend must not bind port 5353");
+}
+
+#[test]
+fn a_daemon_that_went_away_is_not_chosen_again() {
+    let lab = Lab::new(1);
+    let avahi = lab.host(1).start_avahi();
+    set_env(Some(avahi.bus_address()), None);
+    let host = lab.host(1).clone();
+    let (before, after) = on_host(&host, move || async move {
+        let before = ServiceDiscovery::builder().chosen_backend();
+        avahi.kill();
+        let after = ServiceDiscovery::builder().chosen_backend();
+        (before, after)
+    });
+    assert_eq!(before, BackendKind::System);
+    assert_eq!(after, BackendKind::Embedded);
+}
+
+#[test]
+fn environment_overrides_auto() {
+    let lab = Lab::new(1);
+    let avahi = lab.host(1).start_avahi();
+    set_env(Some(avahi.bus_address()), Some("embedded"));
+    let kind = on_host(lab.host(1), || async {
+        let sd = ServiceDiscovery::new().unwrap();
+        let kind = sd.backend();
+        sd.shutdown().await;
+        kind
+    });
+    assert_eq!(kind, BackendKind::Embedded, "DNSSD_BACKEND=embedded wins");
+}
+
+#[test]
+fn builder_overrides_environment_and_auto() {
+    set_env(Some(NO_BUS), Some("embedded"));
+    let lab = Lab::new(1);
+    let (kind, registered) = on_host(lab.host(1), || async {
+        let sd = ServiceDiscovery::builder()
+            .backend(BackendKind::System)
+            .build()
+            .unwrap();
+        let t = ServiceType::new("_choice._tcp").unwrap();
+        let registered = sd.register(Service::new(t, 4242)).await.map(drop);
+        (sd.backend(), registered)
+    });
+    assert_eq!(kind, BackendKind::System);
+    assert!(
+        matches!(registered, Err(Error::DaemonNotRunning)),
+        "{registered:?}"
+    );
+}
+
+/// Whether this process has a UDP socket bound to port 5353 in the current namespace.
+fn binds_mdns_port() -> bool {
+    let ours: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ["/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port_5353 = fields.get(1).is_some_and(|local| local.ends_with(":14E9"));
+            let inode = fields.get(9).and_then(|i| i.parse::<u64>().ok());
+            port_5353 && inode.is_some_and(|i| ours.contains(&i))
+        })
+}
