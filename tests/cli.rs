@@ -881,6 +881,53 @@ fn timeout_exits_zero_embedded() {
     timeouts(Backend::Embedded);
 }
 
+/// `dnssd browse ... | head -1`: once the reader is gone, the next write ends the command with
+/// status 0 (no panic on the broken pipe).
+fn stdout_closed(backend: Backend) {
+    let net = net(backend);
+    let mut command = net.cli(backend.arg(), &["browse", "_clipipe._tcp"]);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("Browsing for"), "{first}");
+    drop(stdout);
+    // Something to print: a peer appears.
+    let _publisher = net.publish("Peer Pipe", "_clipipe._tcp", 4242, &[]);
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("browse still running {LONG:?} after its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn stdout_closed_ends_browse_with_status_zero_system() {
+    stdout_closed(Backend::System);
+}
+
+#[test]
+fn stdout_closed_ends_browse_with_status_zero_embedded() {
+    stdout_closed(Backend::Embedded);
+}
+
 fn bad_arguments(backend: Backend) {
     // No daemon anywhere: a bad argument must fail before any backend is involved.
     let lab = Lab::new(1);
