@@ -18,6 +18,8 @@
 //! Run: `scripts/netlab run cargo nextest run --offline -p dnssd --test embedded_interop`.
 //! `register_to_avahi_browse_timing` prints its measurements (`--no-capture`).
 
+// Network namespaces, the embedded engine and `nix` are Linux-only.
+#![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
