@@ -18,6 +18,8 @@
 //! Run: `scripts/netlab run cargo nextest run --offline -p dnssd --test embedded_interop`.
 //! `register_to_avahi_browse_timing` prints its measurements (`--no-capture`).
 
+// Network namespaces, the embedded engine and `nix` are Linux-only.
+#![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -396,6 +398,74 @@ fn python_zeroconf_sees_registration_txt_update_and_goodbye() {
             .await;
         assert!(line.is_some(), "goodbye not seen: {:?}", browser.seen);
         sd.shutdown().await;
+    });
+}
+
+#[test]
+fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
+    let lab = Lab::new(2);
+    let h1 = lab.host(1).clone();
+    let h2 = lab.host(2).clone();
+    // The observer runs on its own runtime in host 1's thread; it only spawns processes.
+    on_host(&h1.clone(), move || async move {
+        let mut zc = zc_peer(&h2);
+        zc.args(["browse", "_embbye._tcp", "--timeout", "40"]);
+        let mut browser = Lines::spawn(zc);
+        let event = |kind: &'static str, name: &'static str| {
+            move |l: &str| {
+                let v = json(l);
+                v["event"] == kind && v["name"] == name
+            }
+        };
+
+        // 1. `shutdown()` with a registration still held: goodbye before it returns.
+        let sd = embedded("emb-h1");
+        let held = register(&sd, service("Bye Shutdown", "_embbye._tcp", 8120, &[])).await;
+        assert!(
+            browser
+                .wait_for(SOON, event("added", "Bye Shutdown"))
+                .await
+                .is_some()
+        );
+        sd.shutdown().await;
+        assert!(
+            browser
+                .wait_for(SOON, event("removed", "Bye Shutdown"))
+                .await
+                .is_some(),
+            "no goodbye from shutdown: {:?}",
+            browser.seen
+        );
+        drop(held);
+
+        // 2. A runtime dropped with the engine and a registration alive (a program returning
+        // from main without shutdown): the driver's drop sends the goodbyes.
+        let host = h1.clone();
+        std::thread::spawn(move || {
+            host.enter();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (sd, registration) = runtime.block_on(async {
+                let sd = embedded("emb-h1b");
+                let r = register(&sd, service("Bye Runtime", "_embbye._tcp", 8121, &[])).await;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                (sd, r)
+            });
+            drop(runtime);
+            drop((sd, registration));
+        })
+        .join()
+        .unwrap();
+        assert!(
+            browser
+                .wait_for(SOON, event("removed", "Bye Runtime"))
+                .await
+                .is_some(),
+            "no goodbye when the runtime was dropped: {:?}",
+            browser.seen
+        );
     });
 }
 
