@@ -670,8 +670,17 @@ fn browse_python_zeroconf(backend: Backend) {
     let mut peer = Running::start(peer);
     peer.wait_json(LONG, "zc_peer registered", |v| v["event"] == "registered");
 
-    let table =
-        Running::start(net.cli(backend.arg(), &["browse", "_clizc._tcp", "--timeout", "5"]));
+    let table = Running::start(net.cli(
+        backend.arg(),
+        &[
+            "browse",
+            "_clizc._tcp",
+            "--interface",
+            "nl0",
+            "--timeout",
+            "5",
+        ],
+    ));
     let resolved = run(
         net.cli(
             backend.arg(),
@@ -959,6 +968,7 @@ fn bad_arguments(backend: Backend) {
         (&["query", "x.local", "NOTATYPE"], "unknown record type"),
         (&["--timeout", "-1", "types"], "-1"),
         (&["--timeout", "soon", "types"], "not a number of seconds"),
+        (&["--interface", "bogus0", "types"], "no network interface"),
     ];
     for (args, reason) in cases {
         let mut command = lab.host(1).command(dnssd_bin());

@@ -18,6 +18,8 @@
 //! Run: `scripts/netlab run cargo nextest run --offline -p dnssd --test embedded_interop`.
 //! `register_to_avahi_browse_timing` prints its measurements (`--no-capture`).
 
+// Network namespaces, the embedded engine and `nix` are Linux-only.
+#![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -344,6 +346,46 @@ fn avahi_sees_our_registration_and_its_goodbye() {
 }
 
 #[test]
+fn avahi_finds_our_subtype_and_our_service_type() {
+    let lab = Lab::new(2);
+    let _avahi = lab.host(2).start_avahi();
+    let h2 = lab.host(2).clone();
+    on_host(lab.host(1), move || async move {
+        let sd = embedded("emb-h1");
+        let with_subtype = service("Emb Sub", "_embsub._tcp", 8085, &[])
+            .subtype("_printer")
+            .unwrap();
+        let _registration = register(&sd, with_subtype).await;
+        let escaped = avahi_escaped("Emb Sub");
+        let in_subtype = eventually(SOON, || async {
+            avahi_names(&h2, "_printer._sub._embsub._tcp")
+                .await
+                .contains(&escaped)
+        })
+        .await;
+        assert!(in_subtype, "avahi's subtype browse does not list us");
+        assert!(
+            !avahi_names(&h2, "_scanner._sub._embsub._tcp")
+                .await
+                .contains(&escaped),
+            "listed under a subtype we never registered"
+        );
+        // `avahi-browse -a` enumerates types (RFC 6763 §9) and lists our instance.
+        let listed = eventually(SOON, || async {
+            let mut c = h2.command("avahi-browse");
+            c.args(["-apt"]);
+            output(c, Duration::from_secs(10))
+                .await
+                .lines()
+                .any(|l| l.contains(&escaped) && l.contains("_embsub._tcp"))
+        })
+        .await;
+        assert!(listed, "avahi-browse -a does not list our service type");
+        sd.shutdown().await;
+    });
+}
+
+#[test]
 fn python_zeroconf_sees_registration_txt_update_and_goodbye() {
     let lab = Lab::new(2);
     let h2 = lab.host(2).clone();
@@ -396,6 +438,74 @@ fn python_zeroconf_sees_registration_txt_update_and_goodbye() {
             .await;
         assert!(line.is_some(), "goodbye not seen: {:?}", browser.seen);
         sd.shutdown().await;
+    });
+}
+
+#[test]
+fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
+    let lab = Lab::new(2);
+    let h1 = lab.host(1).clone();
+    let h2 = lab.host(2).clone();
+    // The observer runs on its own runtime in host 1's thread; it only spawns processes.
+    on_host(&h1.clone(), move || async move {
+        let mut zc = zc_peer(&h2);
+        zc.args(["browse", "_embbye._tcp", "--timeout", "40"]);
+        let mut browser = Lines::spawn(zc);
+        let event = |kind: &'static str, name: &'static str| {
+            move |l: &str| {
+                let v = json(l);
+                v["event"] == kind && v["name"] == name
+            }
+        };
+
+        // 1. `shutdown()` with a registration still held: goodbye before it returns.
+        let sd = embedded("emb-h1");
+        let held = register(&sd, service("Bye Shutdown", "_embbye._tcp", 8120, &[])).await;
+        assert!(
+            browser
+                .wait_for(SOON, event("added", "Bye Shutdown"))
+                .await
+                .is_some()
+        );
+        sd.shutdown().await;
+        assert!(
+            browser
+                .wait_for(SOON, event("removed", "Bye Shutdown"))
+                .await
+                .is_some(),
+            "no goodbye from shutdown: {:?}",
+            browser.seen
+        );
+        drop(held);
+
+        // 2. A runtime dropped with the engine and a registration alive (a program returning
+        // from main without shutdown): the driver's drop sends the goodbyes.
+        let host = h1.clone();
+        std::thread::spawn(move || {
+            host.enter();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (sd, registration) = runtime.block_on(async {
+                let sd = embedded("emb-h1b");
+                let r = register(&sd, service("Bye Runtime", "_embbye._tcp", 8121, &[])).await;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                (sd, r)
+            });
+            drop(runtime);
+            drop((sd, registration));
+        })
+        .join()
+        .unwrap();
+        assert!(
+            browser
+                .wait_for(SOON, event("removed", "Bye Runtime"))
+                .await
+                .is_some(),
+            "no goodbye when the runtime was dropped: {:?}",
+            browser.seen
+        );
     });
 }
 
