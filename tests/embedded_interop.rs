@@ -346,6 +346,46 @@ fn avahi_sees_our_registration_and_its_goodbye() {
 }
 
 #[test]
+fn avahi_finds_our_subtype_and_our_service_type() {
+    let lab = Lab::new(2);
+    let _avahi = lab.host(2).start_avahi();
+    let h2 = lab.host(2).clone();
+    on_host(lab.host(1), move || async move {
+        let sd = embedded("emb-h1");
+        let with_subtype = service("Emb Sub", "_embsub._tcp", 8085, &[])
+            .subtype("_printer")
+            .unwrap();
+        let _registration = register(&sd, with_subtype).await;
+        let escaped = avahi_escaped("Emb Sub");
+        let in_subtype = eventually(SOON, || async {
+            avahi_names(&h2, "_printer._sub._embsub._tcp")
+                .await
+                .contains(&escaped)
+        })
+        .await;
+        assert!(in_subtype, "avahi's subtype browse does not list us");
+        assert!(
+            !avahi_names(&h2, "_scanner._sub._embsub._tcp")
+                .await
+                .contains(&escaped),
+            "listed under a subtype we never registered"
+        );
+        // `avahi-browse -a` enumerates types (RFC 6763 §9) and lists our instance.
+        let listed = eventually(SOON, || async {
+            let mut c = h2.command("avahi-browse");
+            c.args(["-apt"]);
+            output(c, Duration::from_secs(10))
+                .await
+                .lines()
+                .any(|l| l.contains(&escaped) && l.contains("_embsub._tcp"))
+        })
+        .await;
+        assert!(listed, "avahi-browse -a does not list our service type");
+        sd.shutdown().await;
+    });
+}
+
+#[test]
 fn python_zeroconf_sees_registration_txt_update_and_goodbye() {
     let lab = Lab::new(2);
     let h2 = lab.host(2).clone();

@@ -310,28 +310,21 @@ impl CompressionTable {
 /// one check of the written bytes instead of a lookup per label.
 const NAME_CACHE: usize = 8;
 
-/// Hash of a whole name's wire form: only a filter, every hit is checked against the bytes.
+/// Cheap hash of a whole name's wire form (length, first, middle and last 8 bytes): only a
+/// filter, every hit is checked against the written bytes, and the cache it filters has a
+/// fixed size, so even chosen collisions cost a bounded number of checks per name.
 fn name_hash(wire: &[u8]) -> u64 {
-    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
-    const K2: u64 = 0xA076_1D64_78BD_642F;
     let n = wire.len();
-    let mut h = (n as u64).wrapping_mul(K1);
-    if n >= 8 {
-        let mut i = 0;
-        while i + 8 < n {
-            h = fold_mul(h ^ read_u64(wire, i), K2);
-            i += 8;
-        }
-        h = fold_mul(h ^ read_u64(wire, n - 8), K1);
+    let v = if n >= 8 {
+        read_u64(wire, 0)
+            ^ read_u64(wire, n - 8).rotate_left(21)
+            ^ read_u64(wire, n / 2 - 4).rotate_left(42)
     } else if n >= 4 {
-        h = fold_mul(
-            h ^ (u64::from(read_u32(wire, 0)) << 32 | u64::from(read_u32(wire, n - 4))),
-            K2,
-        );
-    } else if let (Some(&a), Some(&b)) = (wire.first(), wire.last()) {
-        h = fold_mul(h ^ (u64::from(a) << 8 | u64::from(b)), K2);
-    }
-    h
+        u64::from(read_u32(wire, 0)) << 32 | u64::from(read_u32(wire, n - 4))
+    } else {
+        wire.iter().fold(0, |h, &b| h << 8 | u64::from(b))
+    };
+    v ^ (n as u64) << 56
 }
 
 /// Equality of two byte strings of the same length (names in wire form, <= 255 bytes).
@@ -408,10 +401,17 @@ impl NameCache {
         }
     }
 
-    fn find(&self, buf: &[u8], hash: u64, wire: &[u8]) -> Option<u16> {
+    /// Where `wire` was written, if it is among the recent names. A hit on an old entry
+    /// makes it recent again, so names that recur all through a message (the service
+    /// type) stay in the ring.
+    fn find(&mut self, buf: &[u8], hash: u64, wire: &[u8]) -> Option<u16> {
         let hashes = self.hashes.get(..self.len).unwrap_or_default();
-        for (&h, &offset) in hashes.iter().zip(&self.offsets) {
+        for (slot, (&h, &offset)) in hashes.iter().zip(&self.offsets).enumerate() {
             if h == hash && spells(buf, usize::from(offset), wire) {
+                let age = (self.next + NAME_CACHE - slot) % NAME_CACHE;
+                if age > NAME_CACHE / 2 {
+                    self.insert(hash, offset);
+                }
                 return Some(offset);
             }
         }
@@ -645,6 +645,7 @@ impl MessageWriter {
         Ok(())
     }
 
+    #[inline]
     fn write_name(&mut self, name: &Name) {
         let wire = name.wire_labels();
         if wire.is_empty() {
@@ -657,6 +658,54 @@ impl MessageWriter {
             self.buf.extend_from_slice(&(0xC000 | offset).to_be_bytes());
             return;
         }
+        if !self.write_onto_recent_suffix(wire, hash) {
+            self.write_new_name(wire, hash);
+        }
+    }
+
+    /// Writes `wire` as its first label plus a pointer when the rest of it is among the
+    /// recent whole names (an instance name after its service type was written); false
+    /// (nothing written) otherwise. The first label is still looked up under that suffix, so
+    /// compression is as good as the label-by-label walk.
+    fn write_onto_recent_suffix(&mut self, wire: &[u8], hash: u64) -> bool {
+        let first = usize::from(wire.first().copied().unwrap_or(0));
+        let (Some(head), Some(suffix)) = (wire.get(..1 + first), wire.get(1 + first..)) else {
+            return false;
+        };
+        // A one-label suffix (`local`) is rarely written as a whole name: not worth a try.
+        let one_label = suffix
+            .first()
+            .is_none_or(|&l| usize::from(l) + 1 == suffix.len());
+        if one_label || self.names.len == 0 {
+            return false;
+        }
+        self.work += 1;
+        let Some(parent) = self.names.find(&self.buf, name_hash(suffix), suffix) else {
+            return false;
+        };
+        let label = head.get(1..).unwrap_or_default();
+        self.work += 1 + label.len() as u64;
+        match self.table.find(&self.buf, parent, label) {
+            Ok(offset) => {
+                self.buf.extend_from_slice(&(0xC000 | offset).to_be_bytes());
+                self.names.insert(hash, offset);
+            }
+            Err(probe) => {
+                let base = self.buf.len();
+                self.buf.extend_from_slice(head);
+                self.buf.extend_from_slice(&(0xC000 | parent).to_be_bytes());
+                if base <= MAX_POINTER_TARGET {
+                    self.table.insert(&self.buf, probe, label, base as u16);
+                    self.names.insert(hash, base as u16);
+                }
+            }
+        }
+        true
+    }
+
+    /// `write_name` for a name not among the recent whole names: label by label.
+    #[inline(never)]
+    fn write_new_name(&mut self, wire: &[u8], hash: u64) {
         // Start offset of every label within `wire` (a 255-byte name has at most 127).
         let mut starts = [0u8; 128];
         let mut n = 0usize;
