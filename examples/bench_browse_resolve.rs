@@ -1,11 +1,13 @@
 //! Rust side of `scripts/bench-system`: browse a service type through the system backend and
 //! resolve every instance until COUNT distinct instances are resolved. Prints
-//! `elapsed_ms=<ms> resolved=<n>`, timed from just before the browse starts to the COUNT-th
+//! `elapsed_ms=<ms> resolved=<n> cpu_ms=<ms>`, timed from just before the browse starts to the COUNT-th
 //! resolve answer: the same span `benches/c/browse_resolve.c` measures with the C API.
 //!
 //! ```text
 //! cargo run --release --example bench_browse_resolve -- _bench._tcp 200
 //! ```
+//!
+//! `cpu_ms` is the process's user+system CPU time (all threads) at that point.
 //!
 //! Each instance is resolved by its own task (`ServiceDiscovery::resolve`, one-shot: the
 //! resolve is cancelled as soon as the first answer arrives), as an application would.
@@ -73,8 +75,9 @@ async fn run(service_type: &str, count: usize) -> dnssd::Result<()> {
     }
     let elapsed = start.elapsed();
     println!(
-        "elapsed_ms={:.1} resolved={resolved}",
-        elapsed.as_secs_f64() * 1e3
+        "elapsed_ms={:.1} resolved={resolved} cpu_ms={:.1}",
+        elapsed.as_secs_f64() * 1e3,
+        cpu_ms()
     );
     if failed > 0 {
         return Err(dnssd::Error::Io(std::io::Error::other(format!(
@@ -82,4 +85,16 @@ async fn run(service_type: &str, count: usize) -> dnssd::Result<()> {
         ))));
     }
     Ok(())
+}
+
+/// User + system CPU time of the whole process so far, in milliseconds.
+fn cpu_ms() -> f64 {
+    // SAFETY: `getrusage` only writes the struct it is given; all-zero is a valid `rusage`.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
 }

@@ -14,20 +14,23 @@
 //! `--json` prints one JSON object per line. Errors print the typed error and exit 1.
 
 use std::future::Future;
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use dnssd::{
-    BackendKind, BrowseEvent, Endpoint, EndpointEvent, Error, HostAddress, Instance, InstanceName,
-    Interface, Record, RecordEvent, RecordType, RegistrationEvent, Service, ServiceDiscovery,
-    ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
+    BackendKind, BrowseEvent, Endpoint, EndpointEvent, Error, HostAddress, HostAddressEvent,
+    Instance, InstanceName, Interface, Record, RecordEvent, RecordType, RegistrationEvent, Service,
+    ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
 };
 use futures_core::Stream;
 use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -136,12 +139,12 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {
-                println!(
-                    "{}",
-                    json!({ "event": "error", "error": e.to_string(), "code": e.code() })
+                print_line(
+                    &json!({ "event": "error", "error": e.to_string(), "code": e.code() })
+                        .to_string(),
                 );
             }
-            eprintln!("dnssd: error: {e}");
+            warn(&format!("error: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -215,12 +218,12 @@ impl Checked {
                 let txt = parse_txt(&txt)?;
                 if txt.wire_len() > dnssd::NOT_RECOMMENDED_TXT_LEN {
                     // RFC 6763 §6.2: legal, but may not fit in one packet with the other records.
-                    eprintln!(
-                        "dnssd: warning: the TXT record is {} bytes; RFC 6763 §6.2 advises \
-                         against more than {}",
+                    warn(&format!(
+                        "warning: the TXT record is {} bytes; RFC 6763 §6.2 advises against \
+                         more than {}",
                         txt.wire_len(),
                         dnssd::NOT_RECOMMENDED_TXT_LEN
-                    );
+                    ));
                 }
                 let mut service = Service::new(t, port).txt(txt);
                 if !name.is_empty() {
@@ -414,6 +417,7 @@ fn stop_signal(deadline: Option<Duration>) -> StopFuture {
         };
         tokio::select! {
             () = signalled => Stop::Signal,
+            () = STDOUT_GONE.notified() => Stop::Signal,
             () = timeout => Stop::Timeout,
         }
     })
@@ -467,9 +471,9 @@ struct Output {
 impl Output {
     fn line(&self, value: Value, human: impl FnOnce() -> String) {
         if self.json {
-            println!("{value}");
+            print_line(&value.to_string());
         } else {
-            println!("{}", human());
+            print_line(&human());
         }
     }
 
@@ -477,20 +481,38 @@ impl Output {
     /// warning on stderr, and a non-fatal error event with `--json`.
     fn transient(&self, e: &Error) {
         if self.json {
-            println!(
-                "{}",
-                json!({ "event": "error", "time": timestamp(), "error": e.to_string(),
-                        "code": e.code(), "fatal": false })
+            print_line(
+                &json!({ "event": "error", "time": timestamp(), "error": e.to_string(),
+                         "code": e.code(), "fatal": false })
+                .to_string(),
             );
         }
-        eprintln!("dnssd: warning: {e}; waiting for it to come back");
+        warn(&format!("warning: {e}; waiting for it to come back"));
     }
 
     fn banner(&self, text: impl FnOnce() -> String) {
         if !self.json {
-            println!("{}", text());
+            print_line(&text());
         }
     }
+}
+
+/// Fires once stdout is gone (its reader exited, as in `dnssd browse ... | head -1`): the
+/// command then ends as on a signal (a registration is withdrawn with goodbyes) and exits 0,
+/// instead of dying on the first failed write.
+static STDOUT_GONE: LazyLock<Notify> = LazyLock::new(Notify::new);
+
+/// Writes one line to stdout; a failed write (a closed pipe) stops the command.
+fn print_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+        STDOUT_GONE.notify_one();
+    }
+}
+
+/// `dnssd: MESSAGE` on stderr (nothing if stderr is closed too).
+fn warn(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "dnssd: {message}");
 }
 
 /// `HH:MM:SS.mmm` (UTC), as `dns-sd` stamps each line.
@@ -793,9 +815,9 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
     Ok(())
 }
 
-fn address_json(host: &str, a: &HostAddress) -> Value {
+fn address_json(event: &str, host: &str, a: &HostAddress) -> Value {
     json!({
-        "event": "added",
+        "event": event,
         "time": timestamp(),
         "host": host,
         "address": a.addr.to_string(),
@@ -804,34 +826,71 @@ fn address_json(host: &str, a: &HostAddress) -> Value {
     })
 }
 
-async fn lookup(cx: &Ctx, host: &str, stop: StopFuture) -> Result<(), Error> {
+/// After the first address, how long `lookup` waits for the other family's.
+const LOOKUP_SETTLE: Duration = Duration::from_secs(1);
+
+/// Prints addresses as they come; done once it has an IPv4 and an IPv6 address, or
+/// [`LOOKUP_SETTLE`] after the first one.
+async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error> {
     cx.out.banner(date_banner);
     cx.out.banner(|| {
         "Timestamp     A/R    if Hostname                               Address".to_owned()
     });
-    let addresses = tokio::select! {
-        r = cx.sd.lookup_host(host) => r?,
-        why = stop => return match why {
-            Stop::Timeout => Err(Error::Timeout),
-            Stop::Signal => Ok(()),
-        },
-    };
-    for a in &addresses {
-        cx.out.line(address_json(host, a), || {
+    let mut stream = cx.sd.lookup_host_stream(host, cx.interface)?;
+    let mut seen: Vec<HostAddress> = Vec::new();
+    let mut settle_at: Option<tokio::time::Instant> = None;
+    let print = |ar: &str, a: &HostAddress| {
+        let event = if ar == "Add" { "added" } else { "removed" };
+        cx.out.line(address_json(event, host, a), || {
             let addr = match (a.addr, a.scope_id) {
                 (IpAddr::V6(v6), scope) if scope != 0 => format!("{v6}%{scope}"),
                 (addr, _) => addr.to_string(),
             };
             format!(
-                "{}  Add   {:>3} {:<38} {}",
+                "{}  {ar}   {:>3} {:<38} {}",
                 timestamp(),
                 a.interface,
                 host,
                 addr
             )
         });
+    };
+    loop {
+        let settled = async move {
+            match settle_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            why = &mut stop => {
+                return match why {
+                    Stop::Timeout if seen.is_empty() => Err(Error::Timeout),
+                    _ => Ok(()),
+                };
+            }
+            () = settled => return Ok(()),
+            item = next(&mut stream) => match item {
+                Some(Ok(HostAddressEvent::Added(a))) => {
+                    if !seen.contains(&a) {
+                        print("Add", &a);
+                        seen.push(a);
+                    }
+                    if seen.iter().any(|a| a.addr.is_ipv4()) && seen.iter().any(|a| a.addr.is_ipv6()) {
+                        return Ok(());
+                    }
+                    settle_at.get_or_insert_with(|| tokio::time::Instant::now() + LOOKUP_SETTLE);
+                }
+                Some(Ok(HostAddressEvent::Removed(a))) => {
+                    print("Rmv", &a);
+                    seen.retain(|x| *x != a);
+                }
+                Some(Err(e)) => return Err(e),
+                None if seen.is_empty() => return Err(Error::DaemonNotRunning),
+                None => return Ok(()),
+            },
+        }
     }
-    Ok(())
 }
 
 /// Decodes an uncompressed domain name at the start of `bytes`.

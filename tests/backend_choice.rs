@@ -4,6 +4,8 @@
 //! Each test sets process environment first (nextest runs every test in its own process), then
 //! enters a lab host on a dedicated thread and builds a tokio runtime there.
 
+// Network namespaces, the embedded engine and `nix` are Linux-only.
+#![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -670,8 +670,17 @@ fn browse_python_zeroconf(backend: Backend) {
     let mut peer = Running::start(peer);
     peer.wait_json(LONG, "zc_peer registered", |v| v["event"] == "registered");
 
-    let table =
-        Running::start(net.cli(backend.arg(), &["browse", "_clizc._tcp", "--timeout", "5"]));
+    let table = Running::start(net.cli(
+        backend.arg(),
+        &[
+            "browse",
+            "_clizc._tcp",
+            "--interface",
+            "nl0",
+            "--timeout",
+            "5",
+        ],
+    ));
     let resolved = run(
         net.cli(
             backend.arg(),
@@ -881,6 +890,53 @@ fn timeout_exits_zero_embedded() {
     timeouts(Backend::Embedded);
 }
 
+/// `dnssd browse ... | head -1`: once the reader is gone, the next write ends the command with
+/// status 0 (no panic on the broken pipe).
+fn stdout_closed(backend: Backend) {
+    let net = net(backend);
+    let mut command = net.cli(backend.arg(), &["browse", "_clipipe._tcp"]);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("Browsing for"), "{first}");
+    drop(stdout);
+    // Something to print: a peer appears.
+    let _publisher = net.publish("Peer Pipe", "_clipipe._tcp", 4242, &[]);
+    let deadline = Instant::now() + LONG;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("browse still running {LONG:?} after its stdout closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn stdout_closed_ends_browse_with_status_zero_system() {
+    stdout_closed(Backend::System);
+}
+
+#[test]
+fn stdout_closed_ends_browse_with_status_zero_embedded() {
+    stdout_closed(Backend::Embedded);
+}
+
 fn bad_arguments(backend: Backend) {
     // No daemon anywhere: a bad argument must fail before any backend is involved.
     let lab = Lab::new(1);
@@ -912,6 +968,7 @@ fn bad_arguments(backend: Backend) {
         (&["query", "x.local", "NOTATYPE"], "unknown record type"),
         (&["--timeout", "-1", "types"], "-1"),
         (&["--timeout", "soon", "types"], "not a number of seconds"),
+        (&["--interface", "bogus0", "types"], "no network interface"),
     ];
     for (args, reason) in cases {
         let mut command = lab.host(1).command(dnssd_bin());

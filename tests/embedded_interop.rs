@@ -18,6 +18,8 @@
 //! Run: `scripts/netlab run cargo nextest run --offline -p dnssd --test embedded_interop`.
 //! `register_to_avahi_browse_timing` prints its measurements (`--no-capture`).
 
+// Network namespaces, the embedded engine and `nix` are Linux-only.
+#![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -344,6 +346,46 @@ fn avahi_sees_our_registration_and_its_goodbye() {
 }
 
 #[test]
+fn avahi_finds_our_subtype_and_our_service_type() {
+    let lab = Lab::new(2);
+    let _avahi = lab.host(2).start_avahi();
+    let h2 = lab.host(2).clone();
+    on_host(lab.host(1), move || async move {
+        let sd = embedded("emb-h1");
+        let with_subtype = service("Emb Sub", "_embsub._tcp", 8085, &[])
+            .subtype("_printer")
+            .unwrap();
+        let _registration = register(&sd, with_subtype).await;
+        let escaped = avahi_escaped("Emb Sub");
+        let in_subtype = eventually(SOON, || async {
+            avahi_names(&h2, "_printer._sub._embsub._tcp")
+                .await
+                .contains(&escaped)
+        })
+        .await;
+        assert!(in_subtype, "avahi's subtype browse does not list us");
+        assert!(
+            !avahi_names(&h2, "_scanner._sub._embsub._tcp")
+                .await
+                .contains(&escaped),
+            "listed under a subtype we never registered"
+        );
+        // `avahi-browse -a` enumerates types (RFC 6763 §9) and lists our instance.
+        let listed = eventually(SOON, || async {
+            let mut c = h2.command("avahi-browse");
+            c.args(["-apt"]);
+            output(c, Duration::from_secs(10))
+                .await
+                .lines()
+                .any(|l| l.contains(&escaped) && l.contains("_embsub._tcp"))
+        })
+        .await;
+        assert!(listed, "avahi-browse -a does not list our service type");
+        sd.shutdown().await;
+    });
+}
+
+#[test]
 fn python_zeroconf_sees_registration_txt_update_and_goodbye() {
     let lab = Lab::new(2);
     let h2 = lab.host(2).clone();
@@ -396,6 +438,74 @@ fn python_zeroconf_sees_registration_txt_update_and_goodbye() {
             .await;
         assert!(line.is_some(), "goodbye not seen: {:?}", browser.seen);
         sd.shutdown().await;
+    });
+}
+
+#[test]
+fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
+    let lab = Lab::new(2);
+    let h1 = lab.host(1).clone();
+    let h2 = lab.host(2).clone();
+    // The observer runs on its own runtime in host 1's thread; it only spawns processes.
+    on_host(&h1.clone(), move || async move {
+        let mut zc = zc_peer(&h2);
+        zc.args(["browse", "_embbye._tcp", "--timeout", "40"]);
+        let mut browser = Lines::spawn(zc);
+        let event = |kind: &'static str, name: &'static str| {
+            move |l: &str| {
+                let v = json(l);
+                v["event"] == kind && v["name"] == name
+            }
+        };
+
+        // 1. `shutdown()` with a registration still held: goodbye before it returns.
+        let sd = embedded("emb-h1");
+        let held = register(&sd, service("Bye Shutdown", "_embbye._tcp", 8120, &[])).await;
+        assert!(
+            browser
+                .wait_for(SOON, event("added", "Bye Shutdown"))
+                .await
+                .is_some()
+        );
+        sd.shutdown().await;
+        assert!(
+            browser
+                .wait_for(SOON, event("removed", "Bye Shutdown"))
+                .await
+                .is_some(),
+            "no goodbye from shutdown: {:?}",
+            browser.seen
+        );
+        drop(held);
+
+        // 2. A runtime dropped with the engine and a registration alive (a program returning
+        // from main without shutdown): the driver's drop sends the goodbyes.
+        let host = h1.clone();
+        std::thread::spawn(move || {
+            host.enter();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (sd, registration) = runtime.block_on(async {
+                let sd = embedded("emb-h1b");
+                let r = register(&sd, service("Bye Runtime", "_embbye._tcp", 8121, &[])).await;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                (sd, r)
+            });
+            drop(runtime);
+            drop((sd, registration));
+        })
+        .join()
+        .unwrap();
+        assert!(
+            browser
+                .wait_for(SOON, event("removed", "Bye Runtime"))
+                .await
+                .is_some(),
+            "no goodbye when the runtime was dropped: {:?}",
+            browser.seen
+        );
     });
 }
 
@@ -708,6 +818,57 @@ fn we_find_resolve_and_look_up_avahi_and_zeroconf_services() {
             "python-zeroconf's goodbye not seen"
         );
         drop(publisher);
+        sd.shutdown().await;
+    });
+}
+
+#[test]
+fn a_sigkilled_peer_leaves_our_browse_after_poof() {
+    let lab = Lab::new(3);
+    let h2 = lab.host(2).clone();
+    let h3 = lab.host(3).clone();
+    let mut zc = zc_peer(&h3);
+    zc.args([
+        "register",
+        "Zc Gone",
+        "_embpoof._tcp",
+        "8110",
+        "--address",
+        "10.77.0.3",
+    ]);
+    on_host(lab.host(1), move || async move {
+        let mut peer = Lines::spawn(zc);
+        assert!(
+            peer.wait_for(SOON, |l| json(l)["event"] == "registered")
+                .await
+                .is_some()
+        );
+        let sd = embedded("emb-h1");
+        let t = ServiceType::new("_embpoof._tcp").unwrap();
+        let mut browse = sd.browse(&t).unwrap();
+        assert!(
+            browse_until(&mut browse, SOON, added("Zc Gone"))
+                .await
+                .is_some()
+        );
+        // Dies without a goodbye; another host's unanswered queries show it is gone.
+        peer.signal(nix::sys::signal::Signal::SIGKILL);
+        let mut q = zc_peer(&h2);
+        q.args([
+            "query",
+            "_embpoof._tcp.local",
+            "--count",
+            "15",
+            "--gap",
+            "1.1",
+        ]);
+        let _querier = Lines::spawn(q);
+        assert!(
+            browse_until(&mut browse, Duration::from_secs(25), removed("Zc Gone"))
+                .await
+                .is_some(),
+            "the dead peer's instance stayed in our cache"
+        );
         sd.shutdown().await;
     });
 }
@@ -1146,57 +1307,89 @@ fn host_name_conflict_between_two_embedded_hosts_renames_one() {
 // Measurement (printed, not asserted beyond generous bounds)
 // ---------------------------------------------------------------------------------------------
 
+/// Prints median, min and max of `(confirmed, seen)` pairs.
+fn print_times(label: &str, times: &mut [(Duration, Duration)]) {
+    times.sort_by_key(|t| t.1);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    eprintln!("{label} (ms), {} runs:", times.len());
+    for (confirmed, seen) in times.iter() {
+        eprintln!("  confirmed {:7.1}  seen {:7.1}", ms(*confirmed), ms(*seen));
+    }
+    eprintln!(
+        "  median seen {:.1} ms, min {:.1}, max {:.1}",
+        ms(times[times.len() / 2].1),
+        ms(times[0].1),
+        ms(times[times.len() - 1].1)
+    );
+}
+
+/// Register -> a remote `avahi-browse -rp` prints the resolved line: our embedded engine
+/// (host 1), then avahi-daemon itself (`avahi-publish` on host 3) as the reference.
 #[test]
 fn register_to_avahi_browse_timing() {
-    const RUNS: usize = 5;
-    let lab = Lab::new(2);
+    const RUNS: usize = 4;
+    let lab = Lab::new(3);
     let _avahi = lab.host(2).start_avahi();
+    let _reference = lab.host(3).start_avahi();
     let h2 = lab.host(2).clone();
-    let mut times = on_host(lab.host(1), move || async move {
+    let h3 = lab.host(3).clone();
+    let (mut ours, mut avahi) = on_host(lab.host(1), move || async move {
+        let resolved = |name: &str| {
+            let escaped = avahi_escaped(name);
+            move |l: &str| l.starts_with('=') && l.split(';').nth(3) == Some(escaped.as_str())
+        };
+        let goodbye = |name: &str| {
+            let escaped = avahi_escaped(name);
+            move |l: &str| l.starts_with('-') && l.split(';').nth(3) == Some(escaped.as_str())
+        };
         let sd = embedded("emb-h1");
         let mut c = h2.command("avahi-browse");
         c.args(["-rp", "_embtime._tcp"]);
         let mut browser = Lines::spawn(c);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut times = Vec::new();
+        let mut ours = Vec::new();
         for run in 0..RUNS {
             let name = format!("Timed {run}");
-            let escaped = avahi_escaped(&name);
             let start = Instant::now();
             let registration = register(&sd, service(&name, "_embtime._tcp", 8200, &[])).await;
             let confirmed = start.elapsed();
-            let line = browser
-                .wait_for(SOON, |l| {
-                    l.starts_with('=') && l.split(';').nth(3) == Some(escaped.as_str())
-                })
-                .await;
+            let line = browser.wait_for(SOON, resolved(&name)).await;
             assert!(line.is_some(), "avahi never resolved {name}");
-            times.push((confirmed, start.elapsed()));
+            ours.push((confirmed, start.elapsed()));
             drop(registration);
-            assert!(
-                browser
-                    .wait_for(SOON, |l| l.starts_with('-')
-                        && l.split(';').nth(3) == Some(escaped.as_str()))
-                    .await
-                    .is_some(),
-                "goodbye of {name} not seen"
-            );
+            let gone = browser.wait_for(SOON, goodbye(&name)).await;
+            assert!(gone.is_some(), "goodbye of {name} not seen");
         }
         sd.shutdown().await;
-        times
+        let mut avahi = Vec::new();
+        for run in 0..RUNS {
+            let name = format!("Avahi Timed {run}");
+            let mut c = h3.command("avahi-publish");
+            c.args(["-s", &name, "_embtime._tcp", "8201"]);
+            let start = Instant::now();
+            let mut publisher = Lines::spawn(c);
+            let established = publisher
+                .wait_for(SOON, |l| l.contains("Established"))
+                .await;
+            assert!(
+                established.is_some(),
+                "avahi-publish did not establish {name}"
+            );
+            let confirmed = start.elapsed();
+            let line = browser.wait_for(SOON, resolved(&name)).await;
+            assert!(line.is_some(), "avahi never resolved {name}");
+            avahi.push((confirmed, start.elapsed()));
+            publisher.signal(nix::sys::signal::Signal::SIGTERM);
+            let gone = browser.wait_for(SOON, goodbye(&name)).await;
+            assert!(gone.is_some(), "goodbye of {name} not seen");
+        }
+        (ours, avahi)
     });
-    times.sort_by_key(|t| t.1);
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    eprintln!("register -> avahi-browse resolved (ms), {RUNS} runs:");
-    for (confirmed, seen) in &times {
-        eprintln!("  confirmed {:7.1}  seen {:7.1}", ms(*confirmed), ms(*seen));
-    }
-    eprintln!(
-        "  median seen {:.1} ms, min {:.1}, max {:.1}",
-        ms(times[RUNS / 2].1),
-        ms(times[0].1),
-        ms(times[RUNS - 1].1)
+    print_times(
+        "embedded register -> remote avahi-browse resolved",
+        &mut ours,
     );
+    print_times("avahi-publish -> remote avahi-browse resolved", &mut avahi);
 }
 
 #[test]

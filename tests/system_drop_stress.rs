@@ -2,17 +2,18 @@
 //! times, against a real avahi-daemon; afterwards no descriptor and no thread may be left.
 //!
 //! Points covered, cycle after cycle with varying delays: register / browse / resolve / query /
-//! endpoints dropped before the first reply, while the reply is being processed, and during a
+//! host lookup / type enumeration / endpoints dropped before the first reply, while the reply is being processed, and during a
 //! burst of callbacks (a browse of a type with [`BURST`] instances published on the other host,
 //! dropped after 0..=BURST events); and, a few times per run, operations open or created
 //! while avahi-daemon is killed, dropped before and after their error arrived, then the daemon
 //! is restarted.
 //!
-//! After `ServiceDiscovery::wait_released()` and a pause longer than the runtime's blocking
+//! Every 100 cycles, right after `ServiceDiscovery::wait_released()`, the descriptor count must
+//! be back at the warm-up baseline. At the end, after `wait_released()` and a pause longer than the runtime's blocking
 //! thread keep-alive, the process must hold no more descriptors (`/proc/self/fd`) and threads
 //! (`/proc/self/task`) than after a warm-up, within a small slack.
 //!
-//! `DNSSD_STRESS_CYCLES` sets the number of cycles (default [`DEFAULT_CYCLES`], ~15 s here);
+//! `DNSSD_STRESS_CYCLES` sets the number of cycles (default [`DEFAULT_CYCLES`], ~20 s in all here);
 //! `DNSSD_STRESS_KILLS` the number of daemon kills (default 2). `scripts/valgrind-drop-stress`
 //! runs this test under valgrind with fewer cycles.
 
@@ -33,7 +34,9 @@ use dnssd::{
 };
 use dnssd_netlab::{Avahi, Lab, LabChild};
 
-const DEFAULT_CYCLES: usize = 1500;
+const DEFAULT_CYCLES: usize = 1200;
+/// Kinds of cycle (see [`cycle`]).
+const KINDS: usize = 9;
 /// Instances of the burst type published on host 2.
 const BURST: usize = 20;
 /// Blocking pool threads go away after this long idle (checked after twice as long).
@@ -93,6 +96,8 @@ struct Fixture {
     /// One burst instance, for resolve and record queries.
     target: Instance,
     target_txt_name: String,
+    /// Host 2's mDNS name, for address lookups.
+    host2: String,
 }
 
 /// Browses `burst_type` until all [`BURST`] instances are there; returns one of them.
@@ -126,7 +131,7 @@ fn service(fixture: &Fixture, cycle: usize) -> Service {
 /// One cycle: start an operation and drop it at a point chosen by `cycle`.
 async fn cycle(sd: &ServiceDiscovery, fixture: &Fixture, cycle: usize) {
     let delay = jitter(cycle);
-    match cycle % 7 {
+    match cycle % KINDS {
         // register: dropped before or just after the daemon confirms.
         0 => {
             let _ = tokio::time::timeout(delay, sd.register(service(fixture, cycle))).await;
@@ -140,7 +145,7 @@ async fn cycle(sd: &ServiceDiscovery, fixture: &Fixture, cycle: usize) {
         // browse during a burst of callbacks: dropped after 0..=BURST events.
         2 => {
             let mut browse = sd.browse(&fixture.burst_type).unwrap();
-            let wanted = (cycle / 7) % (BURST + 1);
+            let wanted = (cycle / KINDS) % (BURST + 1);
             for _ in 0..wanted {
                 match tokio::time::timeout(Duration::from_secs(2), browse.next_event()).await {
                     Ok(Some(Ok(_))) => {}
@@ -166,6 +171,16 @@ async fn cycle(sd: &ServiceDiscovery, fixture: &Fixture, cycle: usize) {
             let mut endpoints = sd.browse(&fixture.burst_type).unwrap().resolved();
             let _ = tokio::time::timeout(delay * 4, endpoints.next_event()).await;
             drop(endpoints);
+        }
+        // host lookup (two QueryRecord refs, A and AAAA, with Avahi) dropped mid-flight.
+        6 => {
+            let _ = tokio::time::timeout(delay, sd.lookup_host(&fixture.host2)).await;
+        }
+        // service type enumeration dropped after a delay.
+        7 => {
+            let mut types = sd.browse_types().unwrap();
+            let _ = tokio::time::timeout(delay, types.next_event()).await;
+            drop(types);
         }
         // several at once, dropped together in varying order.
         _ => {
@@ -316,10 +331,11 @@ fn dropping_system_handles_at_every_point_leaks_no_fd_or_thread() {
             plain_type,
             target,
             target_txt_name,
+            host2: lab.host(2).avahi_host_name(),
         };
 
         // Warm-up: every kind of cycle once, so lazily created state exists in the baseline.
-        for i in 0..14 {
+        for i in 0..2 * KINDS {
             cycle(&sd, &fixture, i).await;
         }
         let baseline = settle(&sd).await;

@@ -1,12 +1,15 @@
 /*
  * Baseline for scripts/bench-system: browse a service type and resolve every instance until
  * COUNT distinct instances are resolved, with nothing but the daemon's own dns_sd.h API and a
- * poll(2) loop. Prints "elapsed_ms=<ms> resolved=<n>", timed from just before
+ * poll(2) loop. Prints "elapsed_ms=<ms> resolved=<n> cpu_ms=<ms>", timed from just before
  * DNSServiceBrowse to the COUNT-th resolve reply (the same span the Rust counterpart,
  * examples/bench_browse_resolve.rs, measures).
  *
  *   cc -O2 -o browse_resolve browse_resolve.c $(pkg-config --cflags --libs avahi-compat-libdns_sd)
  *   ./browse_resolve _bench._tcp 200
+ *
+ * cpu_ms is the process's user+system CPU time (all threads, including the library's helper
+ * threads) at that point.
  *
  * Avahi reports each instance once per IP protocol: like the Rust API, an instance (name,
  * interface) is resolved once. A resolve is one-shot: its ref is deallocated after the first
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define MAX_OPS 8192
@@ -156,7 +160,11 @@ int main(int argc, char **argv) {
         n_ops = kept;
     }
     double elapsed = now_ms() - start;
-    printf("elapsed_ms=%.1f resolved=%d\n", elapsed, resolved);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    printf("elapsed_ms=%.1f resolved=%d cpu_ms=%.1f\n", elapsed, resolved, cpu);
     fflush(stdout);
     for (int i = 0; i < n_ops; i++)
         DNSServiceRefDeallocate(ops[i]->ref);

@@ -79,6 +79,15 @@ pub enum CommandError {
     /// TXT rdata is not a sequence of length-prefixed strings.
     #[error("invalid TXT record data")]
     InvalidTxt,
+    /// The TXT data cannot be sent: with the probe that carries it, it would not fit in
+    /// one 9000-byte mDNS message (RFC 6762 §17). `max` depends on the service type.
+    #[error("TXT record data of {len} bytes is larger than {max} bytes")]
+    TxtTooLarge {
+        /// Bytes given.
+        len: usize,
+        /// Largest accepted for this service type.
+        max: usize,
+    },
     /// A cap from [`crate::Limits`] was reached.
     #[error("limit reached: {0}")]
     LimitReached(&'static str),
@@ -120,6 +129,16 @@ pub enum Event {
         id: RegistrationId,
         /// Why.
         reason: RegistrationFailure,
+    },
+    /// Warning: a registration or TXT update carries more than [`crate::TXT_WARN_LEN`]
+    /// (1300) bytes of TXT data, which RFC 6763 §6.2 does not recommend (it may not fit a
+    /// 1500-byte Ethernet frame with the other records). It is published anyway; also
+    /// counted in [`Stats::large_txt`].
+    TxtTooLarge {
+        /// Registration.
+        id: RegistrationId,
+        /// TXT data length in bytes.
+        len: usize,
     },
     /// Our host name conflicted and was renamed (`host-2`).
     HostRenamed {
@@ -236,6 +255,9 @@ pub struct Stats {
     pub cache_evictions: u64,
     /// Pending answers or queued datagrams evicted by their caps.
     pub pending_evictions: u64,
+    /// Registrations or TXT updates with more than 1300 bytes of TXT data (each also
+    /// raised [`Event::TxtTooLarge`]).
+    pub large_txt: u64,
     /// Events dropped because nobody polled them.
     pub events_dropped: u64,
 }

@@ -41,8 +41,20 @@
 //!   `tests/engine_security.rs`; header and cache-flush audit of every packet (8, 34, 40):
 //!   `header_audit_of_every_packet`; arbitrary datagrams: `tests/engine_receive_loop.rs` and
 //!   the cargo-fuzz target `engine_receive`.
+//! - Domain enumeration (49), reverse-mapping PTRs, TXT size (44):
+//!   `tests/engine_enumeration.rs`. `b`/`db`/`lb`/`r`/`dr._dns-sd._udp.local` get no answer,
+//!   as from Avahi (it publishes `b._dns-sd._udp.local` only for a domain other than
+//!   `local`, and never the others) and mDNSResponder (its `local` enumeration records are
+//!   local-only): the engine's only domain is `local`, which every client browses anyway.
+//!   The host's addresses get `in-addr.arpa` / nibble `ip6.arpa` PTRs to the host name,
+//!   unique with TTL 120 like Avahi's; they are announced, answered and said goodbye to with
+//!   the address records but not probed (a conflict there is an address conflict, which is
+//!   IP's business), and a peer's record with the same name is not a host-name conflict.
+//!   TXT data over [`TXT_WARN_LEN`] (1300) bytes raises [`Event::TxtTooLarge`] and counts in
+//!   [`Stats::large_txt`]; data whose probe could not fit in 9000 bytes is refused with
+//!   [`CommandError::TxtTooLarge`].
 //! - Not here: sockets, IP TTL 255 and port choice (1, 37: the driver), name/TXT validation of
-//!   the public API (42, 44-46: the `dnssd` crate), domain enumeration (49: not implemented).
+//!   the public API (42, 45, 46: the `dnssd` crate).
 #![forbid(unsafe_code)]
 
 pub mod wire;
@@ -65,7 +77,7 @@ pub use api::{
 };
 pub use config::{Config, Family, InterfaceAddress, InterfaceConfig, InterfaceId, Limits};
 pub use engine::Engine;
-pub use responder::{HOST_TTL, OTHER_TTL};
+pub use responder::{HOST_TTL, OTHER_TTL, TXT_WARN_LEN};
 pub use rng::Rng;
 pub use time::Instant;
 

@@ -112,6 +112,41 @@ pub(crate) struct Responder {
     deadline: std::cell::Cell<Option<Option<Instant>>>,
 }
 
+/// The reverse-mapping name of an address (RFC 1035 §3.5, RFC 3596 §2.5).
+pub(crate) fn reverse_name(addr: &IpAddr) -> Option<Name> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut labels: Vec<Vec<u8>> = Vec::new();
+    match addr {
+        IpAddr::V4(v4) => {
+            labels.extend(v4.octets().iter().rev().map(|o| o.to_string().into_bytes()));
+            labels.push(b"in-addr".to_vec());
+        }
+        IpAddr::V6(v6) => {
+            for o in v6.octets().iter().rev() {
+                for nibble in [o & 0x0F, o >> 4] {
+                    labels.push(vec![HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')]);
+                }
+            }
+            labels.push(b"ip6".to_vec());
+        }
+    }
+    labels.push(b"arpa".to_vec());
+    Name::from_labels(labels).ok()
+}
+
+/// TXT data longer than this is "not recommended" (RFC 6763 §6.2): registering or updating
+/// it raises [`Event::TxtTooLarge`] but publishes it.
+pub const TXT_WARN_LEN: usize = 1300;
+
+/// The longest TXT data a service of type `type_name` can carry: its probe (question, SRV
+/// with the longest target and TXT, for the longest instance label) must fit in one
+/// 9000-byte message (RFC 6762 §17).
+fn max_txt_len(type_name: &Name) -> usize {
+    let owner = 1 + 63 + type_name.wire_len();
+    let probe_overhead = 12 + (owner + 4) + (2 + 10 + 6 + 255) + (2 + 10);
+    packet::MAX_MESSAGE.saturating_sub(probe_overhead)
+}
+
 fn label_name(label: &str, parent: &Name) -> Result<Name, CommandError> {
     parent
         .prepend(label.as_bytes())
@@ -267,6 +302,23 @@ impl Responder {
             .collect()
     }
 
+    /// Reverse-mapping PTRs for the host's addresses on `iface` (`5.1.168.192.in-addr.arpa`
+    /// and nibble `ip6.arpa` names pointing at the host name), unique with the host TTL, as
+    /// Avahi publishes them. Announced, answered and said goodbye to with the address
+    /// records; not probed (see the crate docs).
+    fn reverse_records(&self, iface: InterfaceId) -> Vec<Record> {
+        let Some(h) = &self.host else {
+            return Vec::new();
+        };
+        self.iface_addrs
+            .get(&iface)
+            .into_iter()
+            .flatten()
+            .filter_map(reverse_name)
+            .map(|n| rec(&n, HOST_TTL, true, RData::Ptr(h.name.clone())))
+            .collect()
+    }
+
     fn all_host_rdata(&self) -> impl Iterator<Item = RData> + '_ {
         self.iface_addrs.values().flatten().map(|a| match a {
             IpAddr::V4(v4) => RData::A(*v4),
@@ -337,7 +389,11 @@ impl Responder {
 
     fn group_all(&self, g: GroupId, link: LinkId) -> Vec<Record> {
         match g {
-            GroupId::Host => self.host_records(link.iface),
+            GroupId::Host => {
+                let mut v = self.host_records(link.iface);
+                v.extend(self.reverse_records(link.iface));
+                v
+            }
             GroupId::Service(id) => self
                 .services
                 .get(&id)
@@ -509,6 +565,13 @@ impl Responder {
         if !valid_txt(&txt) {
             return Err(CommandError::InvalidTxt);
         }
+        let max = max_txt_len(&type_name);
+        if txt.len() > max {
+            return Err(CommandError::TxtTooLarge {
+                len: txt.len(),
+                max,
+            });
+        }
         let (base, mut n) = split_counter(&spec.instance);
         // Local uniqueness: another of our services may already hold the name.
         let mut name = label_name(&service_label(&base, n), &type_name)
@@ -555,6 +618,13 @@ impl Responder {
         for link in links {
             self.start_probing(GroupId::Service(id), link, cx, None);
         }
+        if spec.txt.len() > TXT_WARN_LEN {
+            cx.stats.large_txt += 1;
+            cx.events.push(Event::TxtTooLarge {
+                id,
+                len: spec.txt.len(),
+            });
+        }
         Ok(id)
     }
 
@@ -574,8 +644,19 @@ impl Responder {
             return Err(CommandError::InvalidTxt);
         }
         let s = self.services.get_mut(&id).ok_or(CommandError::UnknownId)?;
+        let max = max_txt_len(&s.type_name);
+        if txt.len() > max {
+            return Err(CommandError::TxtTooLarge {
+                len: txt.len(),
+                max,
+            });
+        }
         if s.txt == txt {
             return Ok(());
+        }
+        if txt.len() > TXT_WARN_LEN {
+            cx.stats.large_txt += 1;
+            cx.events.push(Event::TxtTooLarge { id, len: txt.len() });
         }
         s.txt = txt;
         // RFC 6762 §8.4: at most 10 updates per minute; later ones wait.
@@ -664,7 +745,9 @@ impl Responder {
                 .map(|(l, _)| *l)
                 .collect();
             for link in links {
-                for mut r in self.host_records(link.iface) {
+                let mut records = self.host_records(link.iface);
+                records.extend(self.reverse_records(link.iface));
+                for mut r in records {
                     r.ttl = 0;
                     cx.sched
                         .schedule(link, r, PendingKind::Goodbye, cx.now, cx.now, None);
@@ -695,9 +778,14 @@ impl Responder {
             let removed: Vec<Record> = old
                 .iter()
                 .filter(|a| !addrs.contains(a))
-                .map(|a| match a {
-                    IpAddr::V4(v4) => rec(&h.name, 0, true, RData::A(*v4)),
-                    IpAddr::V6(v6) => rec(&h.name, 0, true, RData::Aaaa(*v6)),
+                .flat_map(|a| {
+                    let addr = match a {
+                        IpAddr::V4(v4) => rec(&h.name, 0, true, RData::A(*v4)),
+                        IpAddr::V6(v6) => rec(&h.name, 0, true, RData::Aaaa(*v6)),
+                    };
+                    let reverse =
+                        reverse_name(a).map(|n| rec(&n, 0, true, RData::Ptr(h.name.clone())));
+                    std::iter::once(addr).chain(reverse)
                 })
                 .collect();
             for (link, st) in h.links.iter().filter(|(l, _)| l.iface == iface) {
@@ -1219,6 +1307,13 @@ impl Responder {
                 ));
             }
         }
+        if (any || q.qtype == RecordType::PTR) && self.host_active(link) {
+            out.extend(
+                self.reverse_records(link.iface)
+                    .into_iter()
+                    .filter(|r| r.name == q.name),
+            );
+        }
         if let Some(h) = self
             .host
             .as_ref()
@@ -1286,6 +1381,24 @@ impl Responder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_names() {
+        let v4: IpAddr = "192.168.1.5".parse().unwrap();
+        assert_eq!(
+            reverse_name(&v4).unwrap(),
+            Name::from_dotted("5.1.168.192.in-addr.arpa").unwrap()
+        );
+        // RFC 3596 §2.5's example.
+        let v6: IpAddr = "4321:0:1:2:3:4:567:89ab".parse().unwrap();
+        assert_eq!(
+            reverse_name(&v6).unwrap(),
+            Name::from_dotted(
+                "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa"
+            )
+            .unwrap()
+        );
+    }
 
     #[test]
     fn rename_labels() {

@@ -135,15 +135,22 @@ fn announces_twice_or_more_doubling_from_one_second_then_silent() {
     // No periodic announcements over two hours.
     let last = ann.last().unwrap().at;
     assert!(last < Instant::from_millis(10_000));
-    // TTLs: 120 for SRV and A, 4500 for PTR and TXT; cache-flush on unique only.
+    // TTLs: 120 for SRV, A and reverse-mapping PTRs, 4500 for other PTRs and TXT;
+    // cache-flush on unique only (all but the DNS-SD PTRs).
     let a = &ann[0];
     for r in a.records() {
+        let reverse = r.name.ends_with(&name("arpa"));
         match r.rtype() {
             RecordType::SRV | RecordType::A | RecordType::AAAA => assert_eq!(r.ttl, 120),
+            RecordType::PTR if reverse => assert_eq!(r.ttl, 120),
             RecordType::PTR | RecordType::TXT => assert_eq!(r.ttl, 4500),
             _ => {}
         }
-        assert_eq!(r.cache_flush, r.rtype() != RecordType::PTR, "{r:?}");
+        assert_eq!(
+            r.cache_flush,
+            r.rtype() != RecordType::PTR || reverse,
+            "{r:?}"
+        );
     }
 }
 
@@ -929,7 +936,8 @@ fn header_audit_of_every_packet() {
                 assert!(!h.truncated());
             }
             for r in s.records() {
-                if r.rtype() == RecordType::PTR {
+                // Reverse-mapping PTRs (`*.arpa`) are unique; DNS-SD PTRs are shared.
+                if r.rtype() == RecordType::PTR && !r.name.ends_with(&name("arpa")) {
                     assert!(!r.cache_flush, "no cache-flush on shared records");
                 }
             }

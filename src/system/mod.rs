@@ -69,7 +69,7 @@ impl SystemBackend {
             config: OpConfig { flavor, reconnect },
             capabilities: capabilities(api, flavor),
             runtime,
-            tracker: Tracker::new(),
+            tracker: Tracker::new(flavor),
         })
     }
 

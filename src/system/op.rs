@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use super::service_ref::{CreateError, Reply, ServiceRef};
 use crate::error::Error;
@@ -27,6 +27,13 @@ const PROCESS_BUDGET: usize = 32;
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 /// Longest delay between attempts to reach a missing daemon.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Most refs being created at once (per backend) with Avahi's library. Each Avahi ref is its
+/// own D-Bus connection, and every live connection receives the bus's `NameOwnerChanged`
+/// broadcast for every connection that comes or goes: creating hundreds at once makes each of
+/// them wake its helper thread many times for nothing (measured: ~29 empty
+/// `DNSServiceProcessResult` round trips per ref with 200 parallel creations, ~5 with one at a
+/// time). A few in parallel keep the latency of a burst low without that storm.
+const AVAHI_PARALLEL_CREATES: usize = 4;
 
 /// What the backend knows about the library that shapes error mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,14 +80,18 @@ pub(crate) struct Tracker {
     live: AtomicUsize,
     idle: Notify,
     cancel: watch::Sender<bool>,
+    /// Bounds how many refs are being created at once (`None`: no bound).
+    creating: Option<Arc<Semaphore>>,
 }
 
 impl Tracker {
-    pub(crate) fn new() -> Arc<Tracker> {
+    pub(crate) fn new(flavor: Flavor) -> Arc<Tracker> {
         Arc::new(Tracker {
             live: AtomicUsize::new(0),
             idle: Notify::new(),
             cancel: watch::Sender::new(false),
+            creating: (flavor == Flavor::Avahi)
+                .then(|| Arc::new(Semaphore::new(AVAHI_PARALLEL_CREATES))),
         })
     }
 
@@ -184,14 +195,23 @@ async fn create(
     ctl: &Ctl,
 ) -> Result<Vec<AsyncFd<ServiceRef>>, Error> {
     let creator = Arc::clone(creator);
-    // The ticket rides along: if this future is dropped (the handle went away) while the
-    // library is still creating, the refs are made anyway and deallocated when the finished
-    // task's output is dropped, on the blocking thread. Returning the ticket after the refs
-    // keeps the operation counted until then, so `wait_released` waits for it too.
+    // The semaphore is never closed, so acquiring fails only if it were; then go unbounded.
+    let permit = match &ctl.ticket.0.creating {
+        Some(creating) => Arc::clone(creating).acquire_owned().await.ok(),
+        None => None,
+    };
+    // The closure owns a ticket and returns it with the refs: if this future is dropped while
+    // the call runs (the consumer went away), the refs it makes are dropped on the blocking
+    // thread before the ticket, so `Tracker::idle` still waits for their deallocation.
     let ticket = Arc::clone(&ctl.ticket);
-    let (refs, _ticket) = tokio::task::spawn_blocking(move || (creator(), ticket))
-        .await
-        .map_err(|e| Error::Io(io::Error::other(e)))?;
+    let (refs, ticket) = tokio::task::spawn_blocking(move || {
+        let refs = creator();
+        drop(permit);
+        (refs, ticket)
+    })
+    .await
+    .map_err(|e| Error::Io(io::Error::other(e)))?;
+    drop(ticket);
     let refs = refs.map_err(|e| create_error(e, flavor))?;
     let mut fds = Vec::with_capacity(refs.len());
     let mut rest = refs.into_iter();
@@ -422,7 +442,9 @@ const MAX_RENAMES: u32 = 32;
 
 /// Avahi's library answers a name already registered on the same daemon with NameConflict
 /// instead of renaming (Apple's daemon and remote conflicts rename by themselves): pick the
-/// next name the way Avahi does (`Name #2`, `Name #3`...) and say whether to try again.
+/// next name the way Avahi does (`Name #2`, `Name #3`...) and say whether to try again. This
+/// also applies when re-registering after the daemon came back (another client may have taken
+/// the name meanwhile); the new name then reaches the handle as `Registered`.
 fn rename_after_conflict(e: &Error, spec: &mut RegistrationSpec, renames: &mut u32) -> bool {
     if !matches!(e, Error::NameConflict) || *renames >= MAX_RENAMES {
         return false;
@@ -499,7 +521,7 @@ pub(crate) async fn run_registration(
         let mut fds = match created {
             Ok(fds) => fds,
             Err(e) => {
-                if confirm.is_some() && rename_after_conflict(&e, &mut spec, &mut renames) {
+                if rename_after_conflict(&e, &mut spec, &mut renames) {
                     continue;
                 }
                 if let Some(confirm) = confirm.take() {
@@ -578,7 +600,7 @@ pub(crate) async fn run_registration(
             Outcome::Closed => return,
             Outcome::Dead(code) => {
                 let e = code_error(code, config.flavor);
-                if confirm.is_some() && rename_after_conflict(&e, &mut spec, &mut renames) {
+                if rename_after_conflict(&e, &mut spec, &mut renames) {
                     continue;
                 }
                 if let Some(confirm) = confirm.take() {

@@ -98,7 +98,11 @@ impl Message {
 
     /// Encodes with name compression, with no size limit other than the format's own.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
-        let mut writer = super::writer::MessageWriter::new(self.header, usize::MAX);
+        let mut writer = super::writer::MessageWriter::with_buffer(
+            self.header,
+            usize::MAX,
+            Vec::with_capacity(512),
+        );
         for q in &self.questions {
             writer.push_question(q)?;
         }
