@@ -35,6 +35,9 @@ fn count<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, added: bool
 
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// First queries due this soon after a query that is sent anyway go with it.
+const AGGREGATE: Duration = Duration::from_millis(100);
+
 /// What a query asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum QueryKind {
@@ -71,6 +74,9 @@ struct Query {
 #[derive(Debug, Clone)]
 struct QuestionState {
     next: Instant,
+    /// A first query may go out early (from here, 20 ms after the question was made) when
+    /// another query is sent anyway, so questions made together share datagrams.
+    earliest: Instant,
     interval: Duration,
     users: u32,
     sent: u32,
@@ -122,6 +128,7 @@ impl Querier {
                 if fresh {
                     return QuestionState {
                         next: cx.now + MAX_INTERVAL,
+                        earliest: cx.now + MAX_INTERVAL,
                         interval: Duration::from_secs(1),
                         users: 0,
                         sent: 1,
@@ -132,6 +139,7 @@ impl Querier {
                     next: cx.now
                         + cx.rng
                             .duration(Duration::from_millis(20), Duration::from_millis(120)),
+                    earliest: cx.now + Duration::from_millis(20),
                     interval: Duration::from_secs(1),
                     users: 0,
                     sent: 0,
@@ -212,6 +220,7 @@ impl Querier {
             st.next = cx.now
                 + cx.rng
                     .duration(Duration::from_millis(20), Duration::from_millis(120));
+            st.earliest = cx.now + Duration::from_millis(20);
             st.interval = Duration::from_secs(1);
             st.sent = 0;
         }
@@ -312,7 +321,11 @@ impl Querier {
         let mut per_link: BTreeMap<LinkId, Vec<Question>> = BTreeMap::new();
         for ((link, name, t), st) in self.questions.iter_mut() {
             let forced = self.forced.contains(&(*link, name.clone(), *t));
-            if st.next <= now || forced {
+            // First queries due within the aggregation window go with this one (§5.2 allows
+            // any moment 20-120 ms after the start): N resolves started by one browse answer
+            // share a few datagrams instead of one each.
+            let early = st.sent == 0 && st.earliest <= now && st.next <= now + AGGREGATE;
+            if st.next <= now || forced || early {
                 // A fresh question asks for a unicast reply first (NETLAB.md).
                 let qu = st.sent == 0;
                 per_link.entry(*link).or_default().push(Question {
@@ -321,7 +334,7 @@ impl Querier {
                     qclass: CLASS_IN,
                     unicast_response: qu,
                 });
-                if st.next <= now {
+                if st.next <= now || early {
                     st.next = now + st.interval;
                     st.interval = (st.interval * 2).min(MAX_INTERVAL);
                 }

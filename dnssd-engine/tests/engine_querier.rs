@@ -340,3 +340,43 @@ fn resolve_of_a_cached_service_sends_no_query_until_the_answer_goes() {
         "asks again once the answer is gone"
     );
 }
+
+#[test]
+fn first_queries_started_together_share_datagrams_within_20_120ms() {
+    // 50 resolves started at one moment (as a browse answer starts them): their first queries
+    // go out 20-120 ms later in a few datagrams, not in one datagram each.
+    let mut net = Net::new(25, 2);
+    net.loss_permille = 0;
+    net.run_for(Duration::from_secs(5));
+    let t0 = net.now;
+    let names: Vec<_> = (0..50)
+        .map(|i| name(&format!("Svc {i}._http._tcp.local")))
+        .collect();
+    for n in &names {
+        net.engine(1).resolve(t0, n, None).unwrap();
+    }
+    net.run_for(Duration::from_millis(500));
+    let queries: Vec<_> = net
+        .sent_by(1)
+        .into_iter()
+        .filter(|s| !s.is_response() && s.at >= t0)
+        .filter(|s| s.msg.questions.iter().any(|q| names.contains(&q.name)))
+        .collect();
+    for n in &names {
+        let first = queries
+            .iter()
+            .find(|s| {
+                s.msg
+                    .questions
+                    .iter()
+                    .any(|q| q.name == *n && q.qtype == RecordType::SRV)
+            })
+            .expect("asked");
+        let d = first.at - t0;
+        assert!(
+            d >= Duration::from_millis(20) && d <= Duration::from_millis(120),
+            "{d:?}"
+        );
+    }
+    assert!(queries.len() <= 10, "{} query datagrams", queries.len());
+}
