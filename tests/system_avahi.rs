@@ -503,3 +503,49 @@ fn subtype_registration_is_browsable_by_subtype() {
         .unwrap();
     });
 }
+
+#[test]
+fn a_name_taken_on_the_same_daemon_is_renamed_and_the_default_name_is_the_hosts() {
+    let (lab, _a1, _a2) = lab();
+    runtime().block_on(async {
+        let sd = system(true);
+        let service = |port| {
+            Service::new(ServiceType::new("_systest._tcp").unwrap(), port)
+                .name(InstanceName::new("Twin").unwrap())
+        };
+        let first = within(NET, "first", sd.register(service(86)))
+            .await
+            .unwrap();
+        // Avahi's library answers the second with NameConflict from the call itself; the
+        // backend renames the way Avahi does. (With identical records, port included, Avahi
+        // accepts the second as the same service and both keep the name.)
+        let second = within(NET, "second", sd.register(service(88)))
+            .await
+            .unwrap();
+        assert_eq!(first.name().as_str(), "Twin");
+        assert_eq!(second.name().as_str(), "Twin #2");
+
+        let unnamed = within(
+            NET,
+            "unnamed",
+            sd.register(Service::new(ServiceType::new("_systest._tcp").unwrap(), 87)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(unnamed.name().as_str(), lab.host(1).name());
+
+        let host2 = lab.host(2).clone();
+        let lines = tokio::task::spawn_blocking(move || {
+            wait_browse(&host2, "_systest._tcp", "all three", |l| {
+                ["Twin", "Twin #2"]
+                    .iter()
+                    .all(|n| l.iter().any(|l| l.name == *n))
+                    && l.iter().any(|l| l.port == 87)
+            })
+        })
+        .await
+        .unwrap();
+        assert!(lines.iter().any(|l| l.name == "Twin" && l.port == 86));
+        assert!(lines.iter().any(|l| l.name == "Twin #2" && l.port == 88));
+    });
+}

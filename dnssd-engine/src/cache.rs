@@ -175,7 +175,8 @@ impl Cache {
         }
     }
 
-    /// All entries (for tests and stats).
+    /// All entries (for tests).
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &CacheEntry> {
         self.entries.values()
     }

@@ -99,16 +99,35 @@ impl Querier {
         kind: &QueryKind,
         iface: Option<InterfaceId>,
         link: LinkId,
+        cache: Option<&Cache>,
         cx: &mut Ctx<'_>,
     ) {
         if iface.is_some_and(|i| i != link.iface) {
             return;
         }
         for (name, t) in kind.questions() {
-            let st = self
-                .questions
-                .entry((link, name, t))
-                .or_insert_with(|| QuestionState {
+            // A unique record (SRV, TXT, A, AAAA) already in the cache with more than half its
+            // TTL left answers the question: asking would only bring known-answer traffic
+            // (1000 resolves = thousands of queries). The cache's 80 % refresh asks later, and
+            // losing the answer starts the queries (`apply`).
+            let fresh = matches!(
+                t,
+                RecordType::SRV | RecordType::TXT | RecordType::A | RecordType::AAAA
+            ) && cache.is_some_and(|c| {
+                c.answers(link, &name, t)
+                    .iter()
+                    .any(|e| e.more_than_half_left(cx.now))
+            });
+            let st = self.questions.entry((link, name, t)).or_insert_with(|| {
+                if fresh {
+                    return QuestionState {
+                        next: cx.now + MAX_INTERVAL,
+                        interval: Duration::from_secs(1),
+                        users: 0,
+                        sent: 1,
+                    };
+                }
+                QuestionState {
                     // First query 20-120 ms after start (RFC 6762 §5.2).
                     next: cx.now
                         + cx.rng
@@ -116,7 +135,8 @@ impl Querier {
                     interval: Duration::from_secs(1),
                     users: 0,
                     sent: 0,
-                });
+                }
+            });
             st.users += 1;
         }
     }
@@ -138,7 +158,17 @@ impl Querier {
         self.next_id += 1;
         let links: Vec<LinkId> = self.links.iter().copied().collect();
         for link in &links {
-            self.add_questions(&kind, iface, *link, cx);
+            self.add_questions(&kind, iface, *link, Some(cache), cx);
+        }
+        // Report what the cache already knows: the RRsets this query asks about (not the
+        // whole cache, which made N queries on N cached services cost N^2).
+        let mut existing: Vec<CacheChange> = Vec::new();
+        for link in &links {
+            for (name, t) in kind.questions() {
+                for e in cache.answers(*link, &name, t) {
+                    existing.push(CacheChange::Added(e.link, e.record.clone()));
+                }
+            }
         }
         let q = Query {
             kind,
@@ -149,11 +179,6 @@ impl Querier {
             resolved: HashMap::new(),
         };
         self.queries.insert(id, q);
-        // Report what the cache already knows.
-        let existing: Vec<CacheChange> = cache
-            .iter()
-            .map(|e| CacheChange::Added(e.link, e.record.clone()))
-            .collect();
         for ch in existing {
             self.apply_one(id, &ch, cache, cx);
         }
@@ -202,7 +227,7 @@ impl Querier {
             .map(|q| (q.kind.clone(), q.iface))
             .collect();
         for (kind, iface) in qs {
-            self.add_questions(&kind, iface, link, cx);
+            self.add_questions(&kind, iface, link, None, cx);
         }
     }
 
@@ -347,6 +372,16 @@ impl Querier {
     pub fn apply(&mut self, changes: &[CacheChange], cache: &Cache, cx: &mut Ctx<'_>) {
         let ids: Vec<QueryId> = self.queries.keys().copied().collect();
         for ch in changes {
+            // An answer we stopped asking for (see `add_questions`) went away: ask again.
+            if let CacheChange::Removed(link, r) = ch {
+                if let Some(st) = self.questions.get_mut(&(*link, r.name.clone(), r.rtype())) {
+                    let soon = cx.now + Duration::from_secs(1);
+                    if st.next > soon {
+                        st.next = soon;
+                        st.interval = Duration::from_secs(1);
+                    }
+                }
+            }
             for id in &ids {
                 self.apply_one(*id, ch, cache, cx);
             }
@@ -354,7 +389,6 @@ impl Querier {
     }
 
     fn apply_one(&mut self, id: QueryId, ch: &CacheChange, cache: &Cache, cx: &mut Ctx<'_>) {
-        let links: Vec<LinkId> = self.links.iter().copied().collect();
         let Some(q) = self.queries.get_mut(&id) else {
             return;
         };
@@ -440,7 +474,7 @@ impl Querier {
                 }
                 let mut srv = None;
                 let mut txt = None;
-                for l in links.iter().filter(|l| l.iface == iface) {
+                for l in self.links.iter().filter(|l| l.iface == iface) {
                     if srv.is_none() {
                         srv = cache.rrset(*l, n, RecordType::SRV).find_map(|e| {
                             match &e.record.rdata {

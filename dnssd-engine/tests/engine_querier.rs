@@ -293,3 +293,50 @@ fn local_browse_resolve_lookup_see_own_registrations_without_wire_traffic() {
             .any(|e| matches!(e, Event::BrowseRemoved { query, .. } if *query == b))
     );
 }
+
+#[test]
+fn resolve_of_a_cached_service_sends_no_query_until_the_answer_goes() {
+    // A browse brings the SRV/TXT/A records in its answers' additionals; resolving then asks
+    // nothing (1000 resolves would be thousands of known-answer queries). Once the service's
+    // records go away (goodbye), the resolve asks again.
+    let mut net = Net::new(24, 2);
+    net.loss_permille = 0;
+    let id = net
+        .engine(0)
+        .register(Instant::ZERO, spec("Cached", "_http._tcp", 80))
+        .unwrap();
+    net.run_for(Duration::from_secs(5));
+    let now = net.now;
+    net.engine(1).browse(now, "_http._tcp", None).unwrap();
+    net.run_for(Duration::from_secs(2));
+    let inst = name("Cached._http._tcp.local");
+    let t0 = net.now;
+    let r = net.engine(1).resolve(t0, &inst, None).unwrap();
+    net.run_for(Duration::from_secs(10));
+    assert!(
+        net.events_of(1)
+            .iter()
+            .any(|e| matches!(e, Event::Resolved { query, port: 80, .. } if *query == r)),
+        "resolved from the cache"
+    );
+    let asks_srv = |net: &Net, after: Instant| {
+        net.sent_by(1)
+            .into_iter()
+            .filter(|s| !s.is_response() && s.at >= after)
+            .filter(|s| {
+                s.msg
+                    .questions
+                    .iter()
+                    .any(|q| q.name == inst && q.qtype == RecordType::SRV)
+            })
+            .count()
+    };
+    assert_eq!(asks_srv(&net, t0), 0, "no query for a fresh cached answer");
+    let t1 = net.now;
+    net.engine(0).deregister(t1, id).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert!(
+        asks_srv(&net, t1) >= 1,
+        "asks again once the answer is gone"
+    );
+}

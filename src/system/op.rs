@@ -442,7 +442,9 @@ const MAX_RENAMES: u32 = 32;
 
 /// Avahi's library answers a name already registered on the same daemon with NameConflict
 /// instead of renaming (Apple's daemon and remote conflicts rename by themselves): pick the
-/// next name the way Avahi does (`Name #2`, `Name #3`...) and say whether to try again.
+/// next name the way Avahi does (`Name #2`, `Name #3`...) and say whether to try again. This
+/// also applies when re-registering after the daemon came back (another client may have taken
+/// the name meanwhile); the new name then reaches the handle as `Registered`.
 fn rename_after_conflict(e: &Error, spec: &mut RegistrationSpec, renames: &mut u32) -> bool {
     if !matches!(e, Error::NameConflict) || *renames >= MAX_RENAMES {
         return false;
@@ -519,7 +521,7 @@ pub(crate) async fn run_registration(
         let mut fds = match created {
             Ok(fds) => fds,
             Err(e) => {
-                if confirm.is_some() && rename_after_conflict(&e, &mut spec, &mut renames) {
+                if rename_after_conflict(&e, &mut spec, &mut renames) {
                     continue;
                 }
                 if let Some(confirm) = confirm.take() {
@@ -598,7 +600,7 @@ pub(crate) async fn run_registration(
             Outcome::Closed => return,
             Outcome::Dead(code) => {
                 let e = code_error(code, config.flavor);
-                if confirm.is_some() && rename_after_conflict(&e, &mut spec, &mut renames) {
+                if rename_after_conflict(&e, &mut spec, &mut renames) {
                     continue;
                 }
                 if let Some(confirm) = confirm.take() {
