@@ -10,6 +10,11 @@
 //! more names, so lookups stay O(1) however many names a message carries. Every candidate
 //! is confirmed against the bytes already written, so a collision costs a probe, never a
 //! wrong pointer. Pointers only ever point backwards, at offsets below 0x3FFF.
+//!
+//! In front of the table, a ring of the most recent whole names (`NameCache`, with copies of
+//! names up to 64 bytes) makes a repeated name one compare, and a name whose suffix after
+//! its first label is a recent name one compare plus one label lookup. Rolled-back items
+//! are forgotten by both.
 
 use std::hash::BuildHasher;
 
@@ -969,5 +974,61 @@ mod tests {
         assert_eq!(w.len() - len, 2 + 10 + 1);
         let bytes = w.finish();
         assert_eq!(Message::parse(&bytes).unwrap().answers[1], r);
+    }
+
+    #[test]
+    fn rollback_is_exact_in_the_hashed_table_and_reset_reuses_the_buffer() {
+        // 40 services: past the inline table, so the hashed one is in use.
+        let records: Vec<Record> = (0..40)
+            .map(|i| ptr("_http._tcp.local", &format!("S{i}._http._tcp.local")))
+            .collect();
+        let big = ptr(
+            "_http._tcp.local",
+            &format!("{}._http._tcp.local", "x".repeat(60)),
+        );
+        let mut w = MessageWriter::new(Header::response(), 2000);
+        for r in &records {
+            w.push_answer(r).unwrap();
+        }
+        let room = 2000 - w.len();
+        // Fails: too big for what is left (it would add new suffixes to the table).
+        let mut filler = records.clone();
+        while w.len() + 80 < 2000 {
+            let r = ptr(
+                "_ipp._tcp.local",
+                &format!("P{}._ipp._tcp.local", filler.len()),
+            );
+            w.push_answer(&r).unwrap();
+            filler.push(r);
+        }
+        let (entries, start) = (w.table.len(), w.len());
+        assert!(w.table.hashed.is_some());
+        assert_eq!(w.push_answer(&big), Err(WireError::Full));
+        // Nothing of the failed item is remembered.
+        assert_eq!(w.table.len(), entries);
+        for (o, l) in w.names.offsets.iter().zip(&w.names.lens) {
+            assert!(usize::from(*o) < start || *l == DEAD);
+        }
+        let after = ptr("_http._tcp.local", "S3._http._tcp.local");
+        w.push_answer(&after).unwrap();
+        let bytes = w.finish();
+        // Same bytes as a writer that never saw the failed item.
+        let mut clean = MessageWriter::new(Header::response(), 2000);
+        for r in &filler {
+            clean.push_answer(r).unwrap();
+        }
+        clean.push_answer(&after).unwrap();
+        assert_eq!(bytes, clean.finish());
+        assert!(room > 0);
+
+        // with_buffer/reset: the same datagram again from a reused buffer.
+        let mut again = MessageWriter::with_buffer(Header::response(), 2000, bytes.clone());
+        again.push_answer(&records[0]).unwrap();
+        again.reset(Header::response());
+        for r in &filler {
+            again.push_answer(r).unwrap();
+        }
+        again.push_answer(&after).unwrap();
+        assert_eq!(again.finish(), bytes);
     }
 }
