@@ -449,13 +449,13 @@ fn random_messages_round_trip_through_the_compressing_writer() {
     ])
     .collect();
     let mut rng = dnssd_engine::Rng::new(7);
-    let mut random_name = |rng: &mut dnssd_engine::Rng| {
+    let random_name = |rng: &mut dnssd_engine::Rng| {
         let n = rng.range(1, 6) as usize;
         let mut labels: Vec<&[u8]> = Vec::new();
         let mut len = 1;
         for _ in 0..n {
             let l = &pool[rng.range(0, pool.len() as u64 - 1) as usize];
-            if len + l.len() + 1 <= 255 {
+            if len + l.len() < 255 {
                 len += l.len() + 1;
                 labels.push(l);
             }
