@@ -1002,7 +1002,7 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
     cx.out.banner(date_banner);
     cx.out
         .banner(|| "Timestamp     A/R    Service Type".to_owned());
-    let stream = cx.sd.browse_types()?;
+    let stream = cx.sd.browse_types_on(cx.interface)?;
     drive(cx.out, stream, stop, |event| {
         let (event, ar, t) = match &event {
             ServiceTypeEvent::Added(t) => ("added", "Add", t),

@@ -83,6 +83,9 @@ pub struct Capabilities {
     pub reconfirm: bool,
     /// A registration's TXT record can be replaced while it is live.
     pub txt_update: bool,
+    /// Record queries may ask for type ANY (255); Avahi's library answers `BadParam`, so the
+    /// system backend refuses such a query with `Unsupported` there.
+    pub query_any: bool,
 }
 
 /// The backend a handle was built with.

@@ -435,6 +435,13 @@ impl ServiceDiscovery {
         ))
     }
 
+    /// [`browse_types`](Self::browse_types) on one interface (or [`Interface::Any`]).
+    pub fn browse_types_on(&self, interface: Interface) -> Result<ServiceTypes> {
+        Ok(ServiceTypes::from_events(
+            self.backend.browse_types(None, interface)?,
+        ))
+    }
+
     /// Ends this handle's work and waits for it. With the embedded backend: deregisters every
     /// service, returns once their goodbyes are on the wire, and stops the engine (every clone
     /// of this handle and every open stream end). Call it before a program exits: dropping

@@ -185,6 +185,8 @@ fn query_record_streams_the_txt_record_of_a_peer_service() {
             }
         })
         .await;
+        // The owner name reads as the embedded backend reports it (not Avahi's `\032` form).
+        assert_eq!(record.name, "Rec Peer._systest._tcp.local.");
         assert_eq!(record.rtype, 16);
         assert_eq!(record.class, 1);
         assert_eq!(record.rdata, b"\x03k=v");
@@ -431,6 +433,10 @@ fn invalid_input_is_refused_before_the_call_with_typed_errors() {
             .unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
         let e = sd.browse_on(&http, None, Interface::LocalOnly).unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+        // Avahi answers an ANY query with BadParam: refused up front, and the capability says so.
+        assert!(!sd.capabilities().query_any);
+        let e = sd.query_record("x.local", RecordType(255)).unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
         let two = http
             .clone()

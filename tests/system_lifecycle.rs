@@ -254,3 +254,60 @@ fn without_reconnect_a_killed_daemon_ends_the_stream() {
         assert!(saw_error, "the stream ended without saying why");
     });
 }
+
+#[test]
+fn a_txt_update_made_while_the_daemon_is_down_is_published_when_it_returns() {
+    let (lab, a1, a2) = lab();
+    let (a1, a2) = (std::sync::Arc::new(a1), std::sync::Arc::new(a2));
+    runtime().block_on(async {
+        let sd = system(true);
+        let mut txt = dnssd::TxtRecord::new();
+        txt.insert("v", "1").unwrap();
+        let mut reg = within(
+            NET,
+            "register",
+            sd.register(
+                Service::new(systest(), 95)
+                    .name(InstanceName::new("Patient").unwrap())
+                    .txt(txt),
+            ),
+        )
+        .await
+        .unwrap();
+        let (_, cleanup) = kill_daemon(&lab, &a1);
+        let event = within(PROMPT, "registration error", reg.next_event()).await;
+        assert!(
+            matches!(event, Some(Err(Error::DaemonNotRunning))),
+            "{event:?}"
+        );
+        cleanup.await.unwrap();
+
+        let mut txt = dnssd::TxtRecord::new();
+        txt.insert("v", "2").unwrap();
+        within(NET, "update_txt while down", reg.update_txt(txt))
+            .await
+            .unwrap();
+
+        // Clear host 2's cache of the old record (see above), then bring host 1 back.
+        let h2 = std::sync::Arc::clone(&a2);
+        blocking(move || {
+            h2.stop();
+            h2.restart();
+        })
+        .await;
+        let restarter = std::sync::Arc::clone(&a1);
+        blocking(move || restarter.restart()).await;
+        let event = within(NET, "Registered again", reg.next_event()).await;
+        assert!(
+            matches!(event, Some(Ok(RegistrationEvent::Registered(_)))),
+            "{event:?}"
+        );
+        let host2 = lab.host(2).clone();
+        blocking(move || {
+            wait_browse(&host2, "_systest._tcp", "v=2", |l| {
+                l.iter().any(|l| l.name == "Patient" && l.txt == ["v=2"])
+            })
+        })
+        .await;
+    });
+}

@@ -1307,7 +1307,12 @@ impl Responder {
                 ));
             }
         }
-        if (any || q.qtype == RecordType::PTR) && self.host_active(link) {
+        let reverse_question = q
+            .name
+            .labels()
+            .last()
+            .is_some_and(|l| l.eq_ignore_ascii_case(b"arpa"));
+        if reverse_question && (any || q.qtype == RecordType::PTR) && self.host_active(link) {
             out.extend(
                 self.reverse_records(link.iface)
                     .into_iter()

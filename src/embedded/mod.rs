@@ -53,5 +53,6 @@ pub(crate) fn capabilities() -> Capabilities {
         record_ttl: true,
         reconfirm: false,
         txt_update: true,
+        query_any: true,
     }
 }

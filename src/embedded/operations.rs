@@ -77,6 +77,10 @@ fn command_error(e: CommandError) -> Error {
             key: String::new(),
             reason: "TXT record data is not a sequence of length-prefixed strings",
         },
+        CommandError::TxtTooLarge { .. } => Error::InvalidTxt {
+            key: String::new(),
+            reason: "the TXT record does not fit in one 9000-byte mDNS message (RFC 6762 §17)",
+        },
         CommandError::LimitReached(_) => Error::NoMemory,
         CommandError::UnknownId => Error::BadReference,
         _ => Error::BadParam,
@@ -487,6 +491,15 @@ fn machine_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_txt_record_too_large_for_a_message_is_an_invalid_txt_error() {
+        let e = command_error(CommandError::TxtTooLarge {
+            len: 9500,
+            max: 8600,
+        });
+        assert!(matches!(e, Error::InvalidTxt { .. }), "{e:?}");
+    }
 
     #[test]
     fn instance_names_are_unescaped() {

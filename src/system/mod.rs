@@ -205,6 +205,9 @@ impl SystemBackend {
     ) -> Result<EventStream<RecordEvent>> {
         let interface = self.interface(interface, "query_record")?;
         check_c_name(name)?;
+        if rtype == RECORD_TYPE_ANY && !self.capabilities.query_any {
+            return Err(unsupported("query_record of type ANY"));
+        }
         let api = self.api;
         let name = name.to_owned();
         let creator: Creator = Arc::new(move || {
@@ -273,6 +276,7 @@ fn capabilities_of(flavor: Flavor, get_addr_info: bool, txt_update: bool) -> Cap
         record_ttl: !avahi,
         reconfirm: !avahi,
         txt_update,
+        query_any: !avahi,
     }
 }
 
@@ -315,6 +319,9 @@ fn check_c_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// `kDNSServiceType_ANY`.
+const RECORD_TYPE_ANY: u16 = 255;
 
 fn unsupported(operation: &'static str) -> Error {
     Error::unsupported(operation, BACKEND)

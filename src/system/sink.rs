@@ -203,6 +203,16 @@ pub(crate) fn parse_txt(wire: &[u8]) -> TxtRecord {
     TxtRecord::from_wire_lossy(wire)
 }
 
+/// A record owner name as the daemon gives it (Avahi: `My\032Box._http._tcp.local`, Apple:
+/// with a trailing dot) in the form both backends report: the engine's presentation form,
+/// `My Box._http._tcp.local.` (only `.` and `\` escaped inside labels, control bytes as
+/// `\DDD`, trailing dot). A name that does not parse is passed on unchanged.
+pub(crate) fn presentation_name(daemon_name: &str) -> String {
+    dnssd_engine::wire::Name::from_dotted(daemon_name)
+        .map(|name| name.to_string())
+        .unwrap_or_else(|_| daemon_name.to_owned())
+}
+
 /// Record replies -> deduplicated record events.
 #[derive(Default)]
 pub(crate) struct RecordSink {
@@ -233,7 +243,7 @@ impl ReplySink for RecordSink {
             interface,
         );
         let record = Record {
-            name,
+            name: presentation_name(&name),
             rtype: rrtype,
             class: rrclass,
             rdata,
@@ -396,6 +406,23 @@ impl ReplySink for ServiceTypeSink {
 mod tests {
     use super::*;
     use tokio::sync::mpsc;
+
+    #[test]
+    fn record_names_from_avahi_and_apple_read_like_the_engines() {
+        assert_eq!(
+            presentation_name("Peer\\032Svc._t._tcp.local"),
+            "Peer Svc._t._tcp.local."
+        );
+        assert_eq!(
+            presentation_name("Peer\\032Svc._t._tcp.local."),
+            "Peer Svc._t._tcp.local."
+        );
+        assert_eq!(
+            presentation_name("a\\.b._t._tcp.local"),
+            "a\\.b._t._tcp.local."
+        );
+        assert_eq!(presentation_name("bad\\"), "bad\\");
+    }
 
     fn browse(add: bool, name: &str, interface: u32) -> Reply {
         Reply::Browse {

@@ -103,18 +103,9 @@ impl Message {
             usize::MAX,
             Vec::with_capacity(512),
         );
-        for q in &self.questions {
-            writer.push_question(q)?;
-        }
-        for r in &self.answers {
-            writer.push_answer(r)?;
-        }
-        for r in &self.authorities {
-            writer.push_authority(r)?;
-        }
-        for r in &self.additionals {
-            writer.push_additional(r)?;
-        }
-        Ok(writer.finish())
+        writer.write_message(
+            &self.questions,
+            [&self.answers, &self.authorities, &self.additionals],
+        )
     }
 }

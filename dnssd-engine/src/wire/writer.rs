@@ -10,6 +10,11 @@
 //! more names, so lookups stay O(1) however many names a message carries. Every candidate
 //! is confirmed against the bytes already written, so a collision costs a probe, never a
 //! wrong pointer. Pointers only ever point backwards, at offsets below 0x3FFF.
+//!
+//! In front of the table, a ring of the most recent whole names (`NameCache`, with copies of
+//! names up to 64 bytes) makes a repeated name one compare, and a name whose suffix after
+//! its first label is a recent name one compare plus one label lookup. Rolled-back items
+//! are forgotten by both.
 
 use std::hash::BuildHasher;
 
@@ -76,6 +81,15 @@ fn label_eq(a: &[u8], b: &[u8]) -> bool {
     } else {
         a == b
     }
+}
+
+/// True when the label written at `offset` in `buf` has the bytes of `label` (its length
+/// byte was matched through the entry key).
+#[inline]
+fn label_at(buf: &[u8], offset: u16, label: &[u8]) -> bool {
+    let at = usize::from(offset) + 1;
+    buf.get(at..at + label.len())
+        .is_some_and(|w| label_eq(w, label))
 }
 
 /// 64x64 -> 128-bit multiply folded to 64 bits.
@@ -156,6 +170,29 @@ impl HashedTable {
         self.entries.push(entry);
     }
 
+    #[inline(never)]
+    fn find(&self, buf: &[u8], key: u32, label: &[u8]) -> Result<u16, Probe> {
+        let hash = entry_hash(self.seed, key, label);
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        while let Some(&slot) = self.slots.get(i) {
+            let Some(e) = (slot as usize)
+                .checked_sub(1)
+                .and_then(|x| self.entries.get(x))
+            else {
+                break;
+            };
+            if e.key == key && label_at(buf, e.offset, label) {
+                return Ok(e.offset);
+            }
+            i = (i + 1) & mask;
+        }
+        Err(Probe {
+            key,
+            hash: Some(hash),
+        })
+    }
+
     fn truncate(&mut self, len: usize) {
         let mask = self.mask();
         while self.entries.len() > len {
@@ -212,49 +249,26 @@ impl CompressionTable {
     }
 
     /// The offset of `label` under `parent` if written before, else the probe to insert it.
+    #[inline]
     fn find(&self, buf: &[u8], parent: u16, label: &[u8]) -> Result<u16, Probe> {
         let key = entry_key(parent, label);
-        let written = |offset: u16| {
-            let at = usize::from(offset) + 1;
-            buf.get(at..at + label.len())
-                .is_some_and(|w| label_eq(w, label))
-        };
         match &self.hashed {
             None => {
                 let keys = self.keys.get(..self.len).unwrap_or_default();
                 for (&k, &offset) in keys.iter().zip(&self.offsets) {
-                    if k == key && written(offset) {
+                    if k == key && label_at(buf, offset, label) {
                         return Ok(offset);
                     }
                 }
                 Err(Probe { key, hash: None })
             }
-            Some(t) => {
-                let hash = entry_hash(t.seed, key, label);
-                let mask = t.mask();
-                let mut i = hash as usize & mask;
-                while let Some(&slot) = t.slots.get(i) {
-                    let Some(e) = (slot as usize)
-                        .checked_sub(1)
-                        .and_then(|x| t.entries.get(x))
-                    else {
-                        break;
-                    };
-                    if e.key == key && written(e.offset) {
-                        return Ok(e.offset);
-                    }
-                    i = (i + 1) & mask;
-                }
-                Err(Probe {
-                    key,
-                    hash: Some(hash),
-                })
-            }
+            Some(t) => t.find(buf, key, label),
         }
     }
 
     /// Remembers `label` (whose probe missed) as written at `offset`. `buf` holds what was
     /// written, to rehash the inline entries when the table moves to hashing.
+    #[inline]
     fn insert(&mut self, buf: &[u8], probe: Probe, label: &[u8], offset: u16) {
         if self.hashed.is_none() {
             if let (Some(k), Some(o)) =
@@ -265,6 +279,13 @@ impl CompressionTable {
                 self.len += 1;
                 return;
             }
+        }
+        self.insert_hashed(buf, probe, label, offset);
+    }
+
+    #[inline(never)]
+    fn insert_hashed(&mut self, buf: &[u8], probe: Probe, label: &[u8], offset: u16) {
+        if self.hashed.is_none() {
             self.hashed = Some(self.to_hashed(buf));
         }
         if let Some(t) = &mut self.hashed {
@@ -383,9 +404,18 @@ fn spells(buf: &[u8], mut at: usize, wire: &[u8]) -> bool {
     }
 }
 
+/// Names up to this many wire bytes are kept in the ring as a copy, so a hit is one
+/// compare; longer ones are checked against the written bytes (`spells`).
+const NAME_COPY: usize = 64;
+/// `lens` value of a slot whose name was rolled back: never matches.
+const DEAD: u8 = u8::MAX;
+
 struct NameCache {
     hashes: [u64; NAME_CACHE],
     offsets: [u16; NAME_CACHE],
+    /// Wire length of the copy in `copies` (0: not copied, check the buffer; `DEAD`).
+    lens: [u8; NAME_CACHE],
+    copies: [[u8; NAME_COPY]; NAME_CACHE],
     /// Slots in use (the first `len`), and the next slot to overwrite.
     len: usize,
     next: usize,
@@ -396,6 +426,8 @@ impl NameCache {
         NameCache {
             hashes: [0; NAME_CACHE],
             offsets: [0; NAME_CACHE],
+            lens: [0; NAME_CACHE],
+            copies: [[0; NAME_COPY]; NAME_CACHE],
             len: 0,
             next: 0,
         }
@@ -404,13 +436,26 @@ impl NameCache {
     /// Where `wire` was written, if it is among the recent names. A hit on an old entry
     /// makes it recent again, so names that recur all through a message (the service
     /// type) stay in the ring.
+    #[inline(always)]
     fn find(&mut self, buf: &[u8], hash: u64, wire: &[u8]) -> Option<u16> {
-        let hashes = self.hashes.get(..self.len).unwrap_or_default();
-        for (slot, (&h, &offset)) in hashes.iter().zip(&self.offsets).enumerate() {
-            if h == hash && spells(buf, usize::from(offset), wire) {
+        for slot in 0..self.len {
+            if self.hashes.get(slot) != Some(&hash) {
+                continue;
+            }
+            let offset = self.offsets.get(slot).copied().unwrap_or(0);
+            let same = match self.lens.get(slot).copied().unwrap_or(DEAD) {
+                DEAD => false,
+                0 => spells(buf, usize::from(offset), wire),
+                n => self
+                    .copies
+                    .get(slot)
+                    .and_then(|c| c.get(..usize::from(n)))
+                    .is_some_and(|c| bytes_eq(c, wire)),
+            };
+            if same {
                 let age = (self.next + NAME_CACHE - slot) % NAME_CACHE;
                 if age > NAME_CACHE / 2 {
-                    self.insert(hash, offset);
+                    self.insert(hash, offset, wire);
                 }
                 return Some(offset);
             }
@@ -418,24 +463,34 @@ impl NameCache {
         None
     }
 
-    fn insert(&mut self, hash: u64, offset: u16) {
-        if let (Some(h), Some(o)) = (
-            self.hashes.get_mut(self.next),
-            self.offsets.get_mut(self.next),
+    /// Remembers that `wire` was written at `offset`.
+    fn insert(&mut self, hash: u64, offset: u16, wire: &[u8]) {
+        let slot = self.next;
+        if let (Some(h), Some(o), Some(l), Some(c)) = (
+            self.hashes.get_mut(slot),
+            self.offsets.get_mut(slot),
+            self.lens.get_mut(slot),
+            self.copies.get_mut(slot),
         ) {
             *h = hash;
             *o = offset;
+            *l = match c.get_mut(..wire.len()) {
+                Some(dst) if !wire.is_empty() => {
+                    dst.copy_from_slice(wire);
+                    wire.len() as u8
+                }
+                _ => 0,
+            };
         }
-        self.next = (self.next + 1) % NAME_CACHE;
+        self.next = (slot + 1) % NAME_CACHE;
         self.len = (self.len + 1).min(NAME_CACHE);
     }
 
     /// Forgets names written at or after `start` (a rolled-back item).
     fn forget_from(&mut self, start: usize) {
-        for (h, o) in self.hashes.iter_mut().zip(&self.offsets) {
+        for (l, o) in self.lens.iter_mut().zip(&self.offsets) {
             if usize::from(*o) >= start {
-                // A hash no name has in practice: `spells` still guards a false match.
-                *h = u64::MAX;
+                *l = DEAD;
             }
         }
     }
@@ -513,12 +568,40 @@ impl MessageWriter {
     /// Appends a question.
     pub fn push_question(&mut self, q: &Question) -> Result<(), WireError> {
         self.push(QUESTIONS, |w| {
-            w.write_name(&q.name);
-            let class = q.qclass & 0x7FFF | if q.unicast_response { 0x8000 } else { 0 };
-            w.buf.extend_from_slice(&q.qtype.0.to_be_bytes());
-            w.buf.extend_from_slice(&class.to_be_bytes());
+            w.write_question(q);
             Ok(())
         })
+    }
+
+    fn write_question(&mut self, q: &Question) {
+        self.write_name(&q.name);
+        let class = q.qclass & 0x7FFF | if q.unicast_response { 0x8000 } else { 0 };
+        let [t0, t1] = q.qtype.0.to_be_bytes();
+        let [c0, c1] = class.to_be_bytes();
+        self.buf.extend_from_slice(&[t0, t1, c0, c1]);
+    }
+
+    /// A whole message with no size limit (`Message::encode`): the sections in order,
+    /// without the per-item bookkeeping that lets `push_*` undo an item that does not fit.
+    pub(crate) fn write_message(
+        &mut self,
+        questions: &[Question],
+        sections: [&[Record]; 3],
+    ) -> Result<Vec<u8>, WireError> {
+        let count = |n: usize| u16::try_from(n).map_err(|_| WireError::TooLarge("section"));
+        self.counts[QUESTIONS] = count(questions.len())?;
+        for q in questions {
+            self.write_question(q);
+        }
+        for (i, records) in sections.into_iter().enumerate() {
+            if let Some(c) = self.counts.get_mut(ANSWERS + i) {
+                *c = count(records.len())?;
+            }
+            for r in records {
+                self.write_record(r)?;
+            }
+        }
+        Ok(self.take_datagram())
     }
 
     /// Appends a record to the answer section.
@@ -566,12 +649,17 @@ impl MessageWriter {
 
     /// The finished datagram.
     pub fn finish(mut self) -> Vec<u8> {
+        self.take_datagram()
+    }
+
+    /// Writes the section counts and takes the buffer (without moving the writer).
+    fn take_datagram(&mut self) -> Vec<u8> {
         for (i, count) in self.counts.iter().enumerate() {
             if let Some(slot) = self.buf.get_mut(4 + 2 * i..6 + 2 * i) {
                 slot.copy_from_slice(&count.to_be_bytes());
             }
         }
-        self.buf
+        std::mem::take(&mut self.buf)
     }
 
     fn push(
@@ -615,10 +703,36 @@ impl MessageWriter {
         let [t0, t1] = r.rtype().0.to_be_bytes();
         let [c0, c1] = class.to_be_bytes();
         let [l0, l1, l2, l3] = r.ttl.to_be_bytes();
+        // Fixed-size and opaque rdata: the length is known, write it with the header.
+        let opaque: Option<&[u8]> = match &r.rdata {
+            RData::Txt(data) | RData::Unknown { data, .. } => Some(data),
+            _ => None,
+        };
+        let known_len = match (&r.rdata, opaque) {
+            (RData::A(_), _) => Some(4),
+            (RData::Aaaa(_), _) => Some(16),
+            (_, Some(data)) => {
+                Some(u16::try_from(data.len()).map_err(|_| WireError::TooLarge("rdata"))?)
+            }
+            _ => None,
+        };
+        let [r0, r1] = known_len.unwrap_or(0).to_be_bytes();
         self.buf
-            .extend_from_slice(&[t0, t1, c0, c1, l0, l1, l2, l3, 0, 0]);
+            .extend_from_slice(&[t0, t1, c0, c1, l0, l1, l2, l3, r0, r1]);
         let rdlength_at = self.buf.len() - 2;
         match &r.rdata {
+            RData::A(addr) => {
+                self.buf.extend_from_slice(&addr.octets());
+                return Ok(());
+            }
+            RData::Aaaa(addr) => {
+                self.buf.extend_from_slice(&addr.octets());
+                return Ok(());
+            }
+            RData::Txt(data) | RData::Unknown { data, .. } => {
+                self.buf.extend_from_slice(data);
+                return Ok(());
+            }
             RData::Ptr(name) => self.write_name(name),
             RData::Srv {
                 priority,
@@ -626,16 +740,16 @@ impl MessageWriter {
                 port,
                 target,
             } => {
-                self.buf.extend_from_slice(&priority.to_be_bytes());
-                self.buf.extend_from_slice(&weight.to_be_bytes());
-                self.buf.extend_from_slice(&port.to_be_bytes());
+                let [p0, p1] = priority.to_be_bytes();
+                let [w0, w1] = weight.to_be_bytes();
+                let [o0, o1] = port.to_be_bytes();
+                self.buf.extend_from_slice(&[p0, p1, w0, w1, o0, o1]);
                 self.write_name(target);
             }
             RData::Nsec { next, types } => {
                 self.write_name(next);
                 write_type_bitmaps(types, &mut self.buf);
             }
-            other => other.write_uncompressed(&mut self.buf),
         }
         let rdlength = u16::try_from(self.buf.len() - rdlength_at - 2)
             .map_err(|_| WireError::TooLarge("rdata"))?;
@@ -688,7 +802,7 @@ impl MessageWriter {
         match self.table.find(&self.buf, parent, label) {
             Ok(offset) => {
                 self.buf.extend_from_slice(&(0xC000 | offset).to_be_bytes());
-                self.names.insert(hash, offset);
+                self.names.insert(hash, offset, wire);
             }
             Err(probe) => {
                 let base = self.buf.len();
@@ -696,7 +810,7 @@ impl MessageWriter {
                 self.buf.extend_from_slice(&(0xC000 | parent).to_be_bytes());
                 if base <= MAX_POINTER_TARGET {
                     self.table.insert(&self.buf, probe, label, base as u16);
-                    self.names.insert(hash, base as u16);
+                    self.names.insert(hash, base as u16, wire);
                 }
             }
         }
@@ -728,7 +842,8 @@ impl MessageWriter {
         let mut literal = n; // labels [0, literal) are written out, the rest compressed
         // The probe that missed is the one under which label `literal - 1` is stored below.
         let mut missed = None;
-        while literal > 0 {
+        // The first name of a message has nothing to look up.
+        while literal > 0 && self.table.len() > 0 {
             let l = label(literal - 1);
             self.work += 1 + l.len() as u64;
             match self.table.find(&self.buf, parent, l) {
@@ -763,7 +878,7 @@ impl MessageWriter {
             base
         };
         if whole <= MAX_POINTER_TARGET {
-            self.names.insert(hash, whole as u16);
+            self.names.insert(hash, whole as u16, wire);
         }
         let mut child_parent = parent;
         for i in (0..literal).rev() {
@@ -859,5 +974,61 @@ mod tests {
         assert_eq!(w.len() - len, 2 + 10 + 1);
         let bytes = w.finish();
         assert_eq!(Message::parse(&bytes).unwrap().answers[1], r);
+    }
+
+    #[test]
+    fn rollback_is_exact_in_the_hashed_table_and_reset_reuses_the_buffer() {
+        // 40 services: past the inline table, so the hashed one is in use.
+        let records: Vec<Record> = (0..40)
+            .map(|i| ptr("_http._tcp.local", &format!("S{i}._http._tcp.local")))
+            .collect();
+        let big = ptr(
+            "_http._tcp.local",
+            &format!("{}._http._tcp.local", "x".repeat(60)),
+        );
+        let mut w = MessageWriter::new(Header::response(), 2000);
+        for r in &records {
+            w.push_answer(r).unwrap();
+        }
+        let room = 2000 - w.len();
+        // Fails: too big for what is left (it would add new suffixes to the table).
+        let mut filler = records.clone();
+        while w.len() + 80 < 2000 {
+            let r = ptr(
+                "_ipp._tcp.local",
+                &format!("P{}._ipp._tcp.local", filler.len()),
+            );
+            w.push_answer(&r).unwrap();
+            filler.push(r);
+        }
+        let (entries, start) = (w.table.len(), w.len());
+        assert!(w.table.hashed.is_some());
+        assert_eq!(w.push_answer(&big), Err(WireError::Full));
+        // Nothing of the failed item is remembered.
+        assert_eq!(w.table.len(), entries);
+        for (o, l) in w.names.offsets.iter().zip(&w.names.lens) {
+            assert!(usize::from(*o) < start || *l == DEAD);
+        }
+        let after = ptr("_http._tcp.local", "S3._http._tcp.local");
+        w.push_answer(&after).unwrap();
+        let bytes = w.finish();
+        // Same bytes as a writer that never saw the failed item.
+        let mut clean = MessageWriter::new(Header::response(), 2000);
+        for r in &filler {
+            clean.push_answer(r).unwrap();
+        }
+        clean.push_answer(&after).unwrap();
+        assert_eq!(bytes, clean.finish());
+        assert!(room > 0);
+
+        // with_buffer/reset: the same datagram again from a reused buffer.
+        let mut again = MessageWriter::with_buffer(Header::response(), 2000, bytes.clone());
+        again.push_answer(&records[0]).unwrap();
+        again.reset(Header::response());
+        for r in &filler {
+            again.push_answer(r).unwrap();
+        }
+        again.push_answer(&after).unwrap();
+        assert_eq!(again.finish(), bytes);
     }
 }
