@@ -7,8 +7,13 @@ use crate::wire::{Header, MessageWriter, Name, Question, RData, Record, WireErro
 /// Largest mDNS message we ever build (RFC 6762 §17).
 pub(crate) const MAX_MESSAGE: usize = 9000;
 
-/// Responses: each answer with the additionals it brings. Answers spill into further
-/// datagrams; additionals go with their answer's datagram when they fit, else are dropped.
+/// Responses: each answer with the additionals it brings (RFC 6763 §12), packed as a unit:
+/// a datagram takes answers while it can also hold all of their additionals, so a long answer
+/// list (a browse of 1000 instances) carries each instance's SRV/TXT/addresses in the same
+/// datagram as its PTR instead of leaving every browser to ask for them. An answer whose
+/// additionals cannot all fit even alone goes with those that fit; an answer bigger than
+/// `max` goes alone in a datagram of up to 9000 bytes. Questions (legacy unicast echo) go in
+/// the first datagram. Additionals already present as answers are not repeated.
 pub(crate) fn build_responses(
     header: Header,
     questions: &[Question],
@@ -16,57 +21,82 @@ pub(crate) fn build_responses(
     max: usize,
 ) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut writer = MessageWriter::new(header, max);
-    let mut in_packet: HashSet<(Name, RData)> = HashSet::new();
-    let mut adds: Vec<&Record> = Vec::new();
-    for q in questions {
-        let _ = writer.push_question(q);
-    }
-    let finish = |writer: MessageWriter,
-                  adds: &mut Vec<&Record>,
-                  in_packet: &mut HashSet<(Name, RData)>,
-                  out: &mut Vec<Vec<u8>>| {
-        let mut writer = writer;
-        for a in adds.drain(..) {
-            if in_packet.insert((a.name.clone(), a.rdata.clone())) {
-                let _ = writer.push_additional(a);
-            }
-        }
-        in_packet.clear();
-        if !writer.is_empty() {
-            out.push(writer.finish());
-        }
-    };
-    for (answer, extra) in answers {
-        if !in_packet.insert((answer.name.clone(), answer.rdata.clone())) {
+    let mut seen_answers: HashSet<(&Name, &RData)> = HashSet::new();
+    let mut current: Vec<&(Record, Vec<Record>)> = Vec::new();
+    let mut first = true;
+    for unit in answers {
+        if !seen_answers.insert((&unit.0.name, &unit.0.rdata)) {
             continue;
         }
-        match writer.push_answer(answer) {
-            Ok(()) => {}
-            Err(WireError::Full) => {
-                let full = std::mem::replace(&mut writer, MessageWriter::new(header, max));
-                let had_answers = !full.is_empty();
-                in_packet.remove(&(answer.name.clone(), answer.rdata.clone()));
-                if had_answers {
-                    finish(full, &mut adds, &mut in_packet, &mut out);
-                }
-                in_packet.insert((answer.name.clone(), answer.rdata.clone()));
-                if writer.push_answer(answer).is_err() {
-                    // Bigger than one datagram of `max`: alone in one of up to 9000 bytes.
-                    let mut big = MessageWriter::new(header, MAX_MESSAGE);
-                    if big.push_answer(answer).is_ok() {
-                        out.push(big.finish());
-                    }
-                    in_packet.clear();
-                    continue;
-                }
-            }
-            Err(_) => continue,
+        let qs = if first { questions } else { &[] };
+        current.push(unit);
+        if encode_units(header, qs, &current, true, max).is_some() {
+            continue;
         }
-        adds.extend(extra.iter());
+        current.pop();
+        if !current.is_empty() {
+            if let Some(p) = encode_units(header, qs, &current, false, max) {
+                out.push(p);
+                first = false;
+            }
+            current.clear();
+            let qs = if first { questions } else { &[] };
+            current.push(unit);
+            if encode_units(header, qs, &current, true, max).is_some() {
+                continue;
+            }
+            current.pop();
+        }
+        let qs = if first { questions } else { &[] };
+        if let Some(p) = encode_units(header, qs, &[unit], false, max) {
+            out.push(p);
+            first = false;
+        } else if let Some(p) = encode_units(header, &[], &[unit], false, MAX_MESSAGE) {
+            out.push(p);
+        }
     }
-    finish(writer, &mut adds, &mut in_packet, &mut out);
+    if !current.is_empty() {
+        let qs = if first { questions } else { &[] };
+        if let Some(p) = encode_units(header, qs, &current, false, max) {
+            out.push(p);
+        }
+    }
     out
+}
+
+/// One response datagram: questions, the units' answers, then their additionals (each once,
+/// none that is already an answer). `strict`: every additional must fit (else `None`);
+/// otherwise those that do not fit are left out. `None` when a question or answer does not fit.
+fn encode_units(
+    header: Header,
+    questions: &[Question],
+    units: &[&(Record, Vec<Record>)],
+    strict: bool,
+    max: usize,
+) -> Option<Vec<u8>> {
+    let mut writer = MessageWriter::new(header, max);
+    for q in questions {
+        writer.push_question(q).ok()?;
+    }
+    let mut present: HashSet<(&Name, &RData)> = HashSet::new();
+    for (answer, _) in units {
+        writer.push_answer(answer).ok()?;
+        present.insert((&answer.name, &answer.rdata));
+    }
+    for (_, extra) in units {
+        for additional in extra {
+            if present.insert((&additional.name, &additional.rdata))
+                && writer.push_additional(additional).is_err()
+                && strict
+            {
+                return None;
+            }
+        }
+    }
+    if writer.is_empty() {
+        return None;
+    }
+    Some(writer.finish())
 }
 
 /// A query: questions, then known answers; when the known answers do not fit, TC is set and
@@ -177,6 +207,68 @@ pub(crate) fn build_probes(groups: &[(Name, Vec<Record>)], max: usize) -> Vec<Ve
 mod tests {
     use super::*;
     use crate::wire::{CLASS_IN, Message, RecordType};
+
+    #[test]
+    fn each_ptr_answer_travels_with_its_srv_txt_and_address() {
+        // CONFORMANCE row 50 on a long answer list: 1000 instances over many datagrams.
+        let service = Name::from_dotted("_http._tcp.local").unwrap();
+        let host = Name::from_dotted("box.local").unwrap();
+        let rec = |name: &Name, rdata: RData, ttl: u32| Record {
+            name: name.clone(),
+            class: CLASS_IN,
+            cache_flush: false,
+            ttl,
+            rdata,
+        };
+        let address = rec(&host, RData::A(std::net::Ipv4Addr::new(10, 0, 0, 1)), 120);
+        let answers: Vec<(Record, Vec<Record>)> = (0..1000)
+            .map(|i| {
+                let instance = service.prepend(format!("Instance {i}").as_bytes()).unwrap();
+                let ptr = rec(&service, RData::Ptr(instance.clone()), 4500);
+                let srv = rec(
+                    &instance,
+                    RData::Srv {
+                        priority: 0,
+                        weight: 0,
+                        port: 8000,
+                        target: host.clone(),
+                    },
+                    120,
+                );
+                let txt = rec(&instance, RData::Txt(b"\x07path=/x".to_vec()), 4500);
+                (ptr, vec![srv, txt, address.clone()])
+            })
+            .collect();
+        let packets = build_responses(Header::response(), &[], &answers, 1440);
+        assert!(packets.iter().all(|p| p.len() <= 1440));
+        let mut ptrs = 0;
+        for p in &packets {
+            let m = Message::parse(p).unwrap();
+            for a in &m.answers {
+                let RData::Ptr(instance) = &a.rdata else {
+                    panic!("{a:?}")
+                };
+                ptrs += 1;
+                for t in [RecordType::SRV, RecordType::TXT] {
+                    assert!(
+                        m.additionals
+                            .iter()
+                            .any(|x| &x.name == instance && x.rtype() == t),
+                        "{instance} without its {t:?} in the same datagram"
+                    );
+                }
+            }
+            assert_eq!(
+                m.additionals
+                    .iter()
+                    .filter(|x| x.rtype() == RecordType::A)
+                    .count(),
+                1,
+                "one address record per datagram"
+            );
+        }
+        assert_eq!(ptrs, 1000);
+    }
 
     #[test]
     fn three_hundred_known_answers_split_with_tc_on_all_but_last() {
