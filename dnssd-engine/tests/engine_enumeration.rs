@@ -8,29 +8,11 @@
 )]
 mod net;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use dnssd_engine::wire::{CLASS_IN, Header, Message, Question, RData, RecordType};
+use dnssd_engine::wire::{RData, RecordType};
 use dnssd_engine::{CommandError, Event, HOST_TTL, Instant, TXT_WARN_LEN};
 use net::*;
-
-fn query(n: &str, t: RecordType) -> Message {
-    Message {
-        header: Header::query(),
-        questions: vec![Question {
-            name: name(n),
-            qtype: t,
-            qclass: CLASS_IN,
-            unicast_response: false,
-        }],
-        ..Message::default()
-    }
-}
-
-fn peer() -> SocketAddr {
-    "10.0.0.200:5353".parse().unwrap()
-}
 
 /// Responses node 0 sent at or after `t0`.
 fn responses_since(net: &Net, t0: Instant) -> Vec<Sent> {

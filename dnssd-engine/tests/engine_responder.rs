@@ -14,23 +14,6 @@ use dnssd_engine::wire::{CLASS_IN, Header, Message, Question, RData, Record, Rec
 use dnssd_engine::{Destination, Event, Family, Instant};
 use net::*;
 
-fn query(n: &str, t: RecordType, qu: bool) -> Message {
-    Message {
-        header: Header::query(),
-        questions: vec![Question {
-            name: name(n),
-            qtype: t,
-            qclass: CLASS_IN,
-            unicast_response: qu,
-        }],
-        ..Message::default()
-    }
-}
-
-fn peer() -> SocketAddr {
-    "10.0.0.200:5353".parse().unwrap()
-}
-
 const WEB: &str = "Web._http._tcp.local";
 
 /// Registers "Web" on node 0 and runs until it is announced.
@@ -168,7 +151,7 @@ fn sole_unique_answer_immediate_shared_answers_uniform_20_to_120ms() {
         } else {
             (WEB, RecordType::SRV)
         };
-        net.inject_msg(0, peer(), &query(q, t, false));
+        net.inject_msg(0, peer(), &query_with(q, t, false));
         net.run_for(Duration::from_millis(200));
         let resp = net
             .sent_by(0)
@@ -211,7 +194,7 @@ fn ptr_answer_carries_srv_txt_and_address_additionals() {
     net.inject_msg(
         0,
         peer(),
-        &query("_http._tcp.local", RecordType::PTR, false),
+        &query_with("_http._tcp.local", RecordType::PTR, false),
     );
     net.run_for(Duration::from_millis(200));
     let r = net
@@ -242,7 +225,7 @@ fn known_answer_with_half_ttl_suppresses_below_half_does_not() {
     for (ttl, expect_answer) in [(4500, false), (2250, false), (2249, true), (100, true)] {
         net.run_for(Duration::from_secs(2));
         let t0 = net.now;
-        let mut q = query("_http._tcp.local", RecordType::PTR, false);
+        let mut q = query_with("_http._tcp.local", RecordType::PTR, false);
         q.answers.push(Record {
             name: name("_http._tcp.local"),
             class: CLASS_IN,
@@ -266,7 +249,7 @@ fn truncated_query_waits_400_500ms_and_follow_up_known_answers_suppress() {
     let mut net = established(1);
     net.run_for(Duration::from_secs(2));
     let t0 = net.now;
-    let mut q = query("_http._tcp.local", RecordType::PTR, false);
+    let mut q = query_with("_http._tcp.local", RecordType::PTR, false);
     q.header = q.header.with_truncated(true);
     net.inject_msg(0, peer(), &q);
     net.run_for(Duration::from_millis(600));
@@ -314,7 +297,7 @@ fn same_record_not_multicast_twice_within_a_second() {
     net.run_for(Duration::from_secs(5));
     let t0 = net.now;
     for _ in 0..20 {
-        net.inject_msg(0, peer(), &query(WEB, RecordType::SRV, false));
+        net.inject_msg(0, peer(), &query_with(WEB, RecordType::SRV, false));
         net.run_for(Duration::from_millis(50));
     }
     net.run_for(Duration::from_secs(2));
@@ -339,7 +322,7 @@ fn qu_reply_unicast_when_recently_multicast_else_multicast() {
     // row 4
     let mut net = established(1);
     let t0 = net.now;
-    net.inject_msg(0, peer(), &query(WEB, RecordType::SRV, true));
+    net.inject_msg(0, peer(), &query_with(WEB, RecordType::SRV, true));
     net.run_for(Duration::from_millis(50));
     let r = net
         .sent_by(0)
@@ -359,7 +342,7 @@ fn qu_reply_unicast_when_recently_multicast_else_multicast() {
     // 1/4 of 120 s later: multicast.
     net.run_for(Duration::from_secs(40));
     let t1 = net.now;
-    net.inject_msg(0, peer(), &query(WEB, RecordType::SRV, true));
+    net.inject_msg(0, peer(), &query_with(WEB, RecordType::SRV, true));
     net.run_for(Duration::from_millis(50));
     let r = net
         .sent_by(0)
@@ -375,7 +358,7 @@ fn legacy_unicast_echoes_id_and_question_ttl_10_no_cache_flush() {
     // row 20
     let mut net = established(1);
     let src: SocketAddr = "10.0.0.77:40000".parse().unwrap();
-    let mut q = query(WEB, RecordType::SRV, false);
+    let mut q = query_with(WEB, RecordType::SRV, false);
     q.header.id = 0x1234;
     let t0 = net.now;
     net.inject_msg(0, src, &q);
@@ -403,7 +386,11 @@ fn nsec_for_missing_type_of_our_unique_name_silence_for_unknown_names() {
     // rows 7, 13
     let mut net = established(1);
     let t0 = net.now;
-    net.inject_msg(0, peer(), &query("host0.local", RecordType::AAAA, false));
+    net.inject_msg(
+        0,
+        peer(),
+        &query_with("host0.local", RecordType::AAAA, false),
+    );
     net.run_for(Duration::from_millis(50));
     let r = net
         .sent_by(0)
@@ -426,7 +413,7 @@ fn nsec_for_missing_type_of_our_unique_name_silence_for_unknown_names() {
     }
     assert_eq!(r.msg.header.rcode(), 0);
     let t1 = net.now;
-    net.inject_msg(0, peer(), &query("nobody.local", RecordType::A, false));
+    net.inject_msg(0, peer(), &query_with("nobody.local", RecordType::A, false));
     net.run_for(Duration::from_millis(500));
     assert!(
         !net.sent_by(0).into_iter().any(|s| s.at >= t1),
@@ -439,7 +426,7 @@ fn any_query_returns_srv_and_txt() {
     // row 18
     let mut net = established(1);
     let t0 = net.now;
-    net.inject_msg(0, peer(), &query(WEB, RecordType::ANY, false));
+    net.inject_msg(0, peer(), &query_with(WEB, RecordType::ANY, false));
     net.run_for(Duration::from_millis(50));
     let r = net
         .sent_by(0)
@@ -463,7 +450,7 @@ fn service_type_enumeration_and_subtypes() {
     net.inject_msg(
         0,
         peer(),
-        &query("_services._dns-sd._udp.local", RecordType::PTR, false),
+        &query_with("_services._dns-sd._udp.local", RecordType::PTR, false),
     );
     net.run_for(Duration::from_millis(200));
     let r = net
@@ -483,7 +470,7 @@ fn service_type_enumeration_and_subtypes() {
     net.inject_msg(
         0,
         peer(),
-        &query("_color._sub._ipp._tcp.local", RecordType::PTR, false),
+        &query_with("_color._sub._ipp._tcp.local", RecordType::PTR, false),
     );
     net.run_for(Duration::from_millis(200));
     let r = net

@@ -7,7 +7,7 @@
 )]
 mod net;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use dnssd_engine::wire::{CLASS_IN, Header, Message, Question, RData, Record, RecordType};
@@ -16,23 +16,6 @@ use dnssd_engine::{
     InterfaceId,
 };
 use net::*;
-
-fn query(n: &str, t: RecordType) -> Message {
-    Message {
-        header: Header::query(),
-        questions: vec![Question {
-            name: name(n),
-            qtype: t,
-            qclass: CLASS_IN,
-            unicast_response: false,
-        }],
-        ..Message::default()
-    }
-}
-
-fn peer() -> SocketAddr {
-    "10.0.0.200:5353".parse().unwrap()
-}
 
 fn ptr(ttl: u32) -> Record {
     Record {

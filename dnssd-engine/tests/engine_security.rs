@@ -10,22 +10,9 @@ mod net;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use dnssd_engine::wire::{CLASS_IN, Header, Message, Question, RData, Record, RecordType};
+use dnssd_engine::wire::{CLASS_IN, Header, Message, RData, Record, RecordType};
 use dnssd_engine::{Destination, Family, Instant};
 use net::*;
-
-fn q(n: &str, t: RecordType) -> Message {
-    Message {
-        header: Header::query(),
-        questions: vec![Question {
-            name: name(n),
-            qtype: t,
-            qclass: CLASS_IN,
-            unicast_response: false,
-        }],
-        ..Message::default()
-    }
-}
 
 fn setup() -> Net {
     let mut net = Net::new(31, 1);
@@ -45,9 +32,11 @@ fn off_link_queries_get_silence_on_link_get_answers() {
         net.inject_msg(
             0,
             src.parse().unwrap(),
-            &q("Web._http._tcp.local", RecordType::SRV),
+            &query("Web._http._tcp.local", RecordType::SRV),
         );
-        let bytes = q("Web._http._tcp.local", RecordType::SRV).encode().unwrap();
+        let bytes = query("Web._http._tcp.local", RecordType::SRV)
+            .encode()
+            .unwrap();
         net.inject(
             0,
             src.parse().unwrap(),
@@ -64,7 +53,7 @@ fn off_link_queries_get_silence_on_link_get_answers() {
     net.inject_msg(
         0,
         "10.0.0.9:40000".parse().unwrap(),
-        &q("Web._http._tcp.local", RecordType::SRV),
+        &query("Web._http._tcp.local", RecordType::SRV),
     );
     net.run_for(Duration::from_millis(100));
     assert!(
@@ -114,14 +103,14 @@ fn opcode_rcode_nonzero_and_degenerate_datagrams_dropped_responses_never_answere
     let mut net = setup();
     let t0 = net.now;
     let src: SocketAddr = "10.0.0.9:5353".parse().unwrap();
-    let mut m = q("Web._http._tcp.local", RecordType::SRV);
+    let mut m = query("Web._http._tcp.local", RecordType::SRV);
     m.header.flags |= 0x2 << 11; // opcode 2
     net.inject_msg(0, src, &m);
-    let mut m = q("Web._http._tcp.local", RecordType::SRV);
+    let mut m = query("Web._http._tcp.local", RecordType::SRV);
     m.header.flags |= 3; // rcode 3
     net.inject_msg(0, src, &m);
     // A response carrying a question: never answered.
-    let mut m = q("Web._http._tcp.local", RecordType::SRV);
+    let mut m = query("Web._http._tcp.local", RecordType::SRV);
     m.header = Header::response();
     net.inject_msg(0, src, &m);
     for bytes in [&[][..], &[0u8][..], &[0u8; 12][..], &[0xffu8; 13][..]] {
@@ -173,7 +162,7 @@ fn flood_of_unique_records_and_questions_from_10k_sources_stays_under_caps() {
             Destination::Multicast(Family::V4),
             &bytes,
         );
-        let mut query = q(&format!("q{i}.local"), RecordType::A);
+        let mut query = query(&format!("q{i}.local"), RecordType::A);
         query.header = query.header.with_truncated(i % 2 == 0);
         let bytes = query.encode().unwrap();
         net.nodes[0].engine.handle_datagram(
@@ -200,7 +189,9 @@ fn flood_of_unique_records_and_questions_from_10k_sources_stays_under_caps() {
             IFACE,
             src,
             Destination::Multicast(Family::V4),
-            &q("Web._http._tcp.local", RecordType::SRV).encode().unwrap(),
+            &query("Web._http._tcp.local", RecordType::SRV)
+                .encode()
+                .unwrap(),
         );
     }
     assert_eq!(net.engine(0).stats().dropped_off_link, 10_000);
@@ -213,7 +204,9 @@ fn direct_unicast_query_from_on_link_gets_unicast_reply() {
     net.run_for(Duration::from_secs(60)); // long after the announcements
     let t0 = net.now;
     let src: SocketAddr = "10.0.0.9:5353".parse().unwrap();
-    let bytes = q("Web._http._tcp.local", RecordType::SRV).encode().unwrap();
+    let bytes = query("Web._http._tcp.local", RecordType::SRV)
+        .encode()
+        .unwrap();
     net.inject(
         0,
         src,

@@ -11,7 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use dnssd_engine::wire::{Message, Name, Record, RecordType};
+use dnssd_engine::wire::{CLASS_IN, Header, Message, Name, Question, Record, RecordType};
 use dnssd_engine::{
     Config, Destination, Engine, Event, Instant, InterfaceAddress, InterfaceConfig, InterfaceId,
     Rng, ServiceSpec, Transmit,
@@ -69,6 +69,30 @@ pub struct Net {
 
 pub fn node_addr(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, u8::try_from(i + 1).unwrap()))
+}
+
+/// A query with one question: `qu` asks for a unicast reply (RFC 6762 §5.4).
+pub fn query_with(n: &str, t: RecordType, qu: bool) -> Message {
+    Message {
+        header: Header::query(),
+        questions: vec![Question {
+            name: name(n),
+            qtype: t,
+            qclass: CLASS_IN,
+            unicast_response: qu,
+        }],
+        ..Message::default()
+    }
+}
+
+/// A multicast (QM) query with one question.
+pub fn query(n: &str, t: RecordType) -> Message {
+    query_with(n, t, false)
+}
+
+/// A peer on the link that is none of the nodes.
+pub fn peer() -> SocketAddr {
+    "10.0.0.200:5353".parse().unwrap()
 }
 
 pub fn name(s: &str) -> Name {
