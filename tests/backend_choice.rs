@@ -26,9 +26,7 @@ where
     Fut: Future<Output = T>,
     T: Send + 'static,
 {
-    let host = host.clone();
-    std::thread::spawn(move || {
-        host.enter();
+    host.run(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -36,8 +34,6 @@ where
             .unwrap();
         runtime.block_on(body())
     })
-    .join()
-    .expect("test thread panicked")
 }
 
 /// Sets the process environment for one test (nextest: one process per test, and this runs

@@ -60,9 +60,7 @@ where
     Fut: Future<Output = T>,
     T: Send + 'static,
 {
-    let host = host.clone();
-    std::thread::spawn(move || {
-        host.enter();
+    host.run(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -70,8 +68,6 @@ where
             .unwrap();
         runtime.block_on(body())
     })
-    .join()
-    .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 /// Our embedded engine, with a host name of its own (every lab host shares the machine's
@@ -480,9 +476,7 @@ fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
 
         // 2. A runtime dropped with the engine and a registration alive (a program returning
         // from main without shutdown): the driver's drop sends the goodbyes.
-        let host = h1.clone();
-        std::thread::spawn(move || {
-            host.enter();
+        h1.run(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -495,9 +489,7 @@ fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
             });
             drop(runtime);
             drop((sd, registration));
-        })
-        .join()
-        .unwrap();
+        });
         assert!(
             browser
                 .wait_for(SOON, event("removed", "Bye Runtime"))
@@ -538,10 +530,8 @@ fn dig_legacy_unicast_queries_get_srv_txt_and_a() {
 /// Sends a legacy unicast query (ephemeral port) for `name`/`rtype` to the mDNS group from
 /// `host` and returns the first answer.
 fn legacy_multicast_query(host: &Host, name: &str, rtype: RecordType) -> Option<Message> {
-    let host = host.clone();
     let name = name.to_owned();
-    std::thread::spawn(move || {
-        host.enter();
+    host.run(move || {
         let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_millis(500)))
@@ -572,8 +562,6 @@ fn legacy_multicast_query(host: &Host, name: &str, rtype: RecordType) -> Option<
         }
         None
     })
-    .join()
-    .unwrap()
 }
 
 #[test]

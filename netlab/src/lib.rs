@@ -234,6 +234,21 @@ impl Host {
             .unwrap_or_else(|e| panic!("setns {path}: {e}"));
         require_netlab();
     }
+    /// Runs `body` on a new thread inside this host's network namespace ([`Host::enter`]) and
+    /// returns its result; a panic in `body` is re-raised here.
+    pub fn run<T, F>(&self, body: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let host = self.clone();
+        std::thread::spawn(move || {
+            host.enter();
+            body()
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
     /// Starts a private system D-Bus and avahi-daemon here; returns once avahi is RUNNING.
     pub fn start_avahi(&self) -> Avahi {
         let lab = self.lab.clone();

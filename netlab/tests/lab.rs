@@ -7,13 +7,7 @@ use dnssd_netlab::{Lab, interfaces};
 #[test]
 fn a_host_thread_sees_only_lo_and_its_link() {
     let lab = Lab::new(1);
-    let host = lab.host(1).clone();
-    let seen = std::thread::spawn(move || {
-        host.enter();
-        interfaces()
-    })
-    .join()
-    .unwrap();
+    let seen = lab.host(1).run(interfaces);
     assert_eq!(seen, vec!["lo".to_string(), "nl0".to_string()]);
 }
 
