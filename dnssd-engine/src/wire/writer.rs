@@ -60,9 +60,9 @@ fn read_u32(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
-/// Equality of two labels already known to have the same length, by overlapping word reads
-/// (cheaper than a `memcmp` call for 1-63 byte labels).
-fn label_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equality of two byte strings (labels, or names in wire form up to 255 bytes) by
+/// overlapping word reads: cheaper than a `memcmp` call at these lengths.
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -89,7 +89,7 @@ fn label_eq(a: &[u8], b: &[u8]) -> bool {
 fn label_at(buf: &[u8], offset: u16, label: &[u8]) -> bool {
     let at = usize::from(offset) + 1;
     buf.get(at..at + label.len())
-        .is_some_and(|w| label_eq(w, label))
+        .is_some_and(|w| bytes_eq(w, label))
 }
 
 /// 64x64 -> 128-bit multiply folded to 64 bits.
@@ -348,24 +348,6 @@ fn name_hash(wire: &[u8]) -> u64 {
     v ^ (n as u64) << 56
 }
 
-/// Equality of two byte strings of the same length (names in wire form, <= 255 bytes).
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return label_eq(a, b);
-    }
-    let mut i = 0;
-    while i + 8 < n {
-        if read_u64(a, i) != read_u64(b, i) {
-            return false;
-        }
-        i += 8;
-    }
-    read_u64(a, n - 8) == read_u64(b, n - 8)
-}
 
 /// True when the name written at `at` in `buf` (labels, then the root or a backward
 /// pointer) spells exactly `wire`. Each run of labels up to a pointer is compared in one
