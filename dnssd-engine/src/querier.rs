@@ -95,6 +95,19 @@ pub(crate) struct Querier {
     next_id: u64,
 }
 
+impl QuestionState {
+    /// As a new question: first query 20-120 ms from now (RFC 6762 §5.2), QU, then 1 s
+    /// doubling.
+    fn start_over(&mut self, cx: &mut Ctx<'_>) {
+        self.next = cx.now
+            + cx.rng
+                .duration(Duration::from_millis(20), Duration::from_millis(120));
+        self.earliest = cx.now + Duration::from_millis(20);
+        self.interval = Duration::from_secs(1);
+        self.sent = 0;
+    }
+}
+
 impl Querier {
     pub fn question_count(&self) -> usize {
         self.questions.len()
@@ -134,16 +147,15 @@ impl Querier {
                         sent: 1,
                     };
                 }
-                QuestionState {
-                    // First query 20-120 ms after start (RFC 6762 §5.2).
-                    next: cx.now
-                        + cx.rng
-                            .duration(Duration::from_millis(20), Duration::from_millis(120)),
-                    earliest: cx.now + Duration::from_millis(20),
+                let mut st = QuestionState {
+                    next: cx.now,
+                    earliest: cx.now,
                     interval: Duration::from_secs(1),
                     users: 0,
                     sent: 0,
-                }
+                };
+                st.start_over(cx);
+                st
             });
             st.users += 1;
         }
@@ -217,12 +229,7 @@ impl Querier {
     /// Every question starts over (first query 20-120 ms from now, QU, then 1 s doubling).
     pub fn restart(&mut self, cx: &mut Ctx<'_>) {
         for st in self.questions.values_mut() {
-            st.next = cx.now
-                + cx.rng
-                    .duration(Duration::from_millis(20), Duration::from_millis(120));
-            st.earliest = cx.now + Duration::from_millis(20);
-            st.interval = Duration::from_secs(1);
-            st.sent = 0;
+            st.start_over(cx);
         }
     }
 

@@ -348,7 +348,6 @@ fn name_hash(wire: &[u8]) -> u64 {
     v ^ (n as u64) << 56
 }
 
-
 /// True when the name written at `at` in `buf` (labels, then the root or a backward
 /// pointer) spells exactly `wire`. Each run of labels up to a pointer is compared in one
 /// go. Bounded: every run consumes `wire`, and every pointer must point below itself.
