@@ -1,6 +1,10 @@
 //! DNS-SD service discovery for async Rust: the system daemon (Bonjour, Avahi) or an embedded
 //! mDNS engine, behind one API. See `docs/DESIGN.md`.
 //!
+//! The crate is layered, arrows pointing down only: `types` (names, TXT, events, errors: the
+//! vocabulary), `api` (the [`ServiceDiscovery`] handle and its streams), `backend` (the
+//! internal contract, the choice, and one module per implementation).
+//!
 //! ```no_run
 //! # async fn demo() -> dnssd::Result<()> {
 //! use dnssd::{BrowseEvent, Service, ServiceDiscovery, ServiceType};
@@ -19,33 +23,29 @@
 //! # }
 //! ```
 
+mod api;
 mod backend;
-mod discovery;
-pub mod embedded;
-mod endpoints;
-mod error;
-mod event;
-mod name;
-mod stream;
-mod system;
-mod txt;
+mod types;
 
+/// Settings of the embedded mDNS engine.
+pub mod embedded {
+    pub use crate::backend::embedded::*;
+}
+
+pub use api::discovery::{BACKEND_ENV, Registration, ServiceDiscovery, ServiceDiscoveryBuilder};
+pub use api::stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use backend::{BackendKind, Capabilities};
-pub use discovery::{
-    BACKEND_ENV, Interface, RecordType, Registration, Service, ServiceDiscovery,
-    ServiceDiscoveryBuilder,
-};
-pub use error::{Error, Result};
-pub use event::{
+pub use types::error::{Error, Result};
+pub use types::event::{
     BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex,
     Record, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
 };
-pub use name::{
+pub use types::name::{
     Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,
     Protocol, ServiceType, escape_label, full_name, parse_full_name,
 };
-pub use stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
-pub use txt::{
+pub use types::service::{Interface, RecordType, Service};
+pub use types::txt::{
     MAX_TXT_STRING_LEN, NOT_RECOMMENDED_TXT_LEN, RECOMMENDED_MAX_KEY_LEN, TxtRecord, TxtValue,
 };
 

@@ -17,9 +17,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use super::service_ref::{CreateError, Reply, ServiceRef};
-use crate::error::Error;
-use crate::event::RegistrationEvent;
-use crate::name::InstanceName;
+use crate::types::error::Error;
+use crate::types::event::RegistrationEvent;
+use crate::types::name::InstanceName;
 
 /// How many `DNSServiceProcessResult` calls one ref gets per wake-up before others run.
 const PROCESS_BUDGET: usize = 32;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::op::{Flavor, code_error};
 use super::service_ref::{CreateError, ServiceRef};
-use crate::error::{Error, Result};
+use crate::types::error::{Error, Result};
 
 /// A service type nobody registers: browsing it only asks the daemon to start a browser.
 const PROBE_TYPE: &str = "_dnssd-probe._tcp";

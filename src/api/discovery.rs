@@ -1,7 +1,6 @@
 //! The public handle: [`ServiceDiscovery`] picks a backend once and runs every operation
 //! through it.
 
-use std::num::NonZeroU32;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,16 +8,16 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
+use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
+use crate::backend::dns_sd::SystemBackend;
+use crate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
+use crate::backend::operation::RegistrationGuard;
 use crate::backend::{Backend, BackendKind, Capabilities, auto_choice};
-use crate::embedded::{EmbeddedBackend, EmbeddedConfig};
-use crate::error::{Error, Result};
-use crate::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
-use crate::name::{InstanceName, ServiceType};
-use crate::stream::{
-    Browse, HostLookup, RecordQuery, RegistrationGuard, ResolveStream, ServiceTypes,
-};
-use crate::system::SystemBackend;
-use crate::txt::TxtRecord;
+use crate::types::error::{Error, Result};
+use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
+use crate::types::name::{InstanceName, ServiceType};
+use crate::types::service::{Interface, RecordType, Service};
+use crate::types::txt::TxtRecord;
 
 /// Environment variable that overrides [`BackendKind::Auto`]: `system`, `embedded` or `auto`.
 pub const BACKEND_ENV: &str = "DNSSD_BACKEND";
@@ -30,137 +29,6 @@ const DAEMON_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long [`ServiceDiscovery::lookup_host`] keeps collecting addresses after the first one
 /// (A and AAAA answers arrive separately).
 const LOOKUP_SETTLE: Duration = Duration::from_millis(200);
-
-/// Which interfaces an operation uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Interface {
-    /// Every interface.
-    #[default]
-    Any,
-    /// One interface, by OS index (`if_nametoindex`).
-    Index(NonZeroU32),
-    /// This machine only, nothing on the network (not supported by Avahi).
-    LocalOnly,
-}
-
-/// DNS record types for [`ServiceDiscovery::query_record`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RecordType(pub u16);
-
-impl RecordType {
-    /// IPv4 address.
-    pub const A: RecordType = RecordType(1);
-    /// Pointer (service instances of a type).
-    pub const PTR: RecordType = RecordType(12);
-    /// Text strings (service metadata).
-    pub const TXT: RecordType = RecordType(16);
-    /// IPv6 address.
-    pub const AAAA: RecordType = RecordType(28);
-    /// Service location.
-    pub const SRV: RecordType = RecordType(33);
-    /// Any type.
-    pub const ANY: RecordType = RecordType(255);
-}
-
-/// A service to register: type (with optional subtypes), port, and optional name, TXT, host,
-/// domain and interface.
-#[derive(Debug, Clone)]
-pub struct Service {
-    service_type: ServiceType,
-    port: u16,
-    name: Option<InstanceName>,
-    txt: TxtRecord,
-    host: Option<String>,
-    domain: Option<String>,
-    interface: Interface,
-}
-
-impl Service {
-    /// A service of `service_type` on `port`; the daemon picks the instance name (the
-    /// computer's name) unless [`Service::name`] sets one.
-    pub fn new(service_type: ServiceType, port: u16) -> Self {
-        Service {
-            service_type,
-            port,
-            name: None,
-            txt: TxtRecord::default(),
-            host: None,
-            domain: None,
-            interface: Interface::Any,
-        }
-    }
-
-    /// Set the instance name.
-    pub fn name(mut self, name: InstanceName) -> Self {
-        self.name = Some(name);
-        self
-    }
-
-    /// Set the TXT record.
-    pub fn txt(mut self, txt: TxtRecord) -> Self {
-        self.txt = txt;
-        self
-    }
-
-    /// Add a subtype (`_printer`), validated by RFC 6763 §7.1.
-    pub fn subtype(mut self, subtype: &str) -> Result<Self> {
-        self.service_type = self.service_type.with_subtype(subtype)?;
-        Ok(self)
-    }
-
-    /// Advertise on another host name (that host's address records must exist).
-    pub fn host(mut self, host: impl Into<String>) -> Self {
-        self.host = Some(host.into());
-        self
-    }
-
-    /// Register in this domain instead of the default (`local.`).
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.domain = Some(domain.into());
-        self
-    }
-
-    /// Register on these interfaces only.
-    pub fn interface(mut self, interface: Interface) -> Self {
-        self.interface = interface;
-        self
-    }
-
-    /// The service type with its subtypes.
-    pub fn service_type(&self) -> &ServiceType {
-        &self.service_type
-    }
-
-    /// The port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The requested instance name, if any.
-    pub fn instance_name(&self) -> Option<&InstanceName> {
-        self.name.as_ref()
-    }
-
-    /// The TXT record.
-    pub fn txt_record(&self) -> &TxtRecord {
-        &self.txt
-    }
-
-    /// The host name, if set.
-    pub fn host_name(&self) -> Option<&str> {
-        self.host.as_deref()
-    }
-
-    /// The domain, if set.
-    pub fn domain_name(&self) -> Option<&str> {
-        self.domain.as_deref()
-    }
-
-    /// The interface choice.
-    pub fn interface_choice(&self) -> Interface {
-        self.interface
-    }
-}
 
 /// Builder for [`ServiceDiscovery`].
 #[derive(Debug, Clone)]
@@ -208,7 +76,7 @@ impl ServiceDiscoveryBuilder {
         match requested {
             BackendKind::Auto => {
                 auto_choice(cfg!(target_os = "macos"), cfg!(target_os = "linux"), || {
-                    crate::system::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
+                    crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
                 })
             }
             other => other,
@@ -500,7 +368,7 @@ impl Stream for Registration {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        let event = crate::stream::poll_registration_event(&mut this.guard, cx);
+        let event = crate::api::stream::poll_registration_event(&mut this.guard, cx);
         if let Poll::Ready(Some(Ok(RegistrationEvent::Registered(name)))) = &event {
             this.name = name.clone();
         }

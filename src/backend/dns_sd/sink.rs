@@ -9,13 +9,13 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::op::ReplySink;
 use super::service_ref::Reply;
-use crate::error::Error;
-use crate::event::{
+use crate::types::error::Error;
+use crate::types::event::{
     BrowseEvent, HostAddress, HostAddressEvent, Instance, Record, RecordEvent, Resolved,
     ServiceTypeEvent,
 };
-use crate::name::{InstanceName, ServiceType};
-use crate::txt::TxtRecord;
+use crate::types::name::{InstanceName, ServiceType};
+use crate::types::txt::TxtRecord;
 
 type Tx<T> = UnboundedSender<Result<T, Error>>;
 

@@ -13,12 +13,13 @@ use std::net::SocketAddr;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::discovery::{Interface, ServiceDiscovery};
-use crate::error::Result;
-use crate::event::{
+use crate::api::discovery::ServiceDiscovery;
+use crate::backend::operation::{EventStream, OperationGuard};
+use crate::types::error::Result;
+use crate::types::event::{
     BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, Resolved,
 };
-use crate::stream::{EventStream, OperationGuard};
+use crate::types::service::Interface;
 
 /// A host lookup is shared per (lower-cased host name, interface index).
 type HostKey = (String, u32);

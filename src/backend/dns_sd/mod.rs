@@ -21,14 +21,14 @@ pub(crate) use self::probe::{DaemonProbe, probe_daemon};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
 use crate::backend::Capabilities;
-use crate::discovery::{Interface, Service};
-use crate::error::{Error, Result};
-use crate::event::{
+use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::types::error::{Error, Result};
+use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
-use crate::name::{InstanceName, ServiceType};
-use crate::stream::{EventStream, OperationGuard, RegistrationGuard};
-use crate::txt::TxtRecord;
+use crate::types::name::{InstanceName, ServiceType};
+use crate::types::service::{Interface, Service};
+use crate::types::txt::TxtRecord;
 
 /// `kDNSServiceInterfaceIndexLocalOnly`.
 const INTERFACE_LOCAL_ONLY: u32 = u32::MAX;

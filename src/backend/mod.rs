@@ -1,16 +1,20 @@
-//! Backend choice and dispatch: every public operation goes through [`Backend`], which forwards
-//! to the system daemon backend or (when it lands) the embedded mDNS engine.
+//! Backends: the internal contract every implementation serves, the capabilities each
+//! reports, and the choice among them.
 
-use crate::discovery::{Interface, Service};
-use crate::embedded::EmbeddedBackend;
-use crate::error::Result;
-use crate::event::{
+pub(crate) mod dns_sd;
+pub(crate) mod embedded;
+pub(crate) mod operation;
+
+use crate::backend::dns_sd::{DaemonProbe, SystemBackend};
+use crate::backend::embedded::EmbeddedBackend;
+use crate::backend::operation::{EventStream, RegistrationGuard};
+use crate::types::error::Result;
+use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
-use crate::name::{InstanceName, ServiceType};
-use crate::stream::{EventStream, RegistrationGuard};
-use crate::system::{DaemonProbe, SystemBackend};
-use crate::txt::TxtRecord;
+use crate::types::name::{InstanceName, ServiceType};
+use crate::types::service::{Interface, Service};
+use crate::types::txt::TxtRecord;
 
 /// Which implementation serves a [`ServiceDiscovery`](crate::ServiceDiscovery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -3,14 +3,14 @@
 
 use super::BACKEND_NAME;
 use crate::backend::Capabilities;
-use crate::discovery::{Interface, Service};
-use crate::error::{Error, Result};
-use crate::event::{
+use crate::backend::operation::{EventStream, RegistrationGuard};
+use crate::types::error::{Error, Result};
+use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
-use crate::name::{InstanceName, ServiceType};
-use crate::stream::{EventStream, RegistrationGuard};
-use crate::txt::TxtRecord;
+use crate::types::name::{InstanceName, ServiceType};
+use crate::types::service::{Interface, Service};
+use crate::types::txt::TxtRecord;
 
 /// Settings of the embedded backend (none are used on this system).
 #[derive(Clone, Debug, Default)]

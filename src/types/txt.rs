@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::error::{Error, Result};
+use crate::types::error::{Error, Result};
 
 /// Longest string in a TXT record: one length byte.
 pub const MAX_TXT_STRING_LEN: usize = 255;

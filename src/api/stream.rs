@@ -3,90 +3,18 @@
 //! after a fatal error item or when its backend operation ended; dropping it cancels the
 //! operation.
 
-use std::any::Any;
-use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use tokio::sync::mpsc;
 
-use crate::discovery::ServiceDiscovery;
-use crate::error::Result;
-use crate::event::{
+use crate::api::discovery::ServiceDiscovery;
+use crate::backend::operation::{EventStream, RegistrationGuard};
+use crate::types::error::Result;
+use crate::types::event::{
     BrowseEvent, EndpointEvent, HostAddressEvent, RecordEvent, RegistrationEvent, Resolved,
     ServiceTypeEvent,
 };
-
-/// Cancels a backend operation when dropped. Backends put whatever their cancellation needs in
-/// it (the system backend needs nothing: its tasks stop when the channel closes).
-#[derive(Default)]
-pub(crate) struct OperationGuard(
-    #[allow(dead_code, reason = "held only for its Drop")] Option<Box<dyn Any + Send + Sync>>,
-);
-
-impl OperationGuard {
-    /// A guard with nothing to drop.
-    pub(crate) fn none() -> Self {
-        OperationGuard(None)
-    }
-
-    /// A guard that drops `cancel` (whose `Drop` cancels) with the stream.
-    #[allow(dead_code)]
-    pub(crate) fn new(cancel: impl Any + Send + Sync) -> Self {
-        OperationGuard(Some(Box::new(cancel)))
-    }
-}
-
-impl fmt::Debug for OperationGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OperationGuard")
-    }
-}
-
-/// What a backend operation returns: its events, and the guard that cancels it on drop.
-pub(crate) struct EventStream<T> {
-    events: mpsc::UnboundedReceiver<Result<T>>,
-    /// Dropped after `events`, so the backend sees the channel closed before it is cancelled.
-    _guard: OperationGuard,
-}
-
-impl<T> EventStream<T> {
-    pub(crate) fn new(events: mpsc::UnboundedReceiver<Result<T>>, guard: OperationGuard) -> Self {
-        EventStream {
-            events,
-            _guard: guard,
-        }
-    }
-
-    pub(crate) fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        self.events.poll_recv(cx)
-    }
-
-    /// The next event (`None` when the operation ended).
-    pub(crate) async fn next_event(&mut self) -> Option<Result<T>> {
-        self.events.recv().await
-    }
-}
-
-impl<T> fmt::Debug for EventStream<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EventStream").finish_non_exhaustive()
-    }
-}
-
-/// What a backend keeps for a live registration: its own control object (downcast by the same
-/// backend in `update_txt`) and the events reported after confirmation.
-pub(crate) struct RegistrationGuard {
-    pub(crate) control: Box<dyn Any + Send + Sync>,
-    pub(crate) events: EventStream<RegistrationEvent>,
-}
-
-impl fmt::Debug for RegistrationGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistrationGuard").finish_non_exhaustive()
-    }
-}
 
 macro_rules! event_stream {
     ($(#[$doc:meta])* $name:ident, $event:ty) => {
@@ -168,7 +96,7 @@ impl Browse {
     /// and its host's addresses looked up; it is reported `Up` only when complete, `Changed`
     /// when any of that changes and `Down` when it goes away.
     pub fn resolved(self) -> Endpoints {
-        Endpoints::from_events(crate::endpoints::spawn(self.discovery, self.inner))
+        Endpoints::from_events(crate::api::endpoints::spawn(self.discovery, self.inner))
     }
 }
 

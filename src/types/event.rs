@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::name::{InstanceName, ServiceType};
-use crate::txt::TxtRecord;
+use crate::types::name::{InstanceName, ServiceType};
+use crate::types::txt::TxtRecord;
 
 /// Index of a network interface as the OS numbers them (`if_nametoindex`); 0 means "any".
 pub type InterfaceIndex = u32;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
+use crate::types::error::{Error, Result};
 
 /// Longest DNS label, in bytes (RFC 1035 §2.3.4).
 pub const MAX_LABEL_LEN: usize = 63;

@@ -13,15 +13,15 @@ use super::driver::{
     DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Refusal, Sink,
 };
 use crate::backend::Capabilities;
-use crate::discovery::{Interface, Service};
-use crate::error::{Error, Result};
-use crate::event::{
+use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::types::error::{Error, Result};
+use crate::types::event::{
     BrowseEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex, Record, RecordEvent,
     RegistrationEvent, Resolved, ServiceTypeEvent,
 };
-use crate::name::{Domain, InstanceName, ServiceType, full_name, parse_full_name};
-use crate::stream::{EventStream, OperationGuard, RegistrationGuard};
-use crate::txt::TxtRecord;
+use crate::types::name::{Domain, InstanceName, ServiceType, full_name, parse_full_name};
+use crate::types::service::{Interface, Service};
+use crate::types::txt::TxtRecord;
 
 /// The embedded mDNS backend: one driver task per backend value.
 #[derive(Debug)]
