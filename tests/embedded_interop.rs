@@ -606,10 +606,10 @@ fn sigkilled_registration_leaves_avahi_after_poof() {
     let h2 = lab.host(2).clone();
     let h3 = lab.host(3).clone();
     // The CLI on host 1 holds the registration; no engine of ours runs in this test process.
-    let cli = dnssd_netlab::repo_root().join("target/debug/examples/dnssd");
+    let cli = dnssd_netlab::repo_root().join("target/debug/dnssd");
     assert!(
         cli.exists(),
-        "build the CLI first: cargo build --example dnssd"
+        "build the CLI first: cargo build -p dnssd-cli"
     );
     let mut command = h1.command(&cli);
     command

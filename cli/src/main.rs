@@ -1,12 +1,12 @@
 //! `dnssd`: a command-line DNS-SD tool on this crate's public API, modelled on Apple's `dns-sd`.
 //!
 //! ```text
-//! cargo run --example dnssd -- register "My Web" _http._tcp 8080 path=/ --subtype _printer
-//! cargo run --example dnssd -- browse _http._tcp --resolve --json --timeout 5
-//! cargo run --example dnssd -- resolve "My Web" _http._tcp
-//! cargo run --example dnssd -- lookup myhost.local
-//! cargo run --example dnssd -- query _http._tcp.local PTR
-//! cargo run --example dnssd -- types
+//! dnssd register "My Web" _http._tcp 8080 path=/ --subtype _printer
+//! dnssd browse _http._tcp --resolve --json --timeout 5
+//! dnssd resolve "My Web" _http._tcp
+//! dnssd lookup myhost.local
+//! dnssd query _http._tcp.local PTR
+//! dnssd types
 //! ```
 //!
 //! Every command runs until Ctrl-C, SIGTERM or `--timeout SECS` (then exits 0); `resolve` and

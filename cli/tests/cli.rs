@@ -1,12 +1,10 @@
-//! The `dnssd` CLI (`examples/dnssd.rs`) run in network-namespace hosts against foreign peers.
+//! The `dnssd` CLI (`cli/src/main.rs`) run in network-namespace hosts against foreign peers.
 //!
 //! Host 1 runs our CLI: with `--backend system` an avahi-daemon runs there, with
 //! `--backend embedded` nothing does. Host 2 is the foreign peer: avahi-daemon with
 //! `avahi-publish` / `avahi-browse`, or python-zeroconf (`scripts/zc_peer.py`).
 //!
-//! The CLI is an example, so these tests run the binary cargo puts in `target/<profile>/examples/`.
-//! `cargo nextest run --workspace`, `cargo build --workspace --all-targets` and `scripts/test`
-//! build it; with `--test cli` alone, run `cargo build --example dnssd` first.
+//! Cargo builds the binary for these tests (`CARGO_BIN_EXE_dnssd`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -28,30 +26,9 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
-/// `target/<profile>/examples/dnssd`, next to this test's `deps/` directory.
+/// The `dnssd` binary of this crate, built by cargo for its integration tests.
 fn dnssd_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps");
-    let bin = profile_dir.join("examples").join("dnssd");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the CLI first (`cargo build --example dnssd`, or \
-         `cargo build --workspace --all-targets`)",
-        bin.display()
-    );
-    let source = dnssd_netlab::repo_root().join("examples/dnssd.rs");
-    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(bin_time), Some(src_time)) = (modified(&bin), modified(&source)) {
-        assert!(
-            bin_time >= src_time,
-            "{} is older than examples/dnssd.rs: rebuild it (`cargo build --example dnssd`)",
-            bin.display()
-        );
-    }
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_dnssd"))
 }
 
 /// Which backend our CLI uses on host 1.
