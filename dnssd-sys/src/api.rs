@@ -190,16 +190,16 @@ macro_rules! api_table {
 
             /// The table of the linked library: the header's functions as linked symbols (the
             /// compiler checks their types against the generated declarations), the
-            /// Apple-only ones looked up in the already-loaded process image, where a linked
-            /// Avahi library does not have them and Apple's does.
+            /// Apple-only ones looked up by name in the linked library itself (`image`, see
+            /// [`linked_image`]), where Avahi's does not have them and Apple's does.
             #[cfg(dnssd_linked)]
-            fn from_linked_symbols(process: Option<&Library>) -> Api {
+            fn from_linked_symbols(image: Option<&Library>) -> Api {
                 Api {
                     $( $hname: Some(crate::bindings_functions::$hname), )*
                     $(
-                        $aname: process.and_then(|library| {
-                            // SAFETY: Apple's documented prototype; the process image (or the
-                            // linked DLL) stays loaded for the life of the process.
+                        $aname: image.and_then(|library| {
+                            // SAFETY: Apple's documented prototype; the linked library stays
+                            // loaded for the life of the process.
                             unsafe {
                                 symbol(library, concat!(stringify!($aname), "\0").as_bytes())
                             }
@@ -532,7 +532,8 @@ impl Api {
     /// Tries [`LIBRARY_ENV`] (`DNSSD_LIBRARY`) alone when it is set, else
     /// [`DEFAULT_LIBRARY_NAMES`] in order. A library missing one of the three entry points
     /// every implementation has (`DNSServiceRefSockFD`, `DNSServiceProcessResult`,
-    /// `DNSServiceRefDeallocate`) is refused with [`LoadError::MissingSymbol`]. A failure is not
+    /// `DNSServiceRefDeallocate`) is skipped and the next candidate tried; if none fits, that
+    /// refusal is the error ([`LoadError::MissingSymbol`]). A failure is not
     /// cached: a later call tries again (the library may have been installed meanwhile).
     pub fn load() -> Result<&'static Api, LoadError> {
         if let Some(loaded) = LOADED.get() {
@@ -549,60 +550,27 @@ impl Api {
                 .map(|name| (*name).to_owned())
                 .collect(),
         };
-        let mut attempts = Vec::new();
-        for name in candidates {
-            // SAFETY: opening a library runs its initialisers. The candidates are the system's
-            // dns_sd client library (or the one the user named in DNSSD_LIBRARY), whose
-            // initialisers have no preconditions.
-            match unsafe { Library::new(&name) } {
-                Ok(library) => {
-                    // SAFETY: the library is a dns_sd implementation (checked below through its
-                    // required symbols) and is stored in `LOADED`, never unloaded.
-                    let api = unsafe {
-                        Api::from_library(
-                            &library,
-                            ApiOrigin::Loaded {
-                                library: name.clone(),
-                            },
-                        )
-                    };
-                    if let Some(symbol) = REQUIRED_SYMBOLS
-                        .into_iter()
-                        .find(|symbol| !api.available_symbols().contains(symbol))
-                    {
-                        return Err(LoadError::MissingSymbol {
-                            library: name,
-                            symbol,
-                        });
-                    }
-                    let loaded = LOADED.get_or_init(|| Loaded {
-                        _library: library,
-                        api,
-                    });
-                    return Ok(&loaded.api);
-                }
-                Err(error) => attempts.push(LoadAttempt {
-                    library: name,
-                    error: error.to_string(),
-                }),
-            }
-        }
-        Err(LoadError::NotFound { attempts })
+        let (library, api) = open_first(&candidates)?;
+        let loaded = LOADED.get_or_init(|| Loaded {
+            _library: library,
+            api,
+        });
+        Ok(&loaded.api)
     }
 
     /// The table of the library linked at build time (feature `link`, when `build.rs` found
     /// the library: `cfg(dnssd_linked)`).
     ///
     /// The header's entry points are the linked symbols. The Apple-only ones are looked up
-    /// by name in what the process already has loaded, so they are `Some` with Apple's
-    /// library and `None` with Avahi's.
+    /// by name in that same library (never in the rest of the process), so they are `Some`
+    /// with Apple's library and `None` with Avahi's.
     #[cfg(dnssd_linked)]
     pub fn linked() -> &'static Api {
         static LINKED: OnceLock<(Option<Library>, Api)> = OnceLock::new();
         let (_, api) = LINKED.get_or_init(|| {
-            let process = process_image();
-            let api = Api::from_linked_symbols(process.as_ref());
-            (process, api)
+            let image = linked_image();
+            let api = Api::from_linked_symbols(image.as_ref());
+            (image, api)
         });
         api
     }
@@ -621,14 +589,68 @@ impl Api {
     }
 }
 
-/// The already-loaded image that holds the linked `dns_sd` symbols: the whole process on Unix
-/// (`dlopen(NULL)` searches the executable and every library it was linked with), the linked
-/// `dnssd.dll` on Windows.
+/// Opens the first of `candidates` that is a `dns_sd` library. A file that opens but lacks one
+/// of [`REQUIRED_SYMBOLS`] (another library under the same name, a stub) does not stop the
+/// search: the next candidate is tried. When none fits, the first such refusal is reported
+/// ([`LoadError::MissingSymbol`]), else every failed open ([`LoadError::NotFound`]).
+fn open_first(candidates: &[String]) -> Result<(Library, Api), LoadError> {
+    let mut attempts = Vec::new();
+    let mut refused = None;
+    for name in candidates {
+        // SAFETY: opening a library runs its initialisers. The candidates are the system's
+        // dns_sd client library (or the one the user named in DNSSD_LIBRARY), whose
+        // initialisers have no preconditions.
+        let library = match unsafe { Library::new(name) } {
+            Ok(library) => library,
+            Err(error) => {
+                attempts.push(LoadAttempt {
+                    library: name.clone(),
+                    error: error.to_string(),
+                });
+                continue;
+            }
+        };
+        // SAFETY: the table is used only if the library has the required symbols (checked
+        // just below), and then the caller keeps the library loaded for the rest of the
+        // process; otherwise the table is dropped before the library is.
+        let api = unsafe {
+            Api::from_library(
+                &library,
+                ApiOrigin::Loaded {
+                    library: name.clone(),
+                },
+            )
+        };
+        let available = api.available_symbols();
+        match REQUIRED_SYMBOLS
+            .into_iter()
+            .find(|symbol| !available.contains(symbol))
+        {
+            None => return Ok((library, api)),
+            Some(symbol) => {
+                refused.get_or_insert(LoadError::MissingSymbol {
+                    library: name.clone(),
+                    symbol,
+                });
+            }
+        }
+    }
+    Err(refused.unwrap_or(LoadError::NotFound { attempts }))
+}
+
+/// The linked `dns_sd` library itself, where the Apple-only entry points are looked up.
+///
+/// On Unix the library is found from the address of a linked symbol (`dladdr`) and reopened
+/// with `RTLD_NOLOAD` (it is loaded already; this only takes a handle). Looking the names up
+/// in the whole process (`dlopen(NULL)`) instead could find another library's
+/// `DNSServiceGetAddrInfo` beside a linked Avahi library. On Windows it is the
+/// linked `dnssd.dll`. When the library cannot be identified, the Apple-only entries stay
+/// `None`.
 #[cfg(dnssd_linked)]
-fn process_image() -> Option<Library> {
+fn linked_image() -> Option<Library> {
     #[cfg(unix)]
     {
-        Some(libloading::os::unix::Library::this().into())
+        linked_library_unix().map(Into::into)
     }
     #[cfg(windows)]
     {
@@ -640,6 +662,37 @@ fn process_image() -> Option<Library> {
     {
         None
     }
+}
+
+/// See [`linked_image`].
+#[cfg(all(dnssd_linked, unix))]
+fn linked_library_unix() -> Option<libloading::os::unix::Library> {
+    use std::ffi::{CStr, OsStr};
+    use std::os::unix::ffi::OsStrExt;
+
+    let linked: unsafe extern "C" fn(DNSServiceRef) =
+        crate::bindings_functions::DNSServiceRefDeallocate;
+    // SAFETY: `Dl_info` is plain old data; all-zero is a valid value that `dladdr` overwrites.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: `dladdr` only reads the address (never calls it) and writes `info`, which is
+    // valid for writes for the duration of the call.
+    let found = unsafe { libc::dladdr(linked as *const c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: on success `dli_fname` is a NUL-terminated path owned by the loader, valid
+    // while the object stays loaded (it is linked: for the life of the process); it is copied
+    // before anything could unload it.
+    let path = OsStr::from_bytes(unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes()).to_owned();
+    // SAFETY: the object is loaded already (RTLD_NOLOAD: this only takes a reference to it),
+    // so no initialiser runs.
+    unsafe {
+        libloading::os::unix::Library::open(
+            Some(path),
+            libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_LOCAL,
+        )
+    }
+    .ok()
 }
 
 #[cfg(test)]
@@ -654,6 +707,31 @@ mod tests {
         assert_eq!(names.len(), Api::SYMBOLS.len());
         assert!(Api::APPLE_ONLY_SYMBOLS.contains(&"DNSServiceGetAddrInfo"));
         assert!(!Api::APPLE_ONLY_SYMBOLS.contains(&"DNSServiceRegister"));
+    }
+
+    /// A candidate that opens but is no dns_sd library (libc here) must not stop the search.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_library_without_the_required_symbols_is_skipped_for_the_next_candidate() {
+        let candidates = ["libc.so.6".to_owned(), DEFAULT_LIBRARY_NAMES[0].to_owned()];
+        let (_library, api) = match open_first(&candidates) {
+            Ok(found) => found,
+            Err(e) => panic!("the second candidate should load: {e}"),
+        };
+        assert_eq!(
+            api.origin(),
+            &ApiOrigin::Loaded {
+                library: DEFAULT_LIBRARY_NAMES[0].to_owned()
+            }
+        );
+        // Alone, the impostor is refused with the symbol it lacks.
+        match open_first(&candidates[..1]) {
+            Err(LoadError::MissingSymbol { library, symbol }) => {
+                assert_eq!(library, "libc.so.6");
+                assert_eq!(symbol, "DNSServiceRefSockFD");
+            }
+            other => panic!("expected MissingSymbol, got {:?}", other.map(|(_, api)| api)),
+        }
     }
 
     #[test]
