@@ -647,6 +647,17 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
             why = &mut stop => break why,
             event = next(&mut registration), if events_open => match event {
                 Some(Ok(RegistrationEvent::Registered(name))) => registered(&name),
+                Some(Ok(RegistrationEvent::Withdrawn(name))) => cx.out.line(
+                    json!({ "event": "withdrawn", "time": timestamp(), "name": name.as_str(),
+                            "type": t.to_string(), "domain": "local.", "backend": backend }),
+                    || format!(
+                        "{}  Got a reply for service {}.{}.local.: Name in use, withdrawn; \
+                         renaming",
+                        timestamp(),
+                        name.escaped(),
+                        t
+                    ),
+                ),
                 // The system backend registers it again when the daemon comes back.
                 Some(Err(e @ Error::DaemonNotRunning)) => cx.out.transient(&e),
                 Some(Err(e)) => return Err(e),

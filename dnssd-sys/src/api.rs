@@ -52,6 +52,8 @@ const REQUIRED_SYMBOLS: [&str; 3] = [
 pub enum ApiOrigin {
     /// Linked at build time (feature `link`).
     Linked,
+    /// Filled by the caller, starting from [`Api::empty`].
+    Custom,
     /// Opened at run time from this file name or path.
     Loaded {
         /// The name or path given to the dynamic loader.
@@ -206,6 +208,18 @@ macro_rules! api_table {
                         }),
                     )*
                     origin: ApiOrigin::Linked,
+                }
+            }
+
+            /// A table with every entry `None` and origin [`ApiOrigin::Custom`], for the
+            /// caller to fill: a fake library in tests, or entry points found another way.
+            /// The caller then upholds, for every function it puts in, the contract of the
+            /// C function of the same name.
+            pub fn empty() -> Api {
+                Api {
+                    $( $hname: None, )*
+                    $( $aname: None, )*
+                    origin: ApiOrigin::Custom,
                 }
             }
 

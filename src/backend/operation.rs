@@ -3,7 +3,8 @@
 
 use std::any::Any;
 use std::fmt;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
 
 use tokio::sync::mpsc;
 
@@ -36,9 +37,40 @@ impl fmt::Debug for OperationGuard {
     }
 }
 
+/// Where an operation's task leaves the payload of a panic (e.g. one caught inside a C
+/// callback), so the consumer resumes it instead of seeing the operation end quietly.
+#[derive(Default)]
+pub(crate) struct PanicSlot(Mutex<Option<Box<dyn Any + Send>>>);
+
+impl PanicSlot {
+    /// Keep `payload` (the first one wins).
+    pub(crate) fn store(&self, payload: Box<dyn Any + Send>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(payload);
+    }
+
+    /// Resume the stored panic on this thread, if there is one.
+    pub(crate) fn resume_if_panicked(&self) {
+        let payload = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(payload) = payload {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+impl fmt::Debug for PanicSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PanicSlot")
+    }
+}
+
 /// What a backend operation returns: its events, and the guard that cancels it on drop.
 pub(crate) struct EventStream<T> {
     events: mpsc::UnboundedReceiver<Result<T>>,
+    /// Where the operation's task leaves a panic; resumed when the channel ends.
+    panic: Option<Arc<PanicSlot>>,
     /// Dropped after `events`, so the backend sees the channel closed before it is cancelled.
     _guard: OperationGuard,
 }
@@ -47,17 +79,35 @@ impl<T> EventStream<T> {
     pub(crate) fn new(events: mpsc::UnboundedReceiver<Result<T>>, guard: OperationGuard) -> Self {
         EventStream {
             events,
+            panic: None,
             _guard: guard,
         }
     }
 
+    /// Resume a panic the operation's task left in `slot` once its channel ends.
+    pub(crate) fn resuming_panics_from(mut self, slot: Arc<PanicSlot>) -> Self {
+        self.panic = Some(slot);
+        self
+    }
+
+    /// # Panics
+    /// When the operation's task panicked (the panic is resumed here).
     pub(crate) fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        self.events.poll_recv(cx)
+        let event = ready!(self.events.poll_recv(cx));
+        if event.is_none() {
+            if let Some(slot) = &self.panic {
+                slot.resume_if_panicked();
+            }
+        }
+        Poll::Ready(event)
     }
 
     /// The next event (`None` when the operation ended).
+    ///
+    /// # Panics
+    /// When the operation's task panicked (the panic is resumed here).
     pub(crate) async fn next_event(&mut self) -> Option<Result<T>> {
-        self.events.recv().await
+        std::future::poll_fn(|cx| self.poll_next_event(cx)).await
     }
 }
 

@@ -147,4 +147,8 @@ pub enum RegistrationEvent {
     /// Registered again (after the daemon came back) or renamed after a conflict, under this
     /// name.
     Registered(InstanceName),
+    /// The daemon withdrew the registration of this name because another host claimed it (a
+    /// late conflict; reported by Apple's mDNSResponder). The service is not published until
+    /// the [`RegistrationEvent::Registered`] with its new name that follows.
+    Withdrawn(InstanceName),
 }

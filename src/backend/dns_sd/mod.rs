@@ -21,7 +21,7 @@ pub(crate) use self::probe::{DaemonProbe, probe_daemon};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
 use crate::backend::Capabilities;
-use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::backend::operation::{EventStream, OperationGuard, PanicSlot, RegistrationGuard};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
@@ -54,6 +54,12 @@ impl SystemBackend {
     pub(crate) fn new(reconnect: bool) -> Result<Self> {
         nowarn::ensure_linked();
         let api = dnssd_sys::Api::get().map_err(|e| Error::LibraryUnavailable(e.to_string()))?;
+        Self::with_api(api, reconnect)
+    }
+
+    /// The backend over a given table (a fake library in tests); binds to the current tokio
+    /// runtime.
+    fn with_api(api: &'static dnssd_sys::Api, reconnect: bool) -> Result<Self> {
         let runtime = Handle::try_current().map_err(|_| {
             Error::Io(std::io::Error::other(
                 "the system backend must be created inside a tokio runtime",
@@ -66,7 +72,11 @@ impl SystemBackend {
         };
         Ok(SystemBackend {
             api,
-            config: OpConfig { flavor, reconnect },
+            config: OpConfig {
+                api,
+                flavor,
+                reconnect,
+            },
             capabilities: capabilities(api, flavor),
             runtime,
             tracker: Tracker::new(flavor),
@@ -95,14 +105,12 @@ impl SystemBackend {
 
     fn spawn_stream<S: ReplySink>(&self, creator: Creator, sink: S) -> EventStream<S::Event> {
         let (tx, rx) = mpsc::unbounded_channel();
-        drop(self.runtime.spawn(op::run_stream(
-            creator,
-            sink,
-            tx,
-            self.config,
-            self.tracker.enlist(),
+        let panic = Arc::new(PanicSlot::default());
+        drop(self.runtime.spawn(op::guarded(
+            Arc::clone(&panic),
+            op::run_stream(creator, sink, tx, self.config, self.tracker.enlist()),
         )));
-        EventStream::new(rx, OperationGuard::none())
+        EventStream::new(rx, OperationGuard::none()).resuming_panics_from(panic)
     }
 
     pub(crate) async fn register(
@@ -128,26 +136,36 @@ impl SystemBackend {
         let (confirm_tx, confirm_rx) = oneshot::channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        drop(self.runtime.spawn(op::run_registration(
-            self.api,
-            spec,
-            confirm_tx,
-            commands_rx,
-            events_tx,
-            self.config,
-            self.tracker.enlist(),
+        let panic = Arc::new(PanicSlot::default());
+        drop(self.runtime.spawn(op::guarded(
+            Arc::clone(&panic),
+            op::run_registration(
+                self.api,
+                spec,
+                confirm_tx,
+                commands_rx,
+                events_tx,
+                self.config,
+                self.tracker.enlist(),
+            ),
         )));
         // If this future is dropped before the daemon confirms, `commands_tx` drops with it and
-        // the task deregisters.
-        let name = confirm_rx
-            .await
-            .map_err(|_| Error::Io(std::io::Error::other("registration task ended")))??;
+        // the task deregisters. A task that panicked (e.g. inside a C callback) makes this
+        // future panic too.
+        let name = match confirm_rx.await {
+            Ok(confirmed) => confirmed?,
+            Err(_) => {
+                panic.resume_if_panicked();
+                return Err(Error::Io(std::io::Error::other("registration task ended")));
+            }
+        };
         let name = InstanceName::new(&name)?;
         let guard = RegistrationGuard {
             control: Box::new(SystemRegistration {
                 commands: commands_tx,
             }),
-            events: EventStream::new(events_rx, OperationGuard::none()),
+            events: EventStream::new(events_rx, OperationGuard::none())
+                .resuming_panics_from(panic),
         };
         Ok((name, guard))
     }

@@ -3,11 +3,18 @@
 //! with backoff (unless reconnection is off).
 //!
 //! Blocking calls (creating refs, deallocating them, `DNSServiceUpdateRecord`) run on tokio's
-//! blocking pool via `spawn_blocking`; only the zero-timeout poll and `DNSServiceProcessResult`
-//! (after the poll said data is pending) run on the worker thread.
+//! blocking pool via `spawn_blocking`. `DNSServiceProcessResult` of a registration also runs
+//! there (Avahi's collision handling inside it makes blocking D-Bus calls); for the other refs
+//! only the zero-timeout poll and `DNSServiceProcessResult` (after the poll said data is
+//! pending, dispatching callbacks that only copy their arguments) run on the worker thread.
+//!
+//! A panic inside a C callback is resumed after `DNSServiceProcessResult` returns
+//! (`service_ref`); [`guarded`] catches it at the task's top and hands it to the consumer's
+//! stream, which resumes it (`PanicSlot`).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
@@ -16,7 +23,9 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
+use super::probe::{DaemonProbe, daemon_answers};
 use super::service_ref::{CreateError, Reply, ServiceRef};
+use crate::backend::operation::PanicSlot;
 use crate::types::error::Error;
 use crate::types::event::RegistrationEvent;
 use crate::types::name::InstanceName;
@@ -27,6 +36,14 @@ const PROCESS_BUDGET: usize = 32;
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 /// Longest delay between attempts to reach a missing daemon.
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// First delay before asking again after an operation timed out inside a daemon that still
+/// answers (Avahi's resolver gives up after ~5 s when the host does not answer).
+const TIMEOUT_BACKOFF_FIRST: Duration = Duration::from_secs(15);
+/// Longest delay between attempts of an operation that keeps timing out.
+const TIMEOUT_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// `kDNSServiceErr_Unknown`: what Avahi's library reports both for a lost daemon and for
+/// anything its `map_error` does not know, a resolver timeout included.
+const ERR_UNKNOWN: i32 = -65537;
 /// Most refs being created at once (per backend) with Avahi's library. Each Avahi ref is its
 /// own D-Bus connection, and every live connection receives the bus's `NameOwnerChanged`
 /// broadcast for every connection that comes or goes: creating hundreds at once makes each of
@@ -68,6 +85,8 @@ pub(crate) fn create_error(e: CreateError, flavor: Flavor) -> Error {
 /// Settings every operation task shares.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OpConfig {
+    /// The library the refs come from.
+    pub(crate) api: &'static dnssd_sys::Api,
     pub(crate) flavor: Flavor,
     /// Recreate refs after the daemon went away (or was not there yet).
     pub(crate) reconnect: bool,
@@ -156,12 +175,14 @@ impl Ctl {
     }
 
     /// Deallocate refs off the worker thread; the task stays counted until that is done.
-    fn dispose(&self, fds: Vec<AsyncFd<ServiceRef>>) {
-        let refs: Vec<ServiceRef> = fds.into_iter().map(AsyncFd::into_inner).collect();
+    fn dispose(&self, fds: Vec<AsyncFd<Arc<ServiceRef>>>) {
+        let refs: Vec<Arc<ServiceRef>> = fds.into_iter().map(AsyncFd::into_inner).collect();
         self.dispose_refs(refs);
     }
 
-    fn dispose_refs(&self, refs: Vec<ServiceRef>) {
+    /// A ref still processed on the blocking pool is deallocated there when that ends (it
+    /// holds its own ticket).
+    fn dispose_refs(&self, refs: Vec<Arc<ServiceRef>>) {
         if refs.is_empty() {
             return;
         }
@@ -186,6 +207,32 @@ pub(crate) trait ReplySink: Send + 'static {
     fn reply(&mut self, reply: Reply, tx: &mpsc::UnboundedSender<Result<Self::Event, Error>>);
     /// The daemon went away: forget state (e.g. report every known instance removed).
     fn lost(&mut self, _tx: &mpsc::UnboundedSender<Result<Self::Event, Error>>) {}
+    /// What an `ERR_UNKNOWN` failure means when the daemon still answers (Avahi folds a
+    /// timeout into that code). `None`: treat it as the daemon gone.
+    fn live_daemon_failure(&self) -> Option<Error> {
+        None
+    }
+}
+
+/// Run `task` and, if it panics, keep the payload in `slot` before its channels drop, so the
+/// consumer's stream or future resumes the panic instead of seeing the operation just end.
+pub(crate) async fn guarded(slot: Arc<PanicSlot>, task: impl Future<Output = ()> + Send) {
+    let mut task = Some(Box::pin(task));
+    poll_fn(|cx| {
+        let Some(running) = task.as_mut() else {
+            return Poll::Ready(());
+        };
+        match catch_unwind(AssertUnwindSafe(|| running.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                slot.store(payload);
+                // Dropping the task drops its senders, after the payload is stored.
+                task = None;
+                Poll::Ready(())
+            }
+        }
+    })
+    .await;
 }
 
 /// Create refs on the blocking pool and register them with the reactor.
@@ -193,7 +240,7 @@ async fn create(
     creator: &Creator,
     flavor: Flavor,
     ctl: &Ctl,
-) -> Result<Vec<AsyncFd<ServiceRef>>, Error> {
+) -> Result<Vec<AsyncFd<Arc<ServiceRef>>>, Error> {
     let creator = Arc::clone(creator);
     // The semaphore is never closed, so acquiring fails only if it were; then go unbounded.
     let permit = match &ctl.ticket.0.creating {
@@ -220,7 +267,7 @@ async fn create(
             Ok(fd) => fds.push(fd),
             Err((sref, e)) => {
                 ctl.dispose(fds);
-                let mut remaining: Vec<ServiceRef> = rest.collect();
+                let mut remaining: Vec<Arc<ServiceRef>> = rest.map(Arc::new).collect();
                 remaining.push(sref);
                 ctl.dispose_refs(remaining);
                 return Err(Error::Io(e));
@@ -239,7 +286,7 @@ async fn create(
 /// tokio ignores a clear when new readiness arrived after the guard was taken, so no wake-up
 /// is lost.
 pub(crate) fn poll_replies(
-    fds: &[AsyncFd<ServiceRef>],
+    fds: &[AsyncFd<Arc<ServiceRef>>],
     cx: &mut Context<'_>,
 ) -> Poll<Result<Vec<Reply>, i32>> {
     let mut woke = false;
@@ -283,6 +330,8 @@ struct Outage {
     delay: Duration,
     reported: bool,
     reconnect: bool,
+    /// Next wait after the operation timed out in a live daemon.
+    timeout_delay: Duration,
 }
 
 impl Outage {
@@ -291,6 +340,7 @@ impl Outage {
             delay: BACKOFF_FIRST,
             reported: false,
             reconnect,
+            timeout_delay: TIMEOUT_BACKOFF_FIRST,
         }
     }
 
@@ -298,6 +348,33 @@ impl Outage {
     fn recovered(&mut self) {
         self.delay = BACKOFF_FIRST;
         self.reported = false;
+    }
+
+    /// An answer arrived: the next timeout starts the timeout back-off over.
+    fn answered(&mut self) {
+        self.timeout_delay = TIMEOUT_BACKOFF_FIRST;
+    }
+
+    /// The operation failed with `e` inside a daemon that still answers (a timeout): report
+    /// it, then wait longer each time before asking again, so a stale instance costs one
+    /// daemon reference per back-off period instead of one per second. False when the
+    /// operation should end (the consumer went away, or shutdown).
+    async fn timed_out<T>(
+        &mut self,
+        e: Error,
+        tx: &mpsc::UnboundedSender<Result<T, Error>>,
+        ctl: &Ctl,
+    ) -> bool {
+        if tx.send(Err(e)).is_err() {
+            return false;
+        }
+        let wait = self.timeout_delay;
+        self.timeout_delay = (self.timeout_delay * 2).min(TIMEOUT_BACKOFF_MAX);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = tx.closed() => false,
+            () = ctl.cancelled() => false,
+        }
     }
 
     /// Report `e` (once per outage) and wait before the next attempt. False when the operation
@@ -360,11 +437,17 @@ pub(crate) async fn run_stream<S: ReplySink>(
             }
         };
         outage.recovered();
-        let outcome = pump(&fds, &mut sink, &tx, &ctl).await;
+        let outcome = pump(&fds, &mut sink, &tx, &ctl, &mut outage).await;
         ctl.dispose(fds);
         match outcome {
             Outcome::Closed => return,
             Outcome::Dead(code) => {
+                if let Some(e) = timeout_in_live_daemon(code, sink.live_daemon_failure(), config, &ctl).await {
+                    if !outage.timed_out(e, &tx, &ctl).await {
+                        return;
+                    }
+                    continue;
+                }
                 sink.lost(&tx);
                 if !outage
                     .failed(code_error(code, config.flavor), &tx, &ctl)
@@ -377,11 +460,44 @@ pub(crate) async fn run_stream<S: ReplySink>(
     }
 }
 
+/// Avahi's library reports a resolver timeout as `kDNSServiceErr_Unknown`, the code it also
+/// gives for a lost daemon. For an operation whose sink says what such a failure means in a
+/// live daemon (`meaning`), ask the daemon (a fresh reference on the blocking pool): if it answers, that
+/// meaning (e.g. [`Error::Timeout`]) is returned; `None` means treat it as daemon loss.
+async fn timeout_in_live_daemon(
+    code: i32,
+    meaning: Option<Error>,
+    config: OpConfig,
+    ctl: &Ctl,
+) -> Option<Error> {
+    if code != ERR_UNKNOWN || config.flavor != Flavor::Avahi {
+        return None;
+    }
+    let meaning = meaning?;
+    let permit = match &ctl.ticket.0.creating {
+        Some(creating) => Arc::clone(creating).acquire_owned().await.ok(),
+        None => None,
+    };
+    let (api, flavor) = (config.api, config.flavor);
+    let ticket = Arc::clone(&ctl.ticket);
+    let probe = tokio::task::spawn_blocking(move || {
+        let answer = daemon_answers(api, flavor);
+        drop((permit, ticket));
+        answer
+    });
+    let answer = tokio::select! {
+        r = probe => r.ok()?,
+        () = ctl.cancelled() => return None,
+    };
+    (answer == DaemonProbe::Answered).then_some(meaning)
+}
+
 async fn pump<S: ReplySink>(
-    fds: &[AsyncFd<ServiceRef>],
+    fds: &[AsyncFd<Arc<ServiceRef>>],
     sink: &mut S,
     tx: &mpsc::UnboundedSender<Result<S::Event, Error>>,
     ctl: &Ctl,
+    outage: &mut Outage,
 ) -> Outcome {
     loop {
         let replies = tokio::select! {
@@ -397,6 +513,7 @@ async fn pump<S: ReplySink>(
             if let Reply::Error(code) = reply {
                 return Outcome::Dead(code);
             }
+            outage.answered();
             sink.reply(reply, tx);
         }
     }
@@ -480,6 +597,78 @@ pub(crate) enum RegistrationCommand {
     UpdateTxt(Vec<u8>, oneshot::Sender<Result<(), Error>>),
 }
 
+/// What a register reply without an error says.
+#[derive(Debug, PartialEq, Eq)]
+enum News {
+    /// The name is registered (first time, after a rename, or again after the daemon came
+    /// back).
+    Registered(String),
+    /// The daemon withdrew the name (a late conflict); a rename follows.
+    Withdrawn(String),
+}
+
+/// Read a register reply the way the loaded library means it: Apple's sets
+/// `kDNSServiceFlagsAdd` on success and clears it when the registration is removed (a peer
+/// took the name; the daemon then renames and replies again); Avahi's always passes 0, and
+/// every one of its replies is a success under the name given.
+fn registration_news(flavor: Flavor, add: bool, name: String) -> News {
+    match flavor {
+        Flavor::Apple if !add => News::Withdrawn(name),
+        Flavor::Apple | Flavor::Avahi => News::Registered(name),
+    }
+}
+
+/// Wait until the registration's ref is readable, then process what is pending on the
+/// blocking pool: on Avahi, `DNSServiceProcessResult` runs the collision and state callbacks
+/// of the entry group, which make blocking D-Bus calls to the daemon (up to 25 s when it is
+/// wedged), so it must not run on a worker. The closure holds the ref and a ticket: if this
+/// future is dropped meanwhile, the ref is deallocated there when the call returns.
+async fn process_off_worker(
+    fds: &[AsyncFd<Arc<ServiceRef>>],
+    ctl: &Ctl,
+) -> Result<Vec<Reply>, i32> {
+    let Some(fd) = fds.first() else {
+        return std::future::pending().await;
+    };
+    let mut guard = fd.readable().await.map_err(|_| ERR_UNKNOWN)?;
+    let sref = Arc::clone(fd.get_ref());
+    let ticket = Arc::clone(&ctl.ticket);
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut replies = Vec::new();
+        let mut drained = false;
+        let mut failed = None;
+        for _ in 0..PROCESS_BUDGET {
+            if !sref.has_pending() {
+                drained = true;
+                break;
+            }
+            match sref.process() {
+                Ok(mut more) => replies.append(&mut more),
+                Err(code) => {
+                    failed = Some(code);
+                    break;
+                }
+            }
+        }
+        drop((sref, ticket));
+        (replies, drained, failed)
+    })
+    .await;
+    let (replies, drained, failed) = match joined {
+        Ok(done) => done,
+        // A panic inside a callback: resumed in this task, where `guarded` hands it on.
+        Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+        Err(_) => return Err(ERR_UNKNOWN),
+    };
+    if let Some(code) = failed {
+        return Err(code);
+    }
+    if drained {
+        guard.clear_ready();
+    }
+    Ok(replies)
+}
+
 /// Run one registration: confirm (or fail) through `confirm`, then serve TXT updates, report
 /// renames and daemon loss on `events`, and re-register when the daemon comes back. Ends when
 /// the command sender is dropped (the `register()` future or the `Registration` handle went
@@ -518,7 +707,7 @@ pub(crate) async fn run_registration(
             () = events.closed() => return,
             () = ctl.cancelled() => return,
         };
-        let mut fds = match created {
+        let fds = match created {
             Ok(fds) => fds,
             Err(e) => {
                 if rename_after_conflict(&e, &mut spec, &mut renames) {
@@ -542,7 +731,7 @@ pub(crate) async fn run_registration(
                 Command(Option<RegistrationCommand>),
             }
             let wake = tokio::select! {
-                r = poll_fn(|cx| poll_replies(&fds, cx)) => Wake::Replies(r),
+                r = process_off_worker(&fds, &ctl) => Wake::Replies(r),
                 c = commands.recv() => Wake::Command(c),
                 () = ctl.cancelled() => Wake::Command(None),
             };
@@ -552,13 +741,29 @@ pub(crate) async fn run_registration(
                 Wake::Replies(Ok(replies)) => {
                     for reply in replies {
                         match reply {
-                            Reply::Registered { name } => {
-                                outage.recovered();
-                                spec.name = Some(name.clone());
-                                if let Some(confirm) = confirm.take() {
-                                    drop(confirm.send(Ok(name)));
-                                } else if let Ok(name) = InstanceName::new(&name) {
-                                    drop(events.send(Ok(RegistrationEvent::Registered(name))));
+                            Reply::Register { add, name } => {
+                                match registration_news(config.flavor, add, name) {
+                                    News::Registered(name) => {
+                                        outage.recovered();
+                                        spec.name = Some(name.clone());
+                                        if let Some(confirm) = confirm.take() {
+                                            drop(confirm.send(Ok(name)));
+                                        } else if let Ok(name) = InstanceName::new(&name) {
+                                            drop(events.send(Ok(RegistrationEvent::Registered(
+                                                name,
+                                            ))));
+                                        }
+                                    }
+                                    // Only a name we hold can be withdrawn; before the first
+                                    // confirmation there is nothing to report.
+                                    News::Withdrawn(name) if confirm.is_none() => {
+                                        if let Ok(name) = InstanceName::new(&name) {
+                                            drop(events.send(Ok(RegistrationEvent::Withdrawn(
+                                                name,
+                                            ))));
+                                        }
+                                    }
+                                    News::Withdrawn(_) => {}
                                 }
                             }
                             Reply::Error(code) => break 'pump Outcome::Dead(code),
@@ -568,30 +773,23 @@ pub(crate) async fn run_registration(
                 }
                 Wake::Command(Some(RegistrationCommand::UpdateTxt(txt, done))) => {
                     spec.txt.clone_from(&txt);
-                    // Take the ref out of the reactor so the blocking call can own it, then
-                    // put it back.
-                    let Some(fd) = fds.pop() else {
-                        break 'pump Outcome::Dead(-65537);
+                    let Some(sref) = fds.first().map(|fd| Arc::clone(fd.get_ref())) else {
+                        break 'pump Outcome::Dead(ERR_UNKNOWN);
                     };
-                    let sref = fd.into_inner();
+                    let ticket = Arc::clone(&ctl.ticket);
                     let joined = tokio::task::spawn_blocking(move || {
-                        let r = sref.update_primary_txt(&txt);
-                        (sref, r)
+                        let result = sref.update_primary_txt(&txt);
+                        // The ref may be deallocated here if the task ended meanwhile.
+                        drop((sref, ticket));
+                        result
                     })
                     .await;
-                    let Ok((sref, result)) = joined else {
-                        drop(done.send(Err(Error::Io(io::Error::other("update task failed")))));
-                        break 'pump Outcome::Closed;
+                    let result = match joined {
+                        Ok(result) => result.map_err(|e| create_error(e, config.flavor)),
+                        Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+                        Err(_) => Err(Error::Io(io::Error::other("update task failed"))),
                     };
-                    drop(done.send(result.map_err(|e| create_error(e, config.flavor))));
-                    match sref.into_async_fd() {
-                        Ok(fd) => fds.push(fd),
-                        Err((sref, e)) => {
-                            drop(tokio::task::spawn_blocking(move || drop(sref)));
-                            drop(events.send(Err(Error::Io(e))));
-                            break 'pump Outcome::Closed;
-                        }
-                    }
+                    drop(done.send(result));
                 }
             }
         };

@@ -46,21 +46,22 @@ pub(crate) fn probe_daemon(timeout: Duration) -> Result<DaemonProbe> {
     let spawned = std::thread::Builder::new()
         .name("dnssd-daemon-probe".to_owned())
         .spawn(move || {
-            let created = match flavor {
-                Flavor::Apple if api.DNSServiceCreateConnection.is_some() => {
-                    ServiceRef::connection(api)
-                }
-                _ => ServiceRef::browse(api, 0, PROBE_TYPE, None),
-            };
-            // Deallocated here, on this thread, before the answer is sent: nothing the probe
-            // made outlives it.
-            let answer = outcome(created.map(drop), flavor);
-            let _ = tx.send(answer);
+            let _ = tx.send(daemon_answers(api, flavor));
         });
     if spawned.is_err() {
         return Ok(DaemonProbe::NoAnswer);
     }
     Ok(rx.recv_timeout(timeout).unwrap_or(DaemonProbe::NoAnswer))
+}
+
+/// Create the cheapest reference and deallocate it at once (blocking: call it on a thread of
+/// its own or the blocking pool). Nothing the probe makes outlives the call.
+pub(crate) fn daemon_answers(api: &'static dnssd_sys::Api, flavor: Flavor) -> DaemonProbe {
+    let created = match flavor {
+        Flavor::Apple if api.DNSServiceCreateConnection.is_some() => ServiceRef::connection(api),
+        _ => ServiceRef::browse(api, 0, PROBE_TYPE, None),
+    };
+    outcome(created.map(drop), flavor)
 }
 
 /// What a reference creation says about the daemon. Any refusal other than "not running"

@@ -1,13 +1,18 @@
-//! Ownership of one `DNSServiceRef` and the C callbacks that feed it: the only module of the
-//! crate (outside `dnssd-sys`) that contains `unsafe` code.
+//! Ownership of one `DNSServiceRef` and the C callbacks that feed it: all of the system
+//! backend's FFI. (The crate's other `unsafe` code: the `.init_array` entry in `dns_sd/mod.rs`
+//! and the netlink socket's `AsyncFd` registration in `embedded/interfaces.rs`.)
 //!
 //! Shape:
-//! - [`ServiceRef`] owns one `DNSServiceRef` and the [`ReplyQueue`] its callbacks write to. Its
-//!   `Drop` deallocates the C ref first and frees the queue after, so the C library can never
-//!   call back into freed memory.
+//! - [`ServiceRef`] owns one `DNSServiceRef` and the [`ReplyQueue`] its callbacks write to. The
+//!   queue is allocated with `Box::into_raw` and only ever reached through that raw pointer
+//!   (the context the C library holds is the same pointer), so no Rust reference to it is
+//!   invalidated by moving the owner. `Drop` deallocates the C ref first and frees the queue
+//!   after, so the C library can never call back into freed memory.
 //! - Every callback type has one `extern "C"` trampoline. Each converts the C arguments into an
 //!   owned [`Reply`] and pushes it onto the queue inside `catch_unwind`, so a panic never
-//!   unwinds into C.
+//!   unwinds into C. A caught panic's payload is kept in the queue and resumed by
+//!   [`ServiceRef::process`] once `DNSServiceProcessResult` has returned (as git2 does), so
+//!   it reaches the operation's task instead of vanishing.
 //! - The owner implements [`AsRawFd`] through `DNSServiceRefSockFD`, so it can live inside a
 //!   tokio `AsyncFd` that deregisters from epoll before the ref (and its fd) is deallocated.
 //!
@@ -21,17 +26,23 @@
 //!
 //! Blocking: creating a ref, `DNSServiceRefDeallocate` and `DNSServiceUpdateRecord` can block
 //! (Apple's client library waits up to 60 s for a hung daemon; Avahi's starts a thread and a
-//! D-Bus connection). Callers run them on tokio's blocking pool (see `system::op`), never on a
-//! worker thread. `DNSServiceProcessResult` is only called after a zero-timeout `poll(2)` says
-//! the fd is readable, so it does not wait for the daemon.
+//! D-Bus connection). Callers run them on tokio's blocking pool (see `op`), never on a worker
+//! thread. `DNSServiceProcessResult` is only called after a zero-timeout `poll(2)` says the fd
+//! is readable, so it does not wait for a reply to arrive; but what it dispatches may block:
+//! on Avahi a registration's collision and state callbacks make blocking D-Bus calls
+//! (`avahi_entry_group_reset`/`add_service`/`commit`, up to libdbus's 25 s with a wedged
+//! daemon). `op` therefore processes registration refs on the blocking pool; the other refs'
+//! callbacks only copy their arguments (browse, resolve, query: compat.c calls our
+//! trampoline and returns), so those are processed on the worker.
 
+use std::any::Any;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::{self, NonNull};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::Interest;
 use tokio::io::unix::{AsyncFd, AsyncFdRegisterError};
@@ -52,9 +63,13 @@ const NO_ERROR: DNSServiceErrorType = 0;
 pub(crate) enum Reply {
     /// The callback reported an error code (the ref is dead on Avahi after this).
     Error(i32),
-    /// `DNSServiceRegisterReply`: the daemon confirmed the registration under this name.
-    Registered {
-        /// Final instance name (after any rename).
+    /// `DNSServiceRegisterReply` without an error. What it means depends on the library:
+    /// Apple's sets `kDNSServiceFlagsAdd` when the name is registered and clears it when the
+    /// registration was removed (a late conflict; a rename follows); Avahi's always passes 0.
+    Register {
+        /// `kDNSServiceFlagsAdd` was set.
+        add: bool,
+        /// Instance name (after any rename).
         name: String,
     },
     /// `DNSServiceBrowseReply`.
@@ -117,6 +132,8 @@ pub(crate) enum Reply {
 #[derive(Default)]
 pub(crate) struct ReplyQueue {
     replies: Mutex<Vec<Reply>>,
+    /// The payload of a panic caught in a trampoline, resumed after ProcessResult returns.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl ReplyQueue {
@@ -135,6 +152,22 @@ impl ReplyQueue {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         std::mem::take(&mut *guard)
+    }
+
+    /// Keep the first panic caught in a callback (later ones of the same call are dropped).
+    fn store_panic(&self, payload: Box<dyn Any + Send>) {
+        let mut guard = self
+            .panic
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.get_or_insert(payload);
+    }
+
+    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        self.panic
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -176,8 +209,9 @@ pub(crate) enum CreateError {
 /// Owner of one `DNSServiceRef` and the context its callbacks write to.
 ///
 /// Invariant: `raw` is a live ref returned by the library and not yet deallocated; `queue` is the
-/// context pointer that was passed with it; `fd` is the ref's socket, which the library keeps
-/// open (same number, same file description) until `DNSServiceRefDeallocate`.
+/// context pointer that was passed with it, from `Box::into_raw`, freed only in `Drop` after
+/// `raw`, and only ever dereferenced as a shared reference; `fd` is the ref's socket, which the
+/// library keeps open (same number, same file description) until `DNSServiceRefDeallocate`.
 pub(crate) struct ServiceRef {
     /// Declared before `queue`; `Drop` deallocates it explicitly before any field is dropped,
     /// so the C side can no longer call the trampolines when `queue` is freed.
@@ -187,13 +221,13 @@ pub(crate) struct ServiceRef {
     fd: RawFd,
     /// Serialises every call on `raw` (see the `Sync` impl).
     calls: Mutex<()>,
-    queue: Box<ReplyQueue>,
+    queue: NonNull<ReplyQueue>,
 }
 
 // SAFETY: a DNSServiceRef may be used from any thread as long as calls on it are not concurrent
 // (Apple's dns_sd.h leaves serialisation to the client; Avahi's compat layer guards each ref with
 // its own mutex and helper thread). Moving the owner to another thread does not create
-// concurrent calls. The queue is Send + Sync on its own.
+// concurrent calls. The queue (owned through `queue`) is Send + Sync on its own.
 unsafe impl Send for ServiceRef {}
 
 // SAFETY: every method that calls into C through `&self` (`process`, `update_primary_txt`) holds
@@ -215,10 +249,13 @@ impl Drop for ServiceRef {
     fn drop(&mut self) {
         if let Some(dealloc) = self.api.DNSServiceRefDeallocate {
             // SAFETY: `raw` is live (type invariant) and deallocated exactly once, here. After
-            // this call the library makes no more callbacks with our context, so `queue`
-            // (dropped after this body) is no longer referenced by C.
+            // this call the library makes no more callbacks with our context.
             unsafe { dealloc(self.raw.as_ptr().cast()) };
         }
+        // SAFETY: `queue` came from `Box::into_raw` (type invariant) and is freed exactly once,
+        // here, after the ref that could call back with it is gone; no reference to it
+        // outlives `self`.
+        drop(unsafe { Box::from_raw(self.queue.as_ptr()) });
     }
 }
 
@@ -229,6 +266,12 @@ impl AsRawFd for ServiceRef {
 }
 
 impl ServiceRef {
+    fn queue(&self) -> &ReplyQueue {
+        // SAFETY: `queue` is live until `Drop` (type invariant) and only shared references to
+        // it are ever made, here and in the trampolines.
+        unsafe { self.queue.as_ref() }
+    }
+
     /// Whether the ref's socket has data now (zero-timeout `poll(2)`). Avahi's socket wakes
     /// epoll spuriously and `DNSServiceProcessResult` blocks when nothing is pending, so this is
     /// checked before every call.
@@ -245,9 +288,12 @@ impl ServiceRef {
 
     /// Read and dispatch one reply if one is pending; the callbacks' replies are returned.
     /// Returns `Err(code)` if `DNSServiceProcessResult` itself failed (connection gone).
+    ///
+    /// # Panics
+    /// Resumes a panic caught inside one of the callbacks, after the C call has returned.
     pub(crate) fn process(&self) -> Result<Vec<Reply>, i32> {
         if !self.has_pending() {
-            return Ok(self.queue.take());
+            return Ok(self.queue().take());
         }
         let Some(process) = self.api.DNSServiceProcessResult else {
             return Err(-65537);
@@ -260,7 +306,10 @@ impl ServiceRef {
         // concurrently; data is pending, so the call does not wait for the daemon.
         let code = unsafe { process(self.raw.as_ptr().cast()) };
         drop(calls);
-        let replies = self.queue.take();
+        if let Some(payload) = self.queue().take_panic() {
+            resume_unwind(payload);
+        }
+        let replies = self.queue().take();
         if code != NO_ERROR && replies.is_empty() {
             return Err(code);
         }
@@ -305,14 +354,23 @@ impl ServiceRef {
         api: &'static Api,
         create: impl FnOnce(*mut DNSServiceRef, *mut c_void) -> DNSServiceErrorType,
     ) -> Result<Self, CreateError> {
-        let queue = Box::new(ReplyQueue::default());
-        let context: *const ReplyQueue = &*queue;
+        let queue = NonNull::from(Box::leak(Box::new(ReplyQueue::default())));
+        // Frees the queue on the paths where no ref holds it.
+        let free_queue = || {
+            // SAFETY: the queue came from a Box just above and no ref was created with it,
+            // so nothing else can reach it.
+            drop(unsafe { Box::from_raw(queue.as_ptr()) });
+        };
         let mut raw: DNSServiceRef = ptr::null_mut();
-        let code = create(&mut raw, context.cast_mut().cast());
+        let code = create(&mut raw, queue.as_ptr().cast());
         if code != NO_ERROR {
+            free_queue();
             return Err(CreateError::Code(code));
         }
-        let raw = NonNull::new(raw.cast::<c_void>()).ok_or(CreateError::Code(-65537))?;
+        let Some(raw) = NonNull::new(raw.cast::<c_void>()) else {
+            free_queue();
+            return Err(CreateError::Code(-65537));
+        };
         let fd = match api.DNSServiceRefSockFD {
             // SAFETY: `raw` is the live ref just returned; the call only reads it.
             Some(sock_fd) => unsafe { sock_fd(raw.as_ptr().cast()) },
@@ -350,7 +408,7 @@ impl ServiceRef {
         if self.api.DNSServiceGetAddrInfo.is_some() {
             return;
         }
-        let context: *const ReplyQueue = &*self.queue;
+        let context: *const ReplyQueue = self.queue.as_ptr();
         let p = self.raw.as_ptr().cast::<AvahiRef>();
         // SAFETY: with Avahi's library `raw` points to compat.c's `struct _DNSServiceRef_t`,
         // whose leading fields `AvahiRef` mirrors. Only fields that no other thread writes
@@ -374,14 +432,18 @@ impl ServiceRef {
     }
 
     /// Register the ref's socket with the tokio reactor (readable interest only). Must be
-    /// called inside a runtime. On failure the ref comes back with the error.
-    pub(crate) fn into_async_fd(self) -> Result<AsyncFd<ServiceRef>, (ServiceRef, io::Error)> {
+    /// called inside a runtime. The ref is shared so a blocking-pool thread can process it
+    /// while the registration stays in the reactor. On failure the ref comes back with the
+    /// error.
+    pub(crate) fn into_async_fd(
+        self,
+    ) -> Result<AsyncFd<Arc<ServiceRef>>, (Arc<ServiceRef>, io::Error)> {
         // SAFETY: `fd` is open and names the same file description until
-        // DNSServiceRefDeallocate, which only runs in `ServiceRef::drop`; the AsyncFd owns the
-        // ServiceRef, and deregisters before dropping it (or before `into_inner` hands it
-        // back), so the fd outlives the registration; `as_raw_fd` always returns the same
-        // cached number.
-        unsafe { AsyncFd::register_with_interest(self, Interest::READABLE) }
+        // DNSServiceRefDeallocate, which only runs in `ServiceRef::drop`, when the last `Arc`
+        // goes; the AsyncFd holds one `Arc` and deregisters before dropping it (or before
+        // `into_inner` hands it back), so the fd outlives the registration; `as_raw_fd` always
+        // returns the same cached number.
+        unsafe { AsyncFd::register_with_interest(Arc::new(self), Interest::READABLE) }
             .map_err(AsyncFdRegisterError::into_parts)
     }
 
@@ -607,22 +669,46 @@ unsafe fn owned_bytes(p: *const c_void, len: u16) -> Vec<u8> {
 /// `context` is the pointer `ServiceRef::create` passed with this ref: a live `ReplyQueue`
 /// (the owning `ServiceRef` deallocates the ref before freeing it).
 unsafe fn deliver(context: *mut c_void, reply: impl FnOnce() -> Reply) {
+    if context.is_null() {
+        return;
+    }
+    // SAFETY: per the function contract the pointer is a live ReplyQueue, only ever accessed
+    // through shared references.
+    let queue = unsafe { &*context.cast_const().cast::<ReplyQueue>() };
     let result = catch_unwind(AssertUnwindSafe(|| {
-        if context.is_null() {
-            return;
-        }
-        // SAFETY: per the function contract the pointer is a live ReplyQueue, only ever
-        // accessed through shared references.
-        let queue = unsafe { &*context.cast_const().cast::<ReplyQueue>() };
-        queue.push(reply());
+        let reply = reply();
+        #[cfg(test)]
+        test_hook::panic_if_asked(&reply);
+        queue.push(reply);
     }));
-    // A panic here is a bug in this module; dropping the payload keeps C frames intact.
-    drop(result);
+    // The panic must not unwind through C frames: keep it for `ServiceRef::process`, which
+    // resumes it once the C call has returned.
+    if let Err(payload) = result {
+        queue.store_panic(payload);
+    }
+}
+
+/// Test-only: a reply naming [`test_hook::PANIC_NAME`] makes the trampoline panic, so tests
+/// can check that a panic inside a C callback reaches the caller.
+#[cfg(test)]
+pub(crate) mod test_hook {
+    use super::Reply;
+
+    /// The instance name that makes a trampoline panic.
+    pub(crate) const PANIC_NAME: &str = "panic-in-callback";
+
+    pub(super) fn panic_if_asked(reply: &Reply) {
+        let name = match reply {
+            Reply::Register { name, .. } | Reply::Browse { name, .. } => name,
+            _ => return,
+        };
+        assert!(name != PANIC_NAME, "test hook: panic inside a C callback");
+    }
 }
 
 unsafe extern "C" fn register_reply(
     _sd: DNSServiceRef,
-    _flags: DNSServiceFlags,
+    flags: DNSServiceFlags,
     error: DNSServiceErrorType,
     name: *const c_char,
     _regtype: *const c_char,
@@ -636,7 +722,8 @@ unsafe extern "C" fn register_reply(
             if error != NO_ERROR {
                 return Reply::Error(error);
             }
-            Reply::Registered {
+            Reply::Register {
+                add: flags & FLAG_ADD != 0,
                 name: owned_str(name),
             }
         });

@@ -170,6 +170,12 @@ impl ResolveSink {
 impl ReplySink for ResolveSink {
     type Event = Resolved;
 
+    /// Avahi's resolver gives up when the instance's host does not answer (~5 s) and its
+    /// library reports that as `kDNSServiceErr_Unknown`: with the daemon alive, a timeout.
+    fn live_daemon_failure(&self) -> Option<Error> {
+        Some(Error::Timeout)
+    }
+
     fn reply(&mut self, reply: Reply, tx: &Tx<Resolved>) {
         let Reply::Resolve {
             interface,

@@ -2,7 +2,8 @@
 //! on, and noticing when they change.
 //!
 //! # How changes are followed (and why not `if-watch` or `rtnetlink`)
-//! The list comes from `getifaddrs(3)` (through `nix`, no `unsafe` here), which gives every
+//! The list comes from `getifaddrs(3)` (through `nix`, safely; this module's one `unsafe` is
+//! registering the netlink socket with tokio's `AsyncFd`), which gives every
 //! interface's name, flags, addresses and netmasks in one call. Changes are noticed on a
 //! `NETLINK_ROUTE` socket subscribed to the link and IPv4/IPv6 address groups; its messages
 //! are not parsed at all: any message (or an overflow, `ENOBUFS`) means "list again and

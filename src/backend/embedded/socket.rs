@@ -12,7 +12,7 @@
 //!   `Ipv6PacketInfo` decode the control messages safely; sends carry an `IP_PKTINFO` /
 //!   `IPV6_PKTINFO` control message naming the outgoing interface, which for multicast
 //!   overrides `IP_MULTICAST_IF` and for link-local unicast pins the scope. No `unsafe` in this
-//!   module (and none in the embedded backend).
+//!   module (the embedded backend's only one registers the netlink socket in `interfaces.rs`).
 //! - **TTL / hop limit 255** for multicast and unicast (RFC 6762 §11), `IPV6_V6ONLY` on the v6
 //!   socket so IPv4 never arrives there mapped.
 //! - **Our own packets.** `IP_MULTICAST_LOOP` stays on: other processes on this host (another
