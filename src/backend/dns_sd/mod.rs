@@ -9,6 +9,9 @@ mod probe;
 mod service_ref;
 mod sink;
 
+#[cfg(test)]
+mod fake_library;
+
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
@@ -108,6 +111,7 @@ impl SystemBackend {
         let panic = Arc::new(PanicSlot::default());
         drop(self.runtime.spawn(op::guarded(
             Arc::clone(&panic),
+            tx.clone(),
             op::run_stream(creator, sink, tx, self.config, self.tracker.enlist()),
         )));
         EventStream::new(rx, OperationGuard::none()).resuming_panics_from(panic)
@@ -137,8 +141,9 @@ impl SystemBackend {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let panic = Arc::new(PanicSlot::default());
-        drop(self.runtime.spawn(op::guarded(
+        let task = self.runtime.spawn(op::guarded(
             Arc::clone(&panic),
+            events_tx.clone(),
             op::run_registration(
                 self.api,
                 spec,
@@ -148,13 +153,15 @@ impl SystemBackend {
                 self.config,
                 self.tracker.enlist(),
             ),
-        )));
+        ));
         // If this future is dropped before the daemon confirms, `commands_tx` drops with it and
         // the task deregisters. A task that panicked (e.g. inside a C callback) makes this
-        // future panic too.
+        // future panic too: the confirmation is dropped while it unwinds, and the payload is
+        // in the slot once the task has ended.
         let name = match confirm_rx.await {
             Ok(confirmed) => confirmed?,
             Err(_) => {
+                drop(task.await);
                 panic.resume_if_panicked();
                 return Err(Error::Io(std::io::Error::other("registration task ended")));
             }

@@ -214,9 +214,15 @@ pub(crate) trait ReplySink: Send + 'static {
     }
 }
 
-/// Run `task` and, if it panics, keep the payload in `slot` before its channels drop, so the
-/// consumer's stream or future resumes the panic instead of seeing the operation just end.
-pub(crate) async fn guarded(slot: Arc<PanicSlot>, task: impl Future<Output = ()> + Send) {
+/// Run `task` and, if it panics, keep the payload in `slot`, so the consumer's stream or future
+/// resumes the panic instead of seeing the operation just end. `keepalive` (a clone of the
+/// task's event sender) is dropped only after that: unwinding drops the task's own senders
+/// before the panic reaches this frame, and the consumer must not see its channel end first.
+pub(crate) async fn guarded<K: Send>(
+    slot: Arc<PanicSlot>,
+    keepalive: K,
+    task: impl Future<Output = ()> + Send,
+) {
     let mut task = Some(Box::pin(task));
     poll_fn(|cx| {
         let Some(running) = task.as_mut() else {
@@ -226,13 +232,13 @@ pub(crate) async fn guarded(slot: Arc<PanicSlot>, task: impl Future<Output = ()>
             Ok(poll) => poll,
             Err(payload) => {
                 slot.store(payload);
-                // Dropping the task drops its senders, after the payload is stored.
                 task = None;
                 Poll::Ready(())
             }
         }
     })
     .await;
+    drop(keepalive);
 }
 
 /// Create refs on the blocking pool and register them with the reactor.
