@@ -38,7 +38,7 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// First delay before asking again after an operation timed out inside a daemon that still
 /// answers (Avahi's resolver gives up after ~5 s when the host does not answer).
-const TIMEOUT_BACKOFF_FIRST: Duration = Duration::from_secs(15);
+const TIMEOUT_BACKOFF_FIRST: Duration = Duration::from_secs(30);
 /// Longest delay between attempts of an operation that keeps timing out.
 const TIMEOUT_BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// `kDNSServiceErr_Unknown`: what Avahi's library reports both for a lost daemon and for
