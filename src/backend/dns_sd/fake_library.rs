@@ -18,7 +18,7 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use dnssd_sys::{
     Api, DNSServiceBrowseReply, DNSServiceErrorType, DNSServiceFlags, DNSServiceRef,
@@ -54,9 +54,19 @@ struct FakeRef {
     script: Mutex<VecDeque<Scripted>>,
 }
 
-/// A leaked table of the fake library; Apple's has `DNSServiceGetAddrInfo`, so the backend
-/// takes it for Apple's.
+/// The table of the fake library (one per flavor, for the life of the process); Apple's has
+/// `DNSServiceGetAddrInfo`, so the backend takes it for Apple's.
 pub(crate) fn table(flavor: Flavor) -> &'static Api {
+    static APPLE: OnceLock<Api> = OnceLock::new();
+    static AVAHI: OnceLock<Api> = OnceLock::new();
+    let slot = match flavor {
+        Flavor::Apple => &APPLE,
+        Flavor::Avahi => &AVAHI,
+    };
+    slot.get_or_init(|| fake_table(flavor))
+}
+
+fn fake_table(flavor: Flavor) -> Api {
     let mut api = Api::empty();
     api.DNSServiceRegister = Some(register);
     api.DNSServiceBrowse = Some(browse);
@@ -66,7 +76,7 @@ pub(crate) fn table(flavor: Flavor) -> &'static Api {
     if flavor == Flavor::Apple {
         api.DNSServiceGetAddrInfo = Some(get_addr_info);
     }
-    Box::leak(Box::new(api))
+    api
 }
 
 fn script_for(name: &str) -> Vec<Scripted> {
@@ -312,10 +322,13 @@ mod tests {
             .unwrap();
         let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
             // Bounded: before the fix the panic vanished and the confirmation never came.
-            rt.block_on(tokio::time::timeout(
-                Duration::from_secs(5),
-                backend.register(&service(PANIC_NAME)),
-            ))
+            rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(5),
+                    backend.register(&service(PANIC_NAME)),
+                )
+                .await
+            })
         }));
         let payload = caught.expect_err("register() should panic");
         assert!(
