@@ -294,6 +294,14 @@ impl ServiceDiscovery {
     /// rename on conflict). Dropping the returned handle deregisters it.
     pub async fn register(&self, service: Service) -> Result<Registration> {
         let (name, guard) = self.backend.register(&service).await?;
+        tracing::info!(
+            backend = %self.backend.kind(),
+            requested = ?service.name().map(InstanceName::as_str),
+            name = %name,
+            service_type = %service.service_type(),
+            port = service.port(),
+            "service registered"
+        );
         let own = OwnEntry::new(&self.own, &name, &service);
         let service = Mutex::new(service.with_name(name.clone()));
         Ok(Registration {
@@ -519,6 +527,11 @@ impl Registration {
     }
 
     fn renamed(&mut self, name: &InstanceName) {
+        if *name != self.name {
+            tracing::info!(from = %self.name, to = %name, "registration renamed after a name conflict");
+        } else {
+            tracing::info!(name = %name, "registration re-established");
+        }
         self.name = name.clone();
         let service = self.service().with_name(name.clone());
         self.own = OwnEntry::new(&self.discovery.own, name, &service);
