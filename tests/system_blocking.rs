@@ -155,9 +155,9 @@ fn collision_with_stopped_daemon_does_not_stall(runtime: tokio::runtime::Runtime
     avahi.use_for_this_process();
     let pid = daemon_pid(&lab);
     runtime.block_on(async {
-        let sd = system(false);
+        let sd = system(false).await;
         let service = Service::new(ServiceType::new("_stall._tcp").unwrap(), 4321)
-            .name(InstanceName::new("Stalled").unwrap());
+            .with_name(InstanceName::new("Stalled").unwrap());
         let mut registration = within(NET, "registered", sd.register(service)).await.unwrap();
         assert_eq!(registration.name().as_str(), "Stalled");
         let connections = tokio::task::spawn_blocking(our_connections).await.unwrap();

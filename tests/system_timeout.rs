@@ -124,7 +124,7 @@ fn setup() -> (Lab, dnssd_netlab::Avahi, tokio::runtime::Runtime) {
 fn resolving_an_instance_nobody_answers_for_is_a_timeout_not_a_dead_daemon() {
     let (_lab, _avahi, runtime) = setup();
     runtime.block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let ghost = stale_instance(&sd).await;
         let started = Instant::now();
         let result = within(NET, "resolve(Ghost)", sd.resolve(&ghost)).await;
@@ -140,7 +140,7 @@ fn resolving_an_instance_nobody_answers_for_is_a_timeout_not_a_dead_daemon() {
 fn following_a_stale_instance_does_not_recreate_its_resolver_every_second() {
     let (_lab, _avahi, runtime) = setup();
     runtime.block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         drop(stale_instance(&sd).await);
         let before = tokio::task::spawn_blocking(next_avahi_client_number)
             .await

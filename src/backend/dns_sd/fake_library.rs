@@ -76,6 +76,7 @@ fn fake_table(flavor: Flavor) -> Api {
     if flavor == Flavor::Apple {
         api.DNSServiceGetAddrInfo = Some(get_addr_info);
     }
+    api.DNSServiceReconfirmRecord = Some(reconfirm_record);
     api
 }
 
@@ -220,6 +221,35 @@ unsafe extern "C" fn deallocate(sd: DNSServiceRef) {
     drop(unsafe { Box::from_raw(sd.cast::<FakeRef>()) });
 }
 
+/// What `DNSServiceReconfirmRecord` was called with: interface, name, type, class, rdata.
+pub(crate) type Reconfirmed = (u32, String, u16, u16, Vec<u8>);
+
+/// Every `DNSServiceReconfirmRecord` call made to the fake library.
+pub(crate) static RECONFIRMED: Mutex<Vec<Reconfirmed>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn reconfirm_record(
+    _flags: DNSServiceFlags,
+    interface: u32,
+    full_name: *const c_char,
+    rrtype: u16,
+    rrclass: u16,
+    rdlen: u16,
+    rdata: *const c_void,
+) -> DNSServiceErrorType {
+    // SAFETY: the caller passes a NUL-terminated name and `rdlen` bytes of rdata.
+    let (name, rdata) = unsafe {
+        (
+            CStr::from_ptr(full_name).to_string_lossy().into_owned(),
+            std::slice::from_raw_parts(rdata.cast::<u8>(), usize::from(rdlen)).to_vec(),
+        )
+    };
+    RECONFIRMED
+        .lock()
+        .unwrap()
+        .push((interface, name, rrtype, rrclass, rdata));
+    0
+}
+
 unsafe extern "C" fn get_addr_info(
     _out: *mut DNSServiceRef,
     _flags: DNSServiceFlags,
@@ -238,6 +268,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::backend::Backend;
     use crate::backend::dns_sd::SystemBackend;
     use crate::types::event::{BrowseEvent, RegistrationEvent};
     use crate::types::name::{InstanceName, ServiceType};
@@ -253,7 +284,7 @@ mod tests {
 
     fn service(name: &str) -> Service {
         Service::new(ServiceType::new("_fake._tcp").unwrap(), 4000)
-            .name(InstanceName::new(name).unwrap())
+            .with_name(InstanceName::new(name).unwrap())
     }
 
     async fn next_registration_event(
@@ -301,6 +332,40 @@ mod tests {
             assert_eq!(
                 next_registration_event(&mut guard).await,
                 RegistrationEvent::Registered(InstanceName::new("Clash #2").unwrap())
+            );
+        });
+    }
+
+    /// Reconfirm asks Apple's daemon about the instance's PTR record; Avahi's library only
+    /// has a stub, so it is refused there before any call.
+    #[test]
+    fn reconfirm_asks_for_the_instance_ptr_with_apple_and_is_unsupported_with_avahi() {
+        use crate::types::event::Instance;
+        use crate::types::name::Domain;
+        runtime().block_on(async {
+            let instance = Instance {
+                name: InstanceName::new("Printer 2").unwrap(),
+                service_type: ServiceType::new("_ipp._tcp").unwrap(),
+                domain: Domain::local(),
+                interface: Interface::from_index(3),
+            };
+            let avahi = SystemBackend::with_api(table(Flavor::Avahi), false).unwrap();
+            assert!(matches!(
+                avahi.reconfirm(&instance).await,
+                Err(crate::Error::Unsupported { .. })
+            ));
+            let apple = SystemBackend::with_api(table(Flavor::Apple), false).unwrap();
+            apple.reconfirm(&instance).await.unwrap();
+            let calls = RECONFIRMED.lock().unwrap().clone();
+            assert_eq!(
+                calls,
+                vec![(
+                    3,
+                    "_ipp._tcp.local.".to_owned(),
+                    12,
+                    1,
+                    b"\x09Printer 2\x04_ipp\x04_tcp\x05local\x00".to_vec()
+                )]
             );
         });
     }

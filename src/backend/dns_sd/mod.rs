@@ -20,16 +20,16 @@ use tokio::sync::{mpsc, oneshot};
 use self::op::{
     Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
 };
-pub(crate) use self::probe::{DaemonProbe, probe_daemon};
+pub(crate) use self::probe::{DaemonProbe, probe_daemon_async};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
-use crate::backend::Capabilities;
 use crate::backend::operation::{EventStream, OperationGuard, PanicSlot, RegistrationGuard};
+use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
-use crate::types::name::{InstanceName, ServiceType};
+use crate::types::name::{Domain, HostName, InstanceName, ServiceType};
 use crate::types::service::{Interface, Service};
 use crate::types::txt::TxtRecord;
 
@@ -50,6 +50,23 @@ pub(crate) struct SystemBackend {
 /// The control half of a system registration, kept in `RegistrationGuard::control`.
 struct SystemRegistration {
     commands: mpsc::UnboundedSender<RegistrationCommand>,
+}
+
+impl RegistrationControl for SystemRegistration {
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (done_tx, done_rx) = oneshot::channel();
+            self.commands
+                .send(RegistrationCommand::UpdateTxt(txt.to_wire(), done_tx))
+                .map_err(|_| Error::DaemonNotRunning)?;
+            done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+        })
+    }
+}
+
+/// Load the library and start the backend on the current tokio runtime.
+pub(crate) fn start(reconnect: bool) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(SystemBackend::new(reconnect)?))
 }
 
 impl SystemBackend {
@@ -86,22 +103,6 @@ impl SystemBackend {
         })
     }
 
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    /// End every operation (streams end, registrations are withdrawn) and wait until every
-    /// ref is deallocated. Operations started afterwards end at once.
-    pub(crate) async fn shutdown(&self) {
-        self.tracker.cancel_all();
-        self.tracker.idle().await;
-    }
-
-    /// Wait until every operation whose handle was dropped has deallocated its refs.
-    pub(crate) async fn idle(&self) {
-        self.tracker.idle().await;
-    }
-
     fn interface(&self, interface: Interface, operation: &'static str) -> Result<u32> {
         interface_index(&self.capabilities, interface, operation)
     }
@@ -117,25 +118,28 @@ impl SystemBackend {
         EventStream::new(rx, OperationGuard::none()).resuming_panics_from(panic)
     }
 
-    pub(crate) async fn register(
+    async fn register_service(
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
-        let interface = self.interface(service.interface_choice(), "register")?;
-        for name in [service.host_name(), service.domain_name()]
-            .into_iter()
-            .flatten()
+        let interface = self.interface(service.interface(), "register")?;
+        for name in [
+            service.host().map(HostName::as_str),
+            service.domain().map(Domain::as_str),
+        ]
+        .into_iter()
+        .flatten()
         {
             check_c_name(name)?;
         }
         let spec = RegistrationSpec {
             interface,
-            name: service.instance_name().map(ToString::to_string),
+            name: service.name().map(ToString::to_string),
             regtype: regtype(service.service_type()),
-            domain: service.domain_name().map(ToOwned::to_owned),
-            host: service.host_name().map(ToOwned::to_owned),
+            domain: service.domain().map(Domain::as_str).map(ToOwned::to_owned),
+            host: service.host().map(HostName::as_str).map(ToOwned::to_owned),
             port: service.port(),
-            txt: service.txt_record().to_wire(),
+            txt: service.txt().to_wire(),
         };
         let (confirm_tx, confirm_rx) = oneshot::channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -176,24 +180,59 @@ impl SystemBackend {
         };
         Ok((name, guard))
     }
+}
 
-    pub(crate) async fn update_txt(
-        &self,
-        guard: &RegistrationGuard,
-        txt: &TxtRecord,
-    ) -> Result<()> {
-        let Some(registration) = guard.control.downcast_ref::<SystemRegistration>() else {
-            return Err(unsupported("update_txt on another backend's registration"));
-        };
-        let (done_tx, done_rx) = oneshot::channel();
-        registration
-            .commands
-            .send(RegistrationCommand::UpdateTxt(txt.to_wire(), done_tx))
-            .map_err(|_| Error::DaemonNotRunning)?;
-        done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+impl Backend for SystemBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::DnsSd
     }
 
-    pub(crate) fn browse(
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn register<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<(InstanceName, RegistrationGuard)>> {
+        Box::pin(self.register_service(service))
+    }
+
+    /// Wait until every operation whose handle was dropped has deallocated its refs.
+    /// `DNSServiceReconfirmRecord` for the instance's PTR record (`<type>.<domain>` ->
+    /// `<instance>.<type>.<domain>`), on the blocking pool (Apple's client opens a connection
+    /// to the daemon for it). The SRV record is not reconfirmed: its rdata (target, port) is
+    /// not part of an [`Instance`], and a dead PTR takes the instance out of every browse.
+    fn reconfirm<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            if !self.capabilities.reconfirm {
+                return Err(unsupported("reconfirm"));
+            }
+            let interface = instance.interface.index();
+            let owner = format!("{}.{}", instance.service_type, instance.domain.as_str());
+            let rdata = ptr_rdata(instance)?;
+            let (api, flavor) = (self.api, self.config.flavor);
+            tokio::task::spawn_blocking(move || {
+                service_ref::reconfirm_record(api, interface, &owner, RECORD_TYPE_PTR, &rdata)
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+            .map_err(|e| op::create_error(e, flavor))
+        })
+    }
+
+    fn wait_released(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.tracker.idle())
+    }
+
+    /// End every operation (streams end, registrations are withdrawn) and wait until every
+    /// ref is deallocated. Operations started afterwards end at once.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.tracker.cancel_all();
+        Box::pin(self.tracker.idle())
+    }
+
+    fn browse(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
@@ -210,19 +249,19 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, BrowseSink::new(service_type.clone())))
     }
 
-    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+    fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let api = self.api;
-        let interface = instance.interface;
+        let interface = instance.interface.index();
         let name = instance.name.to_string();
         let regtype = instance.service_type.to_string();
-        let domain = instance.domain.clone();
+        let domain = instance.domain.as_str().to_owned();
         let creator: Creator = Arc::new(move || {
             ServiceRef::resolve(api, interface, &name, &regtype, &domain).map(|r| vec![r])
         });
         Ok(self.spawn_stream(creator, ResolveSink::new(instance.clone())))
     }
 
-    pub(crate) fn query_record(
+    fn query_record(
         &self,
         name: &str,
         rtype: u16,
@@ -241,7 +280,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, RecordSink::default()))
     }
 
-    pub(crate) fn lookup_host(
+    fn lookup_host(
         &self,
         host: &str,
         interface: Interface,
@@ -263,7 +302,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, AddressSink::default()))
     }
 
-    pub(crate) fn browse_types(
+    fn browse_types(
         &self,
         domain: Option<&str>,
         interface: Interface,
@@ -282,13 +321,17 @@ impl SystemBackend {
 
 /// What the loaded library can do. Avahi's compatibility layer is a 2006 snapshot of the API.
 fn capabilities(api: &dnssd_sys::Api, flavor: Flavor) -> Capabilities {
-    capabilities_of(
+    let mut capabilities = capabilities_of(
         flavor,
         api.DNSServiceGetAddrInfo.is_some(),
         api.DNSServiceUpdateRecord.is_some(),
-    )
+    );
+    capabilities.reconfirm &= api.DNSServiceReconfirmRecord.is_some();
+    capabilities
 }
 
+/// Avahi's `DNSServiceReconfirmRecord` is a stub (compat's `unsupported.c`: a warning and
+/// `kDNSServiceErr_Unsupported`), so reconfirm is Apple's only.
 fn capabilities_of(flavor: Flavor, get_addr_info: bool, txt_update: bool) -> Capabilities {
     let avahi = flavor == Flavor::Avahi;
     Capabilities {
@@ -343,6 +386,70 @@ fn check_c_name(name: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// `kDNSServiceType_PTR`.
+const RECORD_TYPE_PTR: u16 = 12;
+
+/// The rdata of an instance's PTR record: its full name in DNS wire form (uncompressed).
+fn ptr_rdata(instance: &Instance) -> Result<Vec<u8>> {
+    let service_type = instance.service_type.to_string();
+    let mut labels: Vec<Vec<u8>> = vec![instance.name.as_str().as_bytes().to_vec()];
+    labels.extend(service_type.split('.').map(|l| l.as_bytes().to_vec()));
+    labels.extend(domain_labels(instance.domain.as_str()));
+    let mut wire = Vec::new();
+    for label in labels.iter().filter(|l| !l.is_empty()) {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|&len| len <= 63)
+            .ok_or_else(|| Error::InvalidDomain {
+                input: instance.full_name(),
+                reason: "a label is longer than 63 bytes",
+            })?;
+        wire.push(len);
+        wire.extend_from_slice(label);
+    }
+    wire.push(0);
+    Ok(wire)
+}
+
+/// The labels of a presentation-form domain (`\.`, `\\` and `\DDD` escapes undone).
+fn domain_labels(domain: &str) -> Vec<Vec<u8>> {
+    let mut labels = vec![Vec::new()];
+    let mut bytes = domain.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        let current = labels.last_mut();
+        match (b, current) {
+            (b'.', _) => labels.push(Vec::new()),
+            (b'\\', Some(current)) => {
+                let mut digits = String::new();
+                while digits.len() < 3 {
+                    match bytes.peek() {
+                        Some(d) if d.is_ascii_digit() => {
+                            digits.push(char::from(*d));
+                            bytes.next();
+                        }
+                        _ => break,
+                    }
+                }
+                match digits.parse::<u8>() {
+                    Ok(value) if digits.len() == 3 => current.push(value),
+                    _ => {
+                        current.extend_from_slice(digits.as_bytes());
+                        if digits.is_empty() {
+                            if let Some(next) = bytes.next() {
+                                current.push(next);
+                            }
+                        }
+                    }
+                }
+            }
+            (other, Some(current)) => current.push(other),
+            (_, None) => {}
+        }
+    }
+    labels.retain(|l| !l.is_empty());
+    labels
 }
 
 /// `kDNSServiceType_ANY`.
@@ -456,6 +563,24 @@ mod tests {
         );
         assert!(check_browse_subtypes(&apple, &two).is_ok());
         assert!(!avahi.get_addr_info && !avahi.flags && !avahi.nat_port_mapping);
+    }
+
+    #[test]
+    fn ptr_rdata_is_the_instance_name_in_wire_form() {
+        let instance = Instance {
+            name: InstanceName::new("My Web.1").unwrap(),
+            service_type: ServiceType::new("_http._tcp").unwrap(),
+            domain: Domain::new("ex\\.a.local").unwrap(),
+            interface: Interface::Any,
+        };
+        assert_eq!(
+            ptr_rdata(&instance).unwrap(),
+            b"\x08My Web.1\x05_http\x04_tcp\x04ex.a\x05local\x00".to_vec()
+        );
+        assert_eq!(domain_labels("a\\046b.c."), vec![b"a.b".to_vec(), b"c".to_vec()]);
+        // Avahi's library has the symbol, but it is a stub: no reconfirm there.
+        assert!(!capabilities_of(Flavor::Avahi, false, true).reconfirm);
+        assert!(capabilities_of(Flavor::Apple, true, true).reconfirm);
     }
 
     #[test]

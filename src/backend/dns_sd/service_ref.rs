@@ -625,6 +625,41 @@ impl ServiceRef {
     }
 }
 
+/// `DNSServiceReconfirmRecord` (class IN): ask the daemon to verify one record it has cached.
+/// No ref is made. May block (Apple's client opens a connection to the daemon): call from a
+/// blocking thread.
+pub(crate) fn reconfirm_record(
+    api: &'static Api,
+    interface: u32,
+    full_name: &str,
+    rrtype: u16,
+    rdata: &[u8],
+) -> Result<(), CreateError> {
+    let reconfirm = api
+        .DNSServiceReconfirmRecord
+        .ok_or(CreateError::Missing("DNSServiceReconfirmRecord"))?;
+    let full_name = cstring(full_name)?;
+    let len = u16::try_from(rdata.len()).map_err(|_| CreateError::Code(-65540))?;
+    // SAFETY: `full_name` is NUL-terminated and `rdata` valid for `len` bytes during the call
+    // (the library copies both); no callback or context is involved.
+    let code = unsafe {
+        reconfirm(
+            0,
+            interface,
+            full_name.as_ptr(),
+            rrtype,
+            1,
+            len,
+            rdata.as_ptr().cast(),
+        )
+    };
+    if code == NO_ERROR {
+        Ok(())
+    } else {
+        Err(CreateError::Code(code))
+    }
+}
+
 fn cstring(s: &str) -> Result<CString, CreateError> {
     CString::new(s).map_err(|_| CreateError::Nul)
 }
