@@ -52,7 +52,8 @@ struct Stopped(i32);
 impl Stopped {
     fn stop(pid: i32) -> Stopped {
         // SAFETY: plain syscall on the avahi-daemon this test started.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP {pid}");
+        let rc = unsafe { libc::kill(pid, libc::SIGSTOP) };
+        assert_eq!(rc, 0, "SIGSTOP {pid}");
         Stopped(pid)
     }
 }
@@ -81,7 +82,10 @@ fn dbus_send(args: &[&str]) -> String {
         .output()
         .expect("run dbus-send");
     if !out.status.success() {
-        eprintln!("dbus-send {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "dbus-send {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

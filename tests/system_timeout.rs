@@ -128,7 +128,10 @@ fn resolving_an_instance_nobody_answers_for_is_a_timeout_not_a_dead_daemon() {
         let ghost = stale_instance(&sd).await;
         let started = Instant::now();
         let result = within(NET, "resolve(Ghost)", sd.resolve(&ghost)).await;
-        println!("resolve of the stale instance: {result:?} after {:?}", started.elapsed());
+        println!(
+            "resolve of the stale instance: {result:?} after {:?}",
+            started.elapsed()
+        );
         assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
         // The daemon is alive: a new operation works.
         let again = stale_instance(&sd).await;

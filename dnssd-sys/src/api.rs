@@ -744,7 +744,10 @@ mod tests {
                 assert_eq!(library, "libc.so.6");
                 assert_eq!(symbol, "DNSServiceRefSockFD");
             }
-            other => panic!("expected MissingSymbol, got {:?}", other.map(|(_, api)| api)),
+            other => panic!(
+                "expected MissingSymbol, got {:?}",
+                other.map(|(_, api)| api)
+            ),
         }
     }
 

@@ -47,7 +47,10 @@ fn apple_only_symbols_are_not_taken_from_another_loaded_library() {
     let process = libloading::os::unix::Library::this();
     // SAFETY: only the symbol's address is read.
     let visible = unsafe { process.get::<unsafe extern "C" fn()>(b"DNSServiceGetAddrInfo\0") };
-    assert!(visible.is_ok(), "the impostor should be visible process-wide");
+    assert!(
+        visible.is_ok(),
+        "the impostor should be visible process-wide"
+    );
 
     let api = Api::linked();
     assert!(

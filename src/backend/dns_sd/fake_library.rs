@@ -410,11 +410,7 @@ mod tests {
         let mut stream = rt
             .block_on(async {
                 let backend = SystemBackend::with_api(table(Flavor::Avahi), false)?;
-                backend.browse(
-                    &ServiceType::new(PANIC_TYPE).unwrap(),
-                    None,
-                    Interface::Any,
-                )
+                backend.browse(&ServiceType::new(PANIC_TYPE).unwrap(), None, Interface::Any)
             })
             .unwrap();
         let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {

@@ -175,8 +175,7 @@ impl SystemBackend {
             control: Box::new(SystemRegistration {
                 commands: commands_tx,
             }),
-            events: EventStream::new(events_rx, OperationGuard::none())
-                .resuming_panics_from(panic),
+            events: EventStream::new(events_rx, OperationGuard::none()).resuming_panics_from(panic),
         };
         Ok((name, guard))
     }
@@ -577,7 +576,10 @@ mod tests {
             ptr_rdata(&instance).unwrap(),
             b"\x08My Web.1\x05_http\x04_tcp\x04ex.a\x05local\x00".to_vec()
         );
-        assert_eq!(domain_labels("a\\046b.c."), vec![b"a.b".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            domain_labels("a\\046b.c."),
+            vec![b"a.b".to_vec(), b"c".to_vec()]
+        );
         // Avahi's library has the symbol, but it is a stub: no reconfirm there.
         assert!(!capabilities_of(Flavor::Avahi, false, true).reconfirm);
         assert!(capabilities_of(Flavor::Apple, true, true).reconfirm);

@@ -448,7 +448,9 @@ pub(crate) async fn run_stream<S: ReplySink>(
         match outcome {
             Outcome::Closed => return,
             Outcome::Dead(code) => {
-                if let Some(e) = timeout_in_live_daemon(code, sink.live_daemon_failure(), config, &ctl).await {
+                if let Some(e) =
+                    timeout_in_live_daemon(code, sink.live_daemon_failure(), config, &ctl).await
+                {
                     if !outage.timed_out(e, &tx, &ctl).await {
                         return;
                     }
@@ -755,18 +757,19 @@ pub(crate) async fn run_registration(
                                         if let Some(confirm) = confirm.take() {
                                             drop(confirm.send(Ok(name)));
                                         } else if let Ok(name) = InstanceName::new(&name) {
-                                            drop(events.send(Ok(RegistrationEvent::Registered(
-                                                name,
-                                            ))));
+                                            drop(
+                                                events
+                                                    .send(Ok(RegistrationEvent::Registered(name))),
+                                            );
                                         }
                                     }
                                     // Only a name we hold can be withdrawn; before the first
                                     // confirmation there is nothing to report.
                                     News::Withdrawn(name) if confirm.is_none() => {
                                         if let Ok(name) = InstanceName::new(&name) {
-                                            drop(events.send(Ok(RegistrationEvent::Withdrawn(
-                                                name,
-                                            ))));
+                                            drop(
+                                                events.send(Ok(RegistrationEvent::Withdrawn(name))),
+                                            );
                                         }
                                     }
                                     News::Withdrawn(_) => {}
