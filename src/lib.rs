@@ -34,6 +34,7 @@ pub mod embedded {
 
 pub use api::discovery::{BACKEND_ENV, Registration, ServiceDiscovery, ServiceDiscoveryBuilder};
 pub use api::stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
+pub use backend::wide_area::{BrowseDomains, TSIG_KEY_ENV, TsigKey, WideAreaConfig};
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};
 pub use types::event::{

@@ -11,7 +11,8 @@ use futures_core::Stream;
 use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 use crate::backend::dns_sd::SystemBackend;
 use crate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
-use crate::backend::operation::RegistrationGuard;
+use crate::backend::operation::{EventStream, RegistrationGuard};
+use crate::backend::wide_area::{self, BrowseDomains, WideAreaBackend, WideAreaConfig};
 use crate::backend::{Backend, BackendKind, Capabilities, auto_choice};
 use crate::types::error::{Error, Result};
 use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
@@ -36,6 +37,7 @@ pub struct ServiceDiscoveryBuilder {
     backend: BackendKind,
     reconnect: bool,
     embedded: EmbeddedConfig,
+    wide_area: Option<WideAreaConfig>,
 }
 
 impl ServiceDiscoveryBuilder {
@@ -58,6 +60,17 @@ impl ServiceDiscoveryBuilder {
     /// is chosen (explicitly or by [`BackendKind::Auto`]); ignored by the system backend.
     pub fn embedded_config(mut self, config: EmbeddedConfig) -> Self {
         self.embedded = config;
+        self
+    }
+
+    /// Settings of the wide-area (unicast DNS) client that serves every operation whose
+    /// domain is not `local.` (see [`WideAreaConfig`]: server, TSIG key, timeouts). Without
+    /// this call such operations still work with the defaults (the resolvers of
+    /// `/etc/resolv.conf`, no key: registration refused), but a browse with no domain stays in
+    /// `local.`; with it, such a browse also covers the enumerated browse domains (RFC 6763
+    /// s11), unless [`WideAreaConfig::browse_enumerated_domains`] is off.
+    pub fn wide_area(mut self, config: WideAreaConfig) -> Self {
+        self.wide_area = Some(config);
         self
     }
 
@@ -91,8 +104,18 @@ impl ServiceDiscoveryBuilder {
             BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
             _ => Backend::Embedded(EmbeddedBackend::start(self.embedded)?),
         };
+        let browse_enumerated = self
+            .wide_area
+            .as_ref()
+            .is_some_and(|c| c.browse_enumerated_domains);
+        let wide_area = WideAreaBackend::new(
+            self.wide_area.unwrap_or_default(),
+            crate::backend::wide_area::machine_name(),
+        );
         Ok(ServiceDiscovery {
             backend: Arc::new(backend),
+            wide_area: Arc::new(wide_area),
+            browse_enumerated,
         })
     }
 }
@@ -174,6 +197,10 @@ impl ServiceDiscoveryBuilder {
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
     backend: Arc<Backend>,
+    /// Serves every domain other than `local.`.
+    wide_area: Arc<WideAreaBackend>,
+    /// A browse with no domain also covers the enumerated wide-area browse domains.
+    browse_enumerated: bool,
 }
 
 impl ServiceDiscovery {
@@ -188,6 +215,7 @@ impl ServiceDiscovery {
             backend: BackendKind::Auto,
             reconnect: true,
             embedded: EmbeddedConfig::default(),
+            wide_area: None,
         }
     }
 
@@ -203,12 +231,25 @@ impl ServiceDiscovery {
 
     /// Register a service. Resolves once the daemon confirms it, with the final name (after a
     /// rename on conflict). Dropping the returned handle deregisters it.
+    ///
+    /// A service whose domain is not `local.` is published in that DNS zone with a signed
+    /// DNS UPDATE (see [`WideAreaConfig`]); it needs a TSIG key.
     pub async fn register(&self, service: Service) -> Result<Registration> {
+        if !wide_area::is_local(service.domain_name())? {
+            let (name, guard) = self.wide_area.register(&service).await?;
+            return Ok(Registration {
+                name,
+                guard,
+                backend: Arc::clone(&self.backend),
+                wide_area: true,
+            });
+        }
         let (name, guard) = self.backend.register(&service).await?;
         Ok(Registration {
             name,
             guard,
             backend: Arc::clone(&self.backend),
+            wide_area: false,
         })
     }
 
@@ -218,21 +259,73 @@ impl ServiceDiscovery {
         self.browse_on(service_type, None, Interface::Any)
     }
 
-    /// Browse in `domain` (default `local.`) on `interface`.
+    /// Browse in `domain` (default `local.`) on `interface`. A domain other than `local.` is
+    /// browsed over unicast DNS (polled; `interface` does not apply). With no domain and a
+    /// configured [`ServiceDiscoveryBuilder::wide_area`], the enumerated browse domains are
+    /// browsed too.
     pub fn browse_on(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
         interface: Interface,
     ) -> Result<Browse> {
+        if !wide_area::is_local(domain)? {
+            let domain = crate::types::name::Domain::new(domain.unwrap_or_default())?;
+            let events = self.wide_area.browse(service_type, &domain)?;
+            return Ok(Browse::new(events, self.clone()));
+        }
         let events = self.backend.browse(service_type, domain, interface)?;
+        let events = if domain.is_none() && self.browse_enumerated {
+            self.wide_area.browse_enumerated(service_type, events)?
+        } else {
+            events
+        };
         Ok(Browse::new(events, self.clone()))
+    }
+
+    /// Browse and registration domains found by RFC 6763 s11 enumeration (`b`, `db`, `lb`,
+    /// `r`, `dr` `._dns-sd._udp` below the search domains, the configured domains and the
+    /// reverse mapping of this host's address), over unicast DNS.
+    pub async fn domains(&self) -> Result<BrowseDomains> {
+        self.wide_area.domains().await
+    }
+
+    /// Service types present in `domain` (RFC 6763 s9); `local.` through the local backend,
+    /// other domains over unicast DNS.
+    pub fn browse_types_in(&self, domain: &str) -> Result<ServiceTypes> {
+        if wide_area::is_local(Some(domain))? {
+            return self.browse_types();
+        }
+        let domain = crate::types::name::Domain::new(domain)?;
+        Ok(ServiceTypes::from_events(
+            self.wide_area.browse_types(&domain)?,
+        ))
+    }
+
+    fn resolve_events(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+        if wide_area::is_local(Some(&instance.domain))? {
+            self.backend.resolve(instance)
+        } else {
+            self.wide_area.resolve(instance)
+        }
+    }
+
+    fn lookup_events(
+        &self,
+        host: &str,
+        interface: Interface,
+    ) -> Result<EventStream<HostAddressEvent>> {
+        if wide_area::is_local_name(host) {
+            self.backend.lookup_host(host, interface)
+        } else {
+            self.wide_area.lookup_host(host)
+        }
     }
 
     /// Resolve an instance: its first answer. Waits until one arrives (wrap in a timeout for a
     /// bound); a missing daemon is reported at once.
     pub async fn resolve(&self, instance: &Instance) -> Result<Resolved> {
-        let mut stream = self.backend.resolve(instance)?;
+        let mut stream = self.resolve_events(instance)?;
         match stream.next_event().await {
             Some(result) => result,
             None => Err(Error::DaemonNotRunning),
@@ -241,13 +334,13 @@ impl ServiceDiscovery {
 
     /// Resolve an instance and keep reporting changes of host, port or TXT.
     pub fn resolve_stream(&self, instance: &Instance) -> Result<ResolveStream> {
-        Ok(ResolveStream::from_events(self.backend.resolve(instance)?))
+        Ok(ResolveStream::from_events(self.resolve_events(instance)?))
     }
 
     /// Addresses of `host` (e.g. `h.local`): waits for the first, then collects those that
     /// follow within a short settling time. IPv6 link-local addresses carry their scope id.
     pub async fn lookup_host(&self, host: &str) -> Result<Vec<HostAddress>> {
-        let mut stream = self.backend.lookup_host(host, Interface::Any)?;
+        let mut stream = self.lookup_events(host, Interface::Any)?;
         let mut addresses: Vec<HostAddress> = Vec::new();
         let apply = |event: HostAddressEvent, addresses: &mut Vec<HostAddress>| match event {
             HostAddressEvent::Added(a) => {
@@ -274,9 +367,7 @@ impl ServiceDiscovery {
 
     /// Addresses of `host` as they appear and go away.
     pub fn lookup_host_stream(&self, host: &str, interface: Interface) -> Result<HostLookup> {
-        Ok(HostLookup::from_events(
-            self.backend.lookup_host(host, interface)?,
-        ))
+        Ok(HostLookup::from_events(self.lookup_events(host, interface)?))
     }
 
     /// Query records of `name` (a full name such as `My\ Web._http._tcp.local.`) and type.
@@ -291,9 +382,12 @@ impl ServiceDiscovery {
         rtype: RecordType,
         interface: Interface,
     ) -> Result<RecordQuery> {
-        Ok(RecordQuery::from_events(
-            self.backend.query_record(name, rtype.0, interface)?,
-        ))
+        let events = if wide_area::is_local_name(name) {
+            self.backend.query_record(name, rtype.0, interface)?
+        } else {
+            self.wide_area.query_record(name, rtype.0)?
+        };
+        Ok(RecordQuery::from_events(events))
     }
 
     /// Service types present in `local.` (RFC 6763 §9 enumeration).
@@ -317,6 +411,7 @@ impl ServiceDiscovery {
     /// operation (streams end, registrations are withdrawn by the daemon) and returns once all
     /// their `DNSServiceRef`s are deallocated; operations started afterwards end at once.
     pub async fn shutdown(&self) {
+        self.wide_area.shutdown().await;
         self.backend.shutdown().await;
     }
 
@@ -340,6 +435,8 @@ pub struct Registration {
     name: InstanceName,
     guard: RegistrationGuard,
     backend: Arc<Backend>,
+    /// Registered over unicast DNS (DNS UPDATE) rather than by the local backend.
+    wide_area: bool,
 }
 
 impl Registration {
@@ -350,6 +447,9 @@ impl Registration {
 
     /// Replace the TXT record while the service stays registered.
     pub async fn update_txt(&self, txt: TxtRecord) -> Result<()> {
+        if self.wide_area {
+            return WideAreaBackend::update_txt(&self.guard, &txt).await;
+        }
         self.backend.update_txt(&self.guard, &txt).await
     }
 

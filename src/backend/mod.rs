@@ -4,6 +4,7 @@
 pub(crate) mod dns_sd;
 pub(crate) mod embedded;
 pub(crate) mod operation;
+pub(crate) mod wide_area;
 
 use crate::backend::dns_sd::{DaemonProbe, SystemBackend};
 use crate::backend::embedded::EmbeddedBackend;

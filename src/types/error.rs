@@ -203,6 +203,25 @@ pub enum Error {
     /// The system `dns_sd` library could not be loaded or lacks a needed symbol.
     #[error("the DNS-SD library is unavailable: {0}")]
     LibraryUnavailable(String),
+    /// A TSIG key (wide-area DNS UPDATE) could not be read or parsed. The message never
+    /// contains the secret.
+    #[error("invalid TSIG key: {reason}")]
+    InvalidKey {
+        /// What is wrong (file, format, algorithm).
+        reason: String,
+    },
+    /// A wide-area registration was asked for without a TSIG key, and unsigned updates were
+    /// not allowed (`WideAreaConfig::allow_unsigned_updates`).
+    #[error("a DNS UPDATE needs a TSIG key, and none is configured")]
+    NoKey,
+    /// A unicast DNS server answered with an error RCODE this crate has no variant for
+    /// (NOTAUTH, REFUSED, YXDOMAIN and the TSIG errors map to `NoAuth`, `Refused`,
+    /// `NameConflict`, `BadSig`, `BadKey`, `BadTime`).
+    #[error("the DNS server answered RCODE {rcode}")]
+    DnsServer {
+        /// The (extended) RCODE, e.g. 2 (SERVFAIL), 4 (NOTIMP), 8 (NXRRSET).
+        rcode: u16,
+    },
     /// An I/O error (sockets, the daemon's file descriptor).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -310,6 +329,9 @@ impl Error {
             | Error::InvalidDomain { .. }
             | Error::InvalidFullName { .. }
             | Error::LibraryUnavailable(_)
+            | Error::InvalidKey { .. }
+            | Error::NoKey
+            | Error::DnsServer { .. }
             | Error::Io(_) => return None,
         };
         Some(code)
