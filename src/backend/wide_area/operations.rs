@@ -202,10 +202,12 @@ impl WideAreaBackend {
         T: Send + 'static,
         F: FnMut(&Answer) -> Vec<T> + Send + 'static,
     {
-        let mut task = self.task()?;
+        let task = self.task()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let stream_tx = tx.clone();
         tokio::spawn(async move {
+            // The whole context moves in (its liveness token with it), not just the fields used.
+            let mut task = task;
             let mut failing = false;
             loop {
                 let next = match task.client.query(&name, qtype).await {
@@ -360,10 +362,12 @@ impl WideAreaBackend {
     pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let domain = Domain::new(&instance.domain)?;
         let owner = dns_name(&full_name(&instance.name, &instance.service_type, &domain))?;
-        let mut task = self.task()?;
+        let task = self.task()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let instance = instance.clone();
         tokio::spawn(async move {
+            // The whole context moves in (its liveness token with it), not just the fields used.
+            let mut task = task;
             let mut last: Option<Resolved> = None;
             let mut failing = false;
             loop {
@@ -592,9 +596,11 @@ impl WideAreaBackend {
 
         let (commands, mut command_rx) = mpsc::unbounded_channel::<Command>();
         let (events_tx, events_rx) = mpsc::unbounded_channel::<Result<RegistrationEvent>>();
-        let mut task = self.task()?;
+        let task = self.task()?;
         let hosts = Arc::clone(&self.hosts);
         tokio::spawn(async move {
+            // The whole context moves in (its liveness token with it), not just the fields used.
+            let mut task = task;
             let mut plan = plan;
             let refresh_every = (Duration::from_secs(u64::from(lease)) * 4 / 5)
                 .max(Duration::from_secs(1));
@@ -674,8 +680,10 @@ impl WideAreaBackend {
         forward(local, tx.clone());
         let backend = Arc::clone(self);
         let service_type = service_type.clone();
-        let mut task = self.task()?;
+        let task = self.task()?;
         tokio::spawn(async move {
+            // The whole context moves in (its liveness token with it), not just the fields used.
+            let mut task = task;
             let domains = tokio::select! {
                 domains = backend.domains() => domains,
                 () = tx.closed() => return,
