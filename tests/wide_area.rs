@@ -62,11 +62,12 @@ fn config(key: Option<TsigKey>) -> WideAreaConfig {
     config
 }
 
-fn handle(config: WideAreaConfig) -> ServiceDiscovery {
+async fn handle(config: WideAreaConfig) -> ServiceDiscovery {
     ServiceDiscovery::builder()
         .backend(BackendKind::Embedded)
         .wide_area(config)
         .build()
+        .await
         .unwrap()
 }
 
@@ -113,6 +114,10 @@ fn nsupdate(host: &Host, key_file: &Path, script: &str) {
     assert!(child.wait().unwrap().success(), "nsupdate failed");
 }
 
+fn example() -> Domain {
+    Domain::new("example.test").unwrap()
+}
+
 fn ipp() -> ServiceType {
     ServiceType::new("_ipp._tcp").unwrap()
 }
@@ -121,8 +126,8 @@ fn instance(name: &str) -> Instance {
     Instance {
         name: InstanceName::new(name).unwrap(),
         service_type: ipp(),
-        domain: "example.test.".into(),
-        interface: 0,
+        domain: example(),
+        interface: dnssd::Interface::Any,
     }
 }
 
@@ -139,7 +144,7 @@ fn registration_is_visible_to_dig_browsed_and_resolved_remotely_and_removed_on_d
         let host = lab.host(2).clone();
         std::thread::spawn(move || {
             on_host(&host, move || async move {
-                let sd = handle(config(None));
+                let sd = handle(config(None)).await;
                 let mut browse = sd
                     .browse_on(&ipp(), Some("example.test"), dnssd::Interface::Any)
                     .unwrap();
@@ -165,12 +170,12 @@ fn registration_is_visible_to_dig_browsed_and_resolved_remotely_and_removed_on_d
         let key = key.clone();
         std::thread::spawn(move || {
             on_host(&host, move || async move {
-                let sd = handle(config(Some(key)));
+                let sd = handle(config(Some(key))).await;
                 let txt = TxtRecord::from_pairs([("rp", "queue1"), ("note", "lab")]).unwrap();
                 let service = Service::new(ipp(), 631)
-                    .name(InstanceName::new("Lab Printer").unwrap())
-                    .txt(txt)
-                    .domain("example.test");
+                    .with_name(InstanceName::new("Lab Printer").unwrap())
+                    .with_txt(txt)
+                    .with_domain(example());
                 let started = Instant::now();
                 let registration = sd.register(service).await.unwrap();
                 registered_tx
@@ -257,11 +262,11 @@ fn a_remote_registration_resolves_with_its_txt_and_host_address() {
         let host = lab.host(1).clone();
         std::thread::spawn(move || {
             on_host(&host, move || async move {
-                let sd = handle(config(Some(key)));
+                let sd = handle(config(Some(key))).await;
                 let service = Service::new(ipp(), 8631)
-                    .name(InstanceName::new("Res").unwrap())
-                    .txt(TxtRecord::from_pairs([("k", "v")]).unwrap())
-                    .domain("example.test.");
+                    .with_name(InstanceName::new("Res").unwrap())
+                    .with_txt(TxtRecord::from_pairs([("k", "v")]).unwrap())
+                    .with_domain(example());
                 let registration = sd.register(service).await.unwrap();
                 tx.send(()).unwrap();
                 done_rx.await.unwrap();
@@ -276,7 +281,7 @@ fn a_remote_registration_resolves_with_its_txt_and_host_address() {
     };
     rx.recv_timeout(Duration::from_secs(20)).unwrap();
     let (resolved, addresses) = on_host(lab.host(2), || async {
-        let sd = handle(config(None));
+        let sd = handle(config(None)).await;
         let resolved = tokio::time::timeout(Duration::from_secs(10), sd.resolve(&instance("Res")))
             .await
             .unwrap()
@@ -309,15 +314,15 @@ fn a_wrong_key_is_a_typed_error_and_leaves_the_zone_unchanged() {
     let results = on_host(lab.host(1), || async {
         let service = || {
             Service::new(ipp(), 631)
-                .name(InstanceName::new("Intruder").unwrap())
-                .domain("example.test")
+                .with_name(InstanceName::new("Intruder").unwrap())
+                .with_domain(example())
         };
         // Right name, wrong secret; unknown key name; no key at all.
         let wrong_secret = TsigKey::from_base64("update-key", "d3JvbmdzZWNyZXR3cm9uZw==").unwrap();
         let unknown = TsigKey::from_base64("nobody", "d3JvbmdzZWNyZXR3cm9uZw==").unwrap();
         let mut out = Vec::new();
         for key in [Some(wrong_secret), Some(unknown), None] {
-            let sd = handle(config(key));
+            let sd = handle(config(key)).await;
             out.push(sd.register(service()).await.err());
             sd.shutdown().await;
         }
@@ -340,13 +345,13 @@ fn a_dead_server_is_a_timeout_within_the_bound() {
             .timeouts(Duration::from_millis(300), 2)
             .tsig_key(TsigKey::from_base64("k", "c2VjcmV0").unwrap())
             .resolv_conf("/nonexistent/resolv.conf");
-        let sd = handle(config);
+        let sd = handle(config).await;
         let start = Instant::now();
         let resolve = sd.resolve(&instance("Gone")).await.err();
         let resolve_time = start.elapsed();
         let start = Instant::now();
         let register = sd
-            .register(Service::new(ipp(), 1).domain("example.test"))
+            .register(Service::new(ipp(), 1).with_domain(example()))
             .await
             .err();
         let register_time = start.elapsed();
@@ -394,7 +399,7 @@ fn truncated_answers_are_retried_over_tcp_and_nsupdate_services_are_found() {
          update add Peer._ipp._tcp.example.test 30 TXT \"from=nsupdate\"",
     );
     let (names, big, peer) = on_host(lab.host(1), || async {
-        let sd = handle(config(None));
+        let sd = handle(config(None)).await;
         let mut browse = sd
             .browse_on(&ipp(), Some("example.test"), dnssd::Interface::Any)
             .unwrap();
@@ -431,19 +436,19 @@ fn a_taken_name_is_renamed_and_our_own_stale_records_are_reclaimed() {
     );
     let key = TsigKey::from_key_file(bind.key_file()).unwrap();
     let (renamed, reclaimed) = on_host(lab.host(1), move || async move {
-        let sd = handle(config(Some(key)));
+        let sd = handle(config(Some(key))).await;
         let busy = || {
             Service::new(ipp(), 631)
-                .name(InstanceName::new("Busy").unwrap())
-                .domain("example.test")
+                .with_name(InstanceName::new("Busy").unwrap())
+                .with_domain(example())
         };
         let first = sd.register(busy()).await.unwrap();
         let renamed = first.name().to_string();
         // A second registration of the same service (same SRV) while the first still holds
         // the name: the situation after a crash. It takes the name over.
         let stale = Service::new(ipp(), 631)
-            .name(first.name().clone())
-            .domain("example.test");
+            .with_name(first.name().clone())
+            .with_domain(example());
         let second = sd.register(stale).await.unwrap();
         let reclaimed = second.name().to_string();
         std::mem::forget(first); // the crashed one never deletes
@@ -470,16 +475,16 @@ fn enumerated_domains_are_listed_and_browsed_with_no_domain_given() {
         let host = lab.host(1).clone();
         std::thread::spawn(move || {
             on_host(&host, move || async move {
-                let sd = handle(config(Some(key)));
+                let sd = handle(config(Some(key))).await;
                 let local = sd
-                    .register(Service::new(ipp(), 1).name(InstanceName::new("OnLink").unwrap()))
+                    .register(Service::new(ipp(), 1).with_name(InstanceName::new("OnLink").unwrap()))
                     .await
                     .unwrap();
                 let wide = sd
                     .register(
                         Service::new(ipp(), 2)
-                            .name(InstanceName::new("InZone").unwrap())
-                            .domain("example.test"),
+                            .with_name(InstanceName::new("InZone").unwrap())
+                            .with_domain(example()),
                     )
                     .await
                     .unwrap();
@@ -492,7 +497,7 @@ fn enumerated_domains_are_listed_and_browsed_with_no_domain_given() {
     };
     rx.recv_timeout(Duration::from_secs(20)).unwrap();
     let (domains, seen) = on_host(lab.host(2), || async {
-        let sd = handle(config(None));
+        let sd = handle(config(None)).await;
         let domains = sd.domains().await.unwrap();
         let mut browse = sd.browse(&ipp()).unwrap();
         let mut seen = Vec::new();
@@ -503,7 +508,7 @@ fn enumerated_domains_are_listed_and_browsed_with_no_domain_given() {
                 .unwrap()
                 .unwrap();
             if let BrowseEvent::Added(i) = event {
-                seen.push((i.name.to_string(), i.domain));
+                seen.push((i.name.to_string(), i.domain.to_string()));
             }
         }
         seen.sort();

@@ -9,23 +9,20 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
-use crate::backend::dns_sd::SystemBackend;
-use crate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
-use crate::backend::operation::{EventStream, RegistrationGuard};
-use crate::backend::wide_area::{self, BrowseDomains, WideAreaBackend, WideAreaConfig};
-use crate::backend::{Backend, BackendKind, Capabilities, auto_choice};
+use crate::backend::embedded::EmbeddedConfig;
+use crate::backend::operation::RegistrationGuard;
+use crate::backend::routed::RoutedBackend;
+use crate::backend::wide_area::{BrowseDomains, WideAreaBackend, WideAreaConfig};
+use crate::backend::{Backend, BackendKind, Capabilities, choice};
 use crate::types::error::{Error, Result};
 use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
 use crate::types::name::{InstanceName, ServiceType};
 use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
-/// Environment variable that overrides [`BackendKind::Auto`]: `system`, `embedded` or `auto`.
-pub const BACKEND_ENV: &str = "DNSSD_BACKEND";
-
-/// How long [`BackendKind::Auto`] waits for the system daemon to answer its probe. Avahi's
-/// library answers within milliseconds either way; only a hung daemon makes the probe wait.
-const DAEMON_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Environment variable that overrides [`BackendKind::Auto`]: a [`BackendKind::name`]
+/// (`auto`, `system`, `avahi`, `dns-sd`, `embedded`); any other value is an error.
+pub const BACKEND_ENV: &str = choice::BACKEND_ENV;
 
 /// How long [`ServiceDiscovery::lookup_host`] keeps collecting addresses after the first one
 /// (A and AAAA answers arrive separately).
@@ -64,59 +61,61 @@ impl ServiceDiscoveryBuilder {
     }
 
     /// Settings of the wide-area (unicast DNS) client that serves every operation whose
-    /// domain is not `local.` (see [`WideAreaConfig`]: server, TSIG key, timeouts). Without
-    /// this call such operations still work with the defaults (the resolvers of
-    /// `/etc/resolv.conf`, no key: registration refused), but a browse with no domain stays in
-    /// `local.`; with it, such a browse also covers the enumerated browse domains (RFC 6763
-    /// s11), unless [`WideAreaConfig::browse_enumerated_domains`] is off.
+    /// domain is not `local.` (see [`WideAreaConfig`]: server, TSIG key, timeouts), on every
+    /// backend. Without this call such operations still work with the defaults (the
+    /// resolvers of `/etc/resolv.conf`, no key: registration refused), but a browse with no
+    /// domain stays in `local.`; with it, such a browse also covers the enumerated browse
+    /// domains (RFC 6763 s11) unless [`WideAreaConfig::browse_enumerated_domains`] is off.
     pub fn wide_area(mut self, config: WideAreaConfig) -> Self {
         self.wide_area = Some(config);
         self
     }
 
-    /// The backend [`build`](Self::build) would use now (never `Auto`): the one set with
-    /// [`backend`](Self::backend), else `DNSSD_BACKEND`, else the outcome of the daemon probe
-    /// (see [`ServiceDiscovery`]). With `Auto` this asks the daemon, waiting at most about a
-    /// second (a few milliseconds when it runs or when it does not).
-    pub fn chosen_backend(&self) -> BackendKind {
-        let requested = match self.backend {
-            BackendKind::Auto => std::env::var(BACKEND_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(BackendKind::Auto),
-            other => other,
-        };
-        match requested {
-            BackendKind::Auto => {
-                auto_choice(cfg!(target_os = "macos"), cfg!(target_os = "linux"), || {
-                    crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
-                })
-            }
-            other => other,
-        }
+    /// The backend [`build`](Self::build) would use now (never `Auto` or `System`): the one
+    /// set with [`backend`](Self::backend), else `DNSSD_BACKEND`, else what runs on this host
+    /// (see [`ServiceDiscovery`]). With `Auto` this asks the host's responders, waiting at most
+    /// about a second for a hung daemon (a few milliseconds otherwise), without blocking the
+    /// runtime's worker threads.
+    pub async fn chosen_backend(&self) -> Result<BackendKind> {
+        let requested = choice::requested_kind(self.backend)?;
+        choice::choose(
+            requested,
+            choice::Platform::CURRENT,
+            choice::HostProbes {
+                avahi_dbus: async || false,
+                dns_sd: async || {
+                    crate::backend::dns_sd::probe_daemon_async(choice::DAEMON_PROBE_TIMEOUT)
+                        .await
+                        .ok()
+                },
+                other_responder: || None,
+            },
+        )
+        .await
     }
 
     /// Build the handle. Must run inside a tokio runtime (operations spawn tasks on it). With
-    /// [`BackendKind::Auto`] this probes the system daemon first (see
-    /// [`chosen_backend`](Self::chosen_backend)); it blocks the calling thread for that long.
-    pub fn build(self) -> Result<ServiceDiscovery> {
-        let backend = match self.chosen_backend() {
-            BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
-            _ => Backend::Embedded(EmbeddedBackend::start(self.embedded)?),
+    /// [`BackendKind::Auto`] this first asks what runs on the host (see
+    /// [`chosen_backend`](Self::chosen_backend)).
+    pub async fn build(self) -> Result<ServiceDiscovery> {
+        let local: Arc<dyn Backend> = match self.chosen_backend().await? {
+            BackendKind::Embedded => crate::backend::embedded::start(self.embedded)?,
+            _ => crate::backend::dns_sd::start(self.reconnect)?,
         };
         let browse_enumerated = self
             .wide_area
             .as_ref()
             .is_some_and(|c| c.browse_enumerated_domains);
-        let wide_area = WideAreaBackend::new(
+        let wide_area = Arc::new(WideAreaBackend::new(
             self.wide_area.unwrap_or_default(),
             crate::backend::wide_area::machine_name(),
-        );
-        Ok(ServiceDiscovery {
-            backend: Arc::new(backend),
-            wide_area: Arc::new(wide_area),
+        ));
+        let backend = Arc::new(RoutedBackend::new(
+            local,
+            Arc::clone(&wide_area),
             browse_enumerated,
-        })
+        ));
+        Ok(ServiceDiscovery { backend, wide_area })
     }
 }
 
@@ -153,13 +152,13 @@ impl ServiceDiscoveryBuilder {
 /// ```no_run
 /// # async fn demo(service: dnssd::Service) -> dnssd::Result<()> {
 /// use dnssd::{BackendKind, Error, ServiceDiscovery};
-/// let mut sd = ServiceDiscovery::new()?;
+/// let mut sd = ServiceDiscovery::new().await?;
 /// let mut registration = sd.register(service.clone()).await?;
 /// while let Some(event) = registration.next_event().await {
 ///     if let Err(Error::DaemonNotRunning) = event {
-///         if ServiceDiscovery::builder().chosen_backend() == BackendKind::Embedded {
+///         if ServiceDiscovery::builder().chosen_backend().await? == BackendKind::Embedded {
 ///             sd.shutdown().await;
-///             sd = ServiceDiscovery::builder().backend(BackendKind::Embedded).build()?;
+///             sd = ServiceDiscovery::builder().backend(BackendKind::Embedded).build().await?;
 ///             registration = sd.register(service.clone()).await?;
 ///         }
 ///     }
@@ -196,17 +195,16 @@ impl ServiceDiscoveryBuilder {
 ///   than one subtype. [`ServiceDiscovery::capabilities`] tells what the library supports.
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
-    backend: Arc<Backend>,
-    /// Serves every domain other than `local.`.
+    backend: Arc<dyn Backend>,
+    /// Serves every domain other than `local.` (also reachable through `backend`, which
+    /// routes); kept for domain enumeration.
     wide_area: Arc<WideAreaBackend>,
-    /// A browse with no domain also covers the enumerated wide-area browse domains.
-    browse_enumerated: bool,
 }
 
 impl ServiceDiscovery {
     /// A handle with [`BackendKind::Auto`] (overridden by `DNSSD_BACKEND`).
-    pub fn new() -> Result<Self> {
-        Self::builder().build()
+    pub async fn new() -> Result<Self> {
+        Self::builder().build().await
     }
 
     /// A builder to choose the backend and options.
@@ -232,25 +230,11 @@ impl ServiceDiscovery {
     /// Register a service. Resolves once the daemon confirms it, with the final name (after a
     /// rename on conflict). Dropping the returned handle deregisters it.
     ///
-    /// A service whose domain is not `local.` is published in that DNS zone with a signed
-    /// DNS UPDATE (see [`WideAreaConfig`]); it needs a TSIG key.
+    /// A service whose domain is not `local.` is published in that DNS zone by a signed DNS
+    /// UPDATE (see [`WideAreaConfig`]); it needs a TSIG key.
     pub async fn register(&self, service: Service) -> Result<Registration> {
-        if !wide_area::is_local(service.domain_name())? {
-            let (name, guard) = self.wide_area.register(&service).await?;
-            return Ok(Registration {
-                name,
-                guard,
-                backend: Arc::clone(&self.backend),
-                wide_area: true,
-            });
-        }
         let (name, guard) = self.backend.register(&service).await?;
-        Ok(Registration {
-            name,
-            guard,
-            backend: Arc::clone(&self.backend),
-            wide_area: false,
-        })
+        Ok(Registration { name, guard })
     }
 
     /// Browse for instances of `service_type` (with at most one subtype on Avahi) on every
@@ -260,87 +244,48 @@ impl ServiceDiscovery {
     }
 
     /// Browse in `domain` (default `local.`) on `interface`. A domain other than `local.` is
-    /// browsed over unicast DNS (polled; `interface` does not apply). With no domain and a
-    /// configured [`ServiceDiscoveryBuilder::wide_area`], the enumerated browse domains are
-    /// browsed too.
+    /// browsed over unicast DNS (polled within the records' TTLs; `interface` does not
+    /// apply). With no domain and a configured [`ServiceDiscoveryBuilder::wide_area`], the
+    /// enumerated browse domains are browsed too.
     pub fn browse_on(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
         interface: Interface,
     ) -> Result<Browse> {
-        if !wide_area::is_local(domain)? {
-            let domain = crate::types::name::Domain::new(domain.unwrap_or_default())?;
-            let events = self.wide_area.browse(service_type, &domain)?;
-            return Ok(Browse::new(events, self.clone()));
-        }
         let events = self.backend.browse(service_type, domain, interface)?;
-        let events = if domain.is_none() && self.browse_enumerated {
-            self.wide_area.browse_enumerated(service_type, events)?
-        } else {
-            events
-        };
         Ok(Browse::new(events, self.clone()))
-    }
-
-    /// Browse and registration domains found by RFC 6763 s11 enumeration (`b`, `db`, `lb`,
-    /// `r`, `dr` `._dns-sd._udp` below the search domains, the configured domains and the
-    /// reverse mapping of this host's address), over unicast DNS.
-    pub async fn domains(&self) -> Result<BrowseDomains> {
-        self.wide_area.domains().await
-    }
-
-    /// Service types present in `domain` (RFC 6763 s9); `local.` through the local backend,
-    /// other domains over unicast DNS.
-    pub fn browse_types_in(&self, domain: &str) -> Result<ServiceTypes> {
-        if wide_area::is_local(Some(domain))? {
-            return self.browse_types();
-        }
-        let domain = crate::types::name::Domain::new(domain)?;
-        Ok(ServiceTypes::from_events(
-            self.wide_area.browse_types(&domain)?,
-        ))
-    }
-
-    fn resolve_events(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
-        if wide_area::is_local(Some(&instance.domain))? {
-            self.backend.resolve(instance)
-        } else {
-            self.wide_area.resolve(instance)
-        }
-    }
-
-    fn lookup_events(
-        &self,
-        host: &str,
-        interface: Interface,
-    ) -> Result<EventStream<HostAddressEvent>> {
-        if wide_area::is_local_name(host) {
-            self.backend.lookup_host(host, interface)
-        } else {
-            self.wide_area.lookup_host(host)
-        }
     }
 
     /// Resolve an instance: its first answer. Waits until one arrives (wrap in a timeout for a
     /// bound); a missing daemon is reported at once.
     pub async fn resolve(&self, instance: &Instance) -> Result<Resolved> {
-        let mut stream = self.resolve_events(instance)?;
+        let mut stream = self.backend.resolve(instance)?;
         match stream.next_event().await {
             Some(result) => result,
             None => Err(Error::DaemonNotRunning),
         }
     }
 
+    /// Tell the responder that `instance` seems to be gone (a connection to it failed): it
+    /// verifies the instance's records with the network (RFC 6762 section 10.4) and, when the
+    /// instance does not answer, reports it removed within about ten seconds instead of when
+    /// its records expire (up to 75 minutes later). Browses then report
+    /// [`BrowseEvent::Removed`](crate::BrowseEvent::Removed). [`Capabilities::reconfirm`]
+    /// tells whether the backend supports it ([`Error::Unsupported`] otherwise).
+    pub async fn reconfirm(&self, instance: &Instance) -> Result<()> {
+        self.backend.reconfirm(instance).await
+    }
+
     /// Resolve an instance and keep reporting changes of host, port or TXT.
     pub fn resolve_stream(&self, instance: &Instance) -> Result<ResolveStream> {
-        Ok(ResolveStream::from_events(self.resolve_events(instance)?))
+        Ok(ResolveStream::from_events(self.backend.resolve(instance)?))
     }
 
     /// Addresses of `host` (e.g. `h.local`): waits for the first, then collects those that
     /// follow within a short settling time. IPv6 link-local addresses carry their scope id.
     pub async fn lookup_host(&self, host: &str) -> Result<Vec<HostAddress>> {
-        let mut stream = self.lookup_events(host, Interface::Any)?;
+        let mut stream = self.backend.lookup_host(host, Interface::Any)?;
         let mut addresses: Vec<HostAddress> = Vec::new();
         let apply = |event: HostAddressEvent, addresses: &mut Vec<HostAddress>| match event {
             HostAddressEvent::Added(a) => {
@@ -367,7 +312,9 @@ impl ServiceDiscovery {
 
     /// Addresses of `host` as they appear and go away.
     pub fn lookup_host_stream(&self, host: &str, interface: Interface) -> Result<HostLookup> {
-        Ok(HostLookup::from_events(self.lookup_events(host, interface)?))
+        Ok(HostLookup::from_events(
+            self.backend.lookup_host(host, interface)?,
+        ))
     }
 
     /// Query records of `name` (a full name such as `My\ Web._http._tcp.local.`) and type.
@@ -382,12 +329,9 @@ impl ServiceDiscovery {
         rtype: RecordType,
         interface: Interface,
     ) -> Result<RecordQuery> {
-        let events = if wide_area::is_local_name(name) {
-            self.backend.query_record(name, rtype.0, interface)?
-        } else {
-            self.wide_area.query_record(name, rtype.0)?
-        };
-        Ok(RecordQuery::from_events(events))
+        Ok(RecordQuery::from_events(
+            self.backend.query_record(name, rtype.0, interface)?,
+        ))
     }
 
     /// Service types present in `local.` (RFC 6763 §9 enumeration).
@@ -395,6 +339,21 @@ impl ServiceDiscovery {
         Ok(ServiceTypes::from_events(
             self.backend.browse_types(None, Interface::Any)?,
         ))
+    }
+
+    /// Service types present in `domain` (RFC 6763 s9): `local.` through the local backend,
+    /// other domains over unicast DNS.
+    pub fn browse_types_in(&self, domain: &str) -> Result<ServiceTypes> {
+        Ok(ServiceTypes::from_events(
+            self.backend.browse_types(Some(domain), Interface::Any)?,
+        ))
+    }
+
+    /// Browse and registration domains found by RFC 6763 s11 enumeration (`b`, `db`, `lb`,
+    /// `r`, `dr` `._dns-sd._udp` below the resolver's search domains, the configured domains
+    /// and the reverse mapping of this host's address), over unicast DNS.
+    pub async fn domains(&self) -> Result<BrowseDomains> {
+        self.wide_area.domains().await
     }
 
     /// [`browse_types`](Self::browse_types) on one interface (or [`Interface::Any`]).
@@ -411,7 +370,6 @@ impl ServiceDiscovery {
     /// operation (streams end, registrations are withdrawn by the daemon) and returns once all
     /// their `DNSServiceRef`s are deallocated; operations started afterwards end at once.
     pub async fn shutdown(&self) {
-        self.wide_area.shutdown().await;
         self.backend.shutdown().await;
     }
 
@@ -431,12 +389,10 @@ impl ServiceDiscovery {
 /// confirmation: the daemon going away (an `Err` item), the registration being re-established
 /// when it comes back, or a rename after a late conflict.
 #[derive(Debug)]
+#[must_use = "dropping a Registration withdraws the service at once; keep it for as long as the service should be visible"]
 pub struct Registration {
     name: InstanceName,
     guard: RegistrationGuard,
-    backend: Arc<Backend>,
-    /// Registered over unicast DNS (DNS UPDATE) rather than by the local backend.
-    wide_area: bool,
 }
 
 impl Registration {
@@ -447,10 +403,7 @@ impl Registration {
 
     /// Replace the TXT record while the service stays registered.
     pub async fn update_txt(&self, txt: TxtRecord) -> Result<()> {
-        if self.wide_area {
-            return WideAreaBackend::update_txt(&self.guard, &txt).await;
-        }
-        self.backend.update_txt(&self.guard, &txt).await
+        self.guard.control.update_txt(&txt).await
     }
 
     /// The next event after confirmation; `None` once the registration ended for good.

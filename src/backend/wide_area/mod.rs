@@ -84,7 +84,6 @@ use std::time::Duration;
 pub use key::{TSIG_KEY_ENV, TsigKey};
 pub(crate) use operations::{WideAreaBackend, machine_name};
 
-use crate::types::error::Error;
 use crate::types::name::Domain;
 
 /// Settings of the wide-area (unicast DNS) client, for
@@ -269,14 +268,6 @@ impl BrowseDomains {
             }
         }
         out
-    }
-}
-
-/// Whether `domain` (None: the default) is served by mDNS rather than unicast DNS.
-pub(crate) fn is_local(domain: Option<&str>) -> Result<bool, Error> {
-    match domain {
-        None => Ok(true),
-        Some(d) => Ok(Domain::new(d)?.is_local()),
     }
 }
 

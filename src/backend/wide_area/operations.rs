@@ -17,13 +17,14 @@ use super::message::{TYPE_ANY, Update, UpdateRecord};
 use super::transport::local_address_towards;
 use super::{BrowseDomains, WideAreaConfig};
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::backend::{BoxFuture, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddress, HostAddressEvent, Instance, Record, RecordEvent, RegistrationEvent,
     Resolved, ServiceTypeEvent,
 };
 use crate::types::name::{Domain, InstanceName, ServiceType, full_name, parse_full_name};
-use crate::types::service::Service;
+use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
 const TYPE_A: u16 = 1;
@@ -118,6 +119,18 @@ enum Command {
 /// The control half of a wide-area registration: dropping it deletes the records.
 struct WideRegistration {
     commands: mpsc::UnboundedSender<Command>,
+}
+
+impl RegistrationControl for WideRegistration {
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.commands
+                .send(Command::UpdateTxt(txt.to_wire(), reply))
+                .map_err(|_| Error::BadReference)?;
+            answer.await.map_err(|_| Error::BadReference)?
+        })
+    }
 }
 
 /// The wide-area backend: one client, a shutdown signal, and a count of live tasks.
@@ -259,8 +272,8 @@ impl WideAreaBackend {
                 .map(|(name, service_type, domain)| Instance {
                     name,
                     service_type,
-                    domain: domain.as_str().to_owned(),
-                    interface: 0,
+                    domain,
+                    interface: Interface::Any,
                 })
                 .collect();
             let mut events: Vec<BrowseEvent> = seen
@@ -342,7 +355,7 @@ impl WideAreaBackend {
                     .map(|addr| HostAddress {
                         addr,
                         scope_id: 0,
-                        interface: 0,
+                        interface: Interface::Any,
                     })
                     .collect();
                 let mut events: Vec<HostAddressEvent> = seen
@@ -360,8 +373,7 @@ impl WideAreaBackend {
     }
 
     pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
-        let domain = Domain::new(&instance.domain)?;
-        let owner = dns_name(&full_name(&instance.name, &instance.service_type, &domain))?;
+        let owner = dns_name(&instance.full_name())?;
         let task = self.task()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let instance = instance.clone();
@@ -397,7 +409,7 @@ impl WideAreaBackend {
                                 host_target,
                                 port,
                                 txt: txt_record,
-                                interface: 0,
+                                interface: Interface::Any,
                             };
                             if last.as_ref() != Some(&resolved) {
                                 if tx.send(Ok(resolved.clone())).is_err() {
@@ -490,14 +502,14 @@ impl WideAreaBackend {
         if config.tsig_key.is_none() && !config.allow_unsigned_updates {
             return Err(Error::NoKey);
         }
-        let domain = Domain::new(service.domain_name().unwrap_or("local."))?;
+        let domain = service.domain().cloned().unwrap_or_default();
         let service_type = service.service_type();
-        let base = match service.instance_name() {
+        let base = match service.name() {
             Some(name) => name.as_str().to_owned(),
             None => self.default_instance_name.clone(),
         };
         let zone = client.zone_of(&dns_name(domain.as_str())?).await?;
-        let (host, host_records) = match service.host_name() {
+        let (host, host_records) = match service.host().map(|h| h.as_str()) {
             Some(h) if h.ends_with('.') => (dns_name(h)?, None),
             Some(h) if h.contains('.') => (dns_name(&format!("{h}."))?, None),
             Some(h) => (dns_name(&format!("{h}.{domain}"))?, None),
@@ -546,7 +558,7 @@ impl WideAreaBackend {
                     name_rdata(&type_owner),
                 ),
                 srv: srv.clone(),
-                txt: service.txt_record().to_wire(),
+                txt: service.txt().to_wire(),
                 host: host_records.clone().map(|r| (host.clone(), r)),
                 ttl: config.ttl,
             };
@@ -704,19 +716,6 @@ impl WideAreaBackend {
         });
         Ok(EventStream::new(rx, OperationGuard::none()))
     }
-
-    pub(crate) async fn update_txt(guard: &RegistrationGuard, txt: &TxtRecord) -> Result<()> {
-        let control = guard
-            .control
-            .downcast_ref::<WideRegistration>()
-            .ok_or(Error::BadReference)?;
-        let (reply, answer) = oneshot::channel();
-        control
-            .commands
-            .send(Command::UpdateTxt(txt.to_wire(), reply))
-            .map_err(|_| Error::BadReference)?;
-        answer.await.map_err(|_| Error::BadReference)?
-    }
 }
 
 /// Resolves when the backend shuts down (never, if the backend was dropped without a
@@ -770,11 +769,11 @@ pub(crate) fn machine_name() -> String {
 fn api_record(r: &WireRecord) -> Record {
     Record {
         name: r.name.to_string(),
-        rtype: r.rtype().0,
+        rtype: RecordType(r.rtype().0),
         class: r.class,
         rdata: r.rdata_wire(),
         ttl: r.ttl,
-        interface: 0,
+        interface: Interface::Any,
     }
 }
 
