@@ -109,7 +109,11 @@ fn nsupdate(host: &Host, key_file: &Path, script: &str) {
         .unwrap();
     use std::io::Write;
     let mut stdin = child.stdin.take().unwrap();
-    write!(stdin, "server 10.77.0.3\nzone example.test\n{script}\nsend\n").unwrap();
+    write!(
+        stdin,
+        "server 10.77.0.3\nzone example.test\n{script}\nsend\n"
+    )
+    .unwrap();
     drop(stdin);
     assert!(child.wait().unwrap().success(), "nsupdate failed");
 }
@@ -199,23 +203,21 @@ fn registration_is_visible_to_dig_browsed_and_resolved_remotely_and_removed_on_d
         Duration::from_secs(5),
         |a| a.contains("Lab\\032Printer"),
     );
-    assert!(ptr.contains("Lab\\032Printer._ipp._tcp.example.test."), "{ptr}");
+    assert!(
+        ptr.contains("Lab\\032Printer._ipp._tcp.example.test."),
+        "{ptr}"
+    );
     eprintln!(
         "register -> visible to dig: {:?} (dig polled for {visible_after:?} after register returned)",
         started.elapsed()
     );
-    let srv = dig(
-        lab.host(2),
-        "Lab\\032Printer._ipp._tcp.example.test",
-        "SRV",
-    );
+    let srv = dig(lab.host(2), "Lab\\032Printer._ipp._tcp.example.test", "SRV");
     assert!(srv.starts_with("0 0 631 "), "{srv}");
-    let txt = dig(
-        lab.host(2),
-        "Lab\\032Printer._ipp._tcp.example.test",
-        "TXT",
+    let txt = dig(lab.host(2), "Lab\\032Printer._ipp._tcp.example.test", "TXT");
+    assert!(
+        txt.contains("\"rp=queue1\"") && txt.contains("\"note=lab\""),
+        "{txt}"
     );
-    assert!(txt.contains("\"rp=queue1\"") && txt.contains("\"note=lab\""), "{txt}");
     // The host's address went with it.
     let target = srv.split_whitespace().nth(3).unwrap().to_owned();
     assert_eq!(dig(lab.host(2), &target, "A"), "10.77.0.1");
@@ -233,7 +235,10 @@ fn registration_is_visible_to_dig_browsed_and_resolved_remotely_and_removed_on_d
     let dropped_at = Instant::now();
     let Ok((removed_at, removed)) = browse_rx.recv_timeout(Duration::from_secs(10)) else {
         let log = bind.key_file().parent().unwrap().join("named.log");
-        panic!("no Removed; named: {}", std::fs::read_to_string(log).unwrap_or_default());
+        panic!(
+            "no Removed; named: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     };
     assert_eq!(removed, BrowseEvent::Removed(instance("Lab Printer")));
     eprintln!(
@@ -298,9 +303,16 @@ fn a_remote_registration_resolves_with_its_txt_and_host_address() {
     });
     assert_eq!(resolved.port, 8631);
     assert_eq!(resolved.txt.get_str("k"), Some("v"));
-    assert!(resolved.host_target.ends_with(".example.test."), "{}", resolved.host_target);
+    assert!(
+        resolved.host_target.ends_with(".example.test."),
+        "{}",
+        resolved.host_target
+    );
     assert_eq!(
-        addresses.iter().map(|a| a.addr.to_string()).collect::<Vec<_>>(),
+        addresses
+            .iter()
+            .map(|a| a.addr.to_string())
+            .collect::<Vec<_>>(),
         vec!["10.77.0.1"]
     );
     done_tx.send(()).unwrap();
@@ -328,10 +340,21 @@ fn a_wrong_key_is_a_typed_error_and_leaves_the_zone_unchanged() {
         }
         out
     });
-    assert!(matches!(results[0], Some(Error::BadSig)), "{:?}", results[0]);
-    assert!(matches!(results[1], Some(Error::BadKey)), "{:?}", results[1]);
+    assert!(
+        matches!(results[0], Some(Error::BadSig)),
+        "{:?}",
+        results[0]
+    );
+    assert!(
+        matches!(results[1], Some(Error::BadKey)),
+        "{:?}",
+        results[1]
+    );
     assert!(matches!(results[2], Some(Error::NoKey)), "{:?}", results[2]);
-    assert_eq!(dig(lab.host(2), "Intruder._ipp._tcp.example.test", "ANY"), "");
+    assert_eq!(
+        dig(lab.host(2), "Intruder._ipp._tcp.example.test", "ANY"),
+        ""
+    );
     assert_eq!(dig(lab.host(2), "_ipp._tcp.example.test", "PTR"), "");
 }
 
@@ -370,7 +393,11 @@ fn a_dead_server_is_a_timeout_within_the_bound() {
     eprintln!("dead server: resolve/register/browse failed after {elapsed:?} (bound 2 x 300 ms)");
     assert!(matches!(results.0, Some(Error::Timeout)), "{:?}", results.0);
     assert!(matches!(results.1, Some(Error::Timeout)), "{:?}", results.1);
-    assert!(matches!(results.2, Some(Some(Error::Timeout))), "{:?}", results.2);
+    assert!(
+        matches!(results.2, Some(Some(Error::Timeout))),
+        "{:?}",
+        results.2
+    );
     for t in elapsed {
         // register asks for the zone first (one bounded exchange), then never gets further.
         assert!(t < Duration::from_secs(3), "{t:?}");
@@ -460,7 +487,10 @@ fn a_taken_name_is_renamed_and_our_own_stale_records_are_reclaimed() {
     assert_eq!(reclaimed, "Busy (2)");
     // The other owner's records are untouched; ours are gone after the drop.
     assert!(dig(lab.host(2), "Busy._ipp._tcp.example.test", "SRV").contains("elsewhere"));
-    assert_eq!(dig(lab.host(2), "Busy\\032(2)._ipp._tcp.example.test", "SRV"), "");
+    assert_eq!(
+        dig(lab.host(2), "Busy\\032(2)._ipp._tcp.example.test", "SRV"),
+        ""
+    );
 }
 
 #[test]
@@ -477,7 +507,9 @@ fn enumerated_domains_are_listed_and_browsed_with_no_domain_given() {
             on_host(&host, move || async move {
                 let sd = handle(config(Some(key))).await;
                 let local = sd
-                    .register(Service::new(ipp(), 1).with_name(InstanceName::new("OnLink").unwrap()))
+                    .register(
+                        Service::new(ipp(), 1).with_name(InstanceName::new("OnLink").unwrap()),
+                    )
                     .await
                     .unwrap();
                 let wide = sd
@@ -556,7 +588,15 @@ fn the_cli_registers_lists_domains_and_leaves_records_after_sigkill() {
             "--tsig-key-file",
         ])
         .arg(bind.key_file())
-        .args(["register", "Cli Svc", "_ipp._tcp", "4242", "a=b", "--domain", "example.test"])
+        .args([
+            "register",
+            "Cli Svc",
+            "_ipp._tcp",
+            "4242",
+            "a=b",
+            "--domain",
+            "example.test",
+        ])
         .stdout(Stdio::null());
         c
     });
@@ -603,15 +643,33 @@ fn the_cli_registers_lists_domains_and_leaves_records_after_sigkill() {
     let out = lab
         .host(1)
         .command(&cli)
-        .args(["--backend", "embedded", "--timeout", "1", "--dns-server", "10.77.0.3"])
+        .args([
+            "--backend",
+            "embedded",
+            "--timeout",
+            "1",
+            "--dns-server",
+            "10.77.0.3",
+        ])
         .arg("--tsig-key-file")
         .arg(bind.key_file())
-        .args(["--json", "register", "Cli Svc", "_ipp._tcp", "4242", "--domain", "example.test"])
+        .args([
+            "--json",
+            "register",
+            "Cli Svc",
+            "_ipp._tcp",
+            "4242",
+            "--domain",
+            "example.test",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains(r#""name":"Cli Svc""#), "{text}");
-    assert_eq!(dig(lab.host(2), "Cli\\032Svc._ipp._tcp.example.test", "SRV"), "");
+    assert_eq!(
+        dig(lab.host(2), "Cli\\032Svc._ipp._tcp.example.test", "SRV"),
+        ""
+    );
     assert_eq!(dig(lab.host(2), "_ipp._tcp.example.test", "PTR"), "");
 }

@@ -119,7 +119,9 @@ impl TsigKey {
             if !token.eq_ignore_ascii_case("key") {
                 continue;
             }
-            let name = iter.next().ok_or_else(|| invalid("key clause without a name"))?;
+            let name = iter
+                .next()
+                .ok_or_else(|| invalid("key clause without a name"))?;
             if iter.next().as_deref() != Some("{") {
                 return Err(invalid("expected '{' after the key name"));
             }
@@ -265,7 +267,10 @@ mod tests {
         assert_eq!(key.name(), "update-key.");
         assert_eq!(key.secret().len(), 32);
         let debug = format!("{key:?}");
-        assert!(debug.contains("<redacted>") && !debug.contains("zARq"), "{debug}");
+        assert!(
+            debug.contains("<redacted>") && !debug.contains("zARq"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -326,7 +326,11 @@ impl Cursor<'_> {
                 return None;
             }
             out.push(len);
-            out.extend(self.take(usize::from(len))?.iter().map(u8::to_ascii_lowercase));
+            out.extend(
+                self.take(usize::from(len))?
+                    .iter()
+                    .map(u8::to_ascii_lowercase),
+            );
         }
     }
 }
@@ -419,10 +423,7 @@ fn verify_inner(response: &[u8], key: &TsigKey, request_mac: &[u8]) -> Option<Ts
         &mut mac_len_prefix,
         u16::try_from(request_mac.len()).unwrap_or(0),
     );
-    let expected = mac(
-        key,
-        &[&mac_len_prefix, request_mac, &unsigned, &variables],
-    );
+    let expected = mac(key, &[&mac_len_prefix, request_mac, &unsigned, &variables]);
     // Constant-time comparison of the MACs.
     let mut verifier = Hmac::<Sha256>::new_from_slice(b"compare").ok()?;
     verifier.update(&expected);
@@ -487,7 +488,9 @@ mod tests {
     fn update_layout_counts_every_section() {
         let update = Update {
             zone: name("example.test"),
-            prerequisites: vec![UpdateRecord::name_not_in_use(&name("a._http._tcp.example.test"))],
+            prerequisites: vec![UpdateRecord::name_not_in_use(&name(
+                "a._http._tcp.example.test",
+            ))],
             updates: vec![UpdateRecord::add(
                 &name("_http._tcp.example.test"),
                 12,

@@ -39,7 +39,7 @@
 //! # Timeouts
 //! Each query or update is tried over UDP [`WideAreaConfig::attempts`] times, each attempt
 //! waiting [`WideAreaConfig::attempt_timeout`]; a truncated answer is asked again over TCP
-//! (bounded by one more attempt timeout). A dead server is [`Error::Timeout`] after at most
+//! (bounded by one more attempt timeout). A dead server is [`Error::Timeout`](crate::Error::Timeout) after at most
 //! `attempts x attempt_timeout` per server (3 s by default). Streams report it as an `Err`
 //! item and keep polling; `register` and `resolve` return it.
 //!
@@ -49,8 +49,8 @@
 //!   and cannot replay one outside the fudge window (BIND also refuses a repeated signature
 //!   inside it only if configured to; a replay within 5 minutes re-applies the same change).
 //!   The server's answer must carry a valid TSIG from the same key: a forged "success" or
-//!   "conflict" is refused as [`Error::BadSig`]. Without a key the client refuses to send
-//!   an update ([`Error::NoKey`]) unless [`WideAreaConfig::allow_unsigned_updates`] says
+//!   "conflict" is refused as [`Error::BadSig`](crate::Error::BadSig). Without a key the client refuses to send
+//!   an update ([`Error::NoKey`](crate::Error::NoKey)) unless [`WideAreaConfig::allow_unsigned_updates`] says
 //!   otherwise.
 //! - The attacker **can** read everything (TSIG authenticates, it does not encrypt): service
 //!   names, ports, TXT contents and the key's name are visible. They can drop packets
@@ -168,7 +168,7 @@ impl WideAreaConfig {
     }
 
     /// Send UPDATEs without a TSIG key when none is set (default false: registration fails
-    /// with [`Error::NoKey`]). Only for servers that authorise by address.
+    /// with [`Error::NoKey`](crate::Error::NoKey)). Only for servers that authorise by address.
     pub fn allow_unsigned_updates(mut self, allow: bool) -> Self {
         self.allow_unsigned_updates = allow;
         self

@@ -53,6 +53,9 @@ fn renamed(base: &str, n: u32) -> String {
     stem + &suffix
 }
 
+/// Address records (type, rdata) of a host.
+type AddressRecords = Vec<(u16, Vec<u8>)>;
+
 /// What a registration publishes.
 #[derive(Debug, Clone)]
 struct Plan {
@@ -62,7 +65,7 @@ struct Plan {
     services_ptr: (Name, Vec<u8>),
     srv: Vec<u8>,
     txt: Vec<u8>,
-    host: Option<(Name, Vec<(u16, Vec<u8>)>)>,
+    host: Option<(Name, AddressRecords)>,
     ttl: u32,
 }
 
@@ -456,7 +459,10 @@ impl WideAreaBackend {
         }
         let mut unique = Vec::new();
         for base in bases {
-            if !unique.iter().any(|b: &String| b.eq_ignore_ascii_case(&base)) {
+            if !unique
+                .iter()
+                .any(|b: &String| b.eq_ignore_ascii_case(&base))
+            {
                 unique.push(base);
             }
         }
@@ -601,7 +607,10 @@ impl WideAreaBackend {
             }
         }
         let (name, plan) = plan.ok_or(Error::NameConflict)?;
-        let host_key = plan.host.as_ref().map(|(h, _)| h.to_string().to_ascii_lowercase());
+        let host_key = plan
+            .host
+            .as_ref()
+            .map(|(h, _)| h.to_string().to_ascii_lowercase());
         if let (Some(key), Ok(mut hosts)) = (&host_key, self.hosts.lock()) {
             *hosts.entry(key.clone()).or_insert(0) += 1;
         }
@@ -614,8 +623,8 @@ impl WideAreaBackend {
             // The whole context moves in (its liveness token with it), not just the fields used.
             let mut task = task;
             let mut plan = plan;
-            let refresh_every = (Duration::from_secs(u64::from(lease)) * 4 / 5)
-                .max(Duration::from_secs(1));
+            let refresh_every =
+                (Duration::from_secs(u64::from(lease)) * 4 / 5).max(Duration::from_secs(1));
             let mut refresh_at = Instant::now() + refresh_every;
             loop {
                 tokio::select! {
@@ -757,7 +766,13 @@ pub(crate) fn machine_name() -> String {
     } else {
         String::new()
     };
-    let first: String = host.split('.').next().unwrap_or_default().chars().take(63).collect();
+    let first: String = host
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(63)
+        .collect();
     if first.is_empty() {
         "dnssd".to_owned()
     } else {
