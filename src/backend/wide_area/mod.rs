@@ -1,75 +1,7 @@
 //! Wide-area DNS-SD (RFC 6763 s10-11) over unicast DNS: the same PTR/SRV/TXT records as mDNS,
-//! in an ordinary zone, found with ordinary queries and published with DNS UPDATE (RFC 2136)
-//! signed with TSIG (RFC 8945, HMAC-SHA256).
-//!
-//! Every operation whose domain is not `local.` goes here, whatever the local backend is
-//! (system daemon or embedded engine): browse, resolve, record queries, host lookups and
-//! type enumeration ask the resolvers of `/etc/resolv.conf` (or
-//! [`WideAreaConfig::server`]); registrations send UPDATEs to
-//! [`WideAreaConfig::update_server`] (default: the same server). On macOS the daemon has its
-//! own wide-area support; this client is used there too, so behaviour is the same on every
-//! platform.
-//!
-//! # Freshness
-//! There is no multicast announcement: browses and resolves **poll**, at half the smallest
-//! TTL of the answer (for an empty answer, half the negative-caching TTL of the zone's SOA),
-//! bounded by [`WideAreaConfig::poll_bounds`]. A change shows up within that interval (plus
-//! the resolver's cache, if the server is a caching resolver rather than the primary). DNS
-//! Push Notifications (RFC 8765) are not implemented.
-//!
-//! # Registration lifetime
-//! A registration adds `PTR <type>.<domain>` (and one per subtype), `SRV` and `TXT` at the
-//! instance name, a `_services._dns-sd._udp` pointer to the type, and (when the service names
-//! no host) `A`/`AAAA` for `<machine>.<domain>` with the address this host uses towards the
-//! update server. The first UPDATE has the prerequisite "name not in use"; if the name is
-//! taken by a different SRV, the name becomes `Name (2)`, `Name (3)`... as on mDNS. If the
-//! name holds the *same* SRV (target and port; our own records left by a crash, or a reply
-//! lost on the way back), the registration takes it over.
-//!
-//! Every UPDATE carries the Update Lease option (RFC 9664, [`WideAreaConfig::lease`]); the
-//! registration re-sends its records at 80 % of the lease. Dropping the registration (or
-//! `ServiceDiscovery::shutdown`, which waits for it) deletes them: the instance's records,
-//! its PTRs, and the host's addresses once no registration of this handle uses them; the
-//! `_services` pointer stays (other instances may share the type). **After a crash** (no
-//! delete sent) a server honouring RFC 9664 removes the records when the lease lapses. BIND
-//! 9 ignores the lease, so there they stay until (a) the same service registers again (it
-//! reclaims the name, see above) and is then dropped, or (b) someone holding the key deletes
-//! them (`nsupdate`: `update delete NAME ANY`).
-//!
-//! # Timeouts
-//! Each query or update is tried over UDP [`WideAreaConfig::attempts`] times, each attempt
-//! waiting [`WideAreaConfig::attempt_timeout`]; a truncated answer is asked again over TCP
-//! (bounded by one more attempt timeout). A dead server is [`Error::Timeout`](crate::Error::Timeout) after at most
-//! `attempts x attempt_timeout` per server (3 s by default). Streams report it as an `Err`
-//! item and keep polling; `register` and `resolve` return it.
-//!
-//! # Security: what an attacker on the path can and cannot do
-//! - **Updates** are signed with the TSIG key (HMAC-SHA256 over the whole message and a
-//!   timestamp, within a 300 s fudge). An on-path attacker cannot forge or alter an update,
-//!   and cannot replay one outside the fudge window (BIND also refuses a repeated signature
-//!   inside it only if configured to; a replay within 5 minutes re-applies the same change).
-//!   The server's answer must carry a valid TSIG from the same key: a forged "success" or
-//!   "conflict" is refused as [`Error::BadSig`](crate::Error::BadSig). Without a key the client refuses to send
-//!   an update ([`Error::NoKey`](crate::Error::NoKey)) unless [`WideAreaConfig::allow_unsigned_updates`] says
-//!   otherwise.
-//! - The attacker **can** read everything (TSIG authenticates, it does not encrypt): service
-//!   names, ports, TXT contents and the key's name are visible. They can drop packets
-//!   (registrations fail with `Timeout`, refreshes report errors) and delay them.
-//! - **Queries are not authenticated** (no DNSSEC validation here, no TSIG on queries): an
-//!   on-path attacker can answer a browse or resolve with forged records, hide instances or
-//!   point a service elsewhere. Off-path spoofing is made harder by a random message ID, a
-//!   fresh random source port per exchange and the check that the answer repeats the
-//!   question; it is not prevented. Authenticate the service itself (TLS) as with mDNS.
-//! - The key never appears in `Debug` output, errors or logs; it is read from a BIND key file
-//!   or the [`TSIG_KEY_ENV`] variable.
-//!
-//! # Codec
-//! Answers are parsed by the embedded engine's own bounded parser (3x faster than
-//! hickory-proto on the engine's benchmarks, and already hardened against hostile input);
-//! queries and UPDATEs are small uncompressed messages written in `message.rs`, which is
-//! also what TSIG needs (it signs the exact bytes). HMAC-SHA256 comes from the RustCrypto
-//! `hmac` and `sha2` crates (pure Rust, 6 small crates). hickory-proto's TSIG needs its
-//! `dnssec-ring` or `dnssec-aws-lc-rs` feature, i.e. a C/assembly crypto library in the build.
+//! in an ordinary zone, found with polled queries and published with DNS UPDATE (RFC 2136)
+//! signed with TSIG (RFC 8945, HMAC-SHA256). Behaviour, lease and crash semantics, timeouts,
+//! the security analysis and measurements: `docs/WIDE_AREA.md` (and [`WideAreaConfig`]).
 
 mod client;
 mod key;
@@ -88,6 +20,25 @@ use crate::types::name::Domain;
 
 /// Settings of the wide-area (unicast DNS) client, for
 /// [`ServiceDiscoveryBuilder::wide_area`](crate::ServiceDiscoveryBuilder::wide_area).
+///
+/// Every operation whose domain is not `local.` uses this client, on every backend: queries
+/// go to [`server`](Self::server) (default: the resolvers of `/etc/resolv.conf`) and are
+/// polled at half the answer's TTL; registrations are DNS UPDATEs signed with the
+/// [`tsig_key`](Self::tsig_key), refreshed at 80 % of the [`lease`](Self::lease) and deleted
+/// when dropped. After a crash, a server honouring the Update Lease (RFC 9664) drops the
+/// records when the lease lapses; BIND ignores it, so there the records stay until the same
+/// service registers again (it reclaims its name: same SRV) or someone deletes them with the
+/// key. A dead server is [`Error::Timeout`](crate::Error::Timeout) after
+/// `attempts x attempt_timeout` (default 3 x 1 s).
+///
+/// **Security.** Updates and their answers are authenticated (TSIG, HMAC-SHA256, 300 s
+/// fudge): an on-path attacker cannot forge or alter them, and a forged answer is
+/// [`Error::BadSig`](crate::Error::BadSig). They can read everything (TSIG does not encrypt),
+/// drop or delay packets, and replay a captured update within the 300 s window (no replay
+/// cache in TSIG or BIND). Queries are not authenticated (no DNSSEC validation): an on-path
+/// attacker can forge browse and resolve answers; off-path forgery is made harder by random
+/// IDs, random source ports and the check that the answer repeats the question. The key is
+/// never logged or shown by `Debug`. Details and measurements: `docs/WIDE_AREA.md`.
 ///
 /// ```
 /// use std::time::Duration;
