@@ -212,7 +212,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let result = match command {
         Checked::Register(service) => register(&cx, service.with_interface(interface), stop).await,
         Checked::Browse(t, false, domain) => browse(&cx, &t, domain.as_deref(), stop).await,
-        Checked::Browse(t, true, _) => browse_resolved(&cx, &t, stop).await,
+        Checked::Browse(t, true, domain) => browse_resolved(&cx, &t, domain.as_deref(), stop).await,
         Checked::Resolve(instance) => {
             let instance = Instance {
                 interface: Interface::from_index(interface_index(interface)),
@@ -789,7 +789,12 @@ fn endpoint_json(event: &str, e: &Endpoint) -> Value {
     Value::Object(map)
 }
 
-async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error> {
+async fn browse_resolved(
+    cx: &Ctx,
+    t: &ServiceType,
+    domain: Option<&str>,
+    stop: StopFuture,
+) -> Result<(), Error> {
     cx.out
         .banner(|| format!("Browsing for {} and resolving", t.dns_sd_regtype()));
     cx.out.banner(date_banner);
@@ -797,7 +802,7 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
         "Timestamp     Event    if Instance Name                   Host:Port / Addresses / TXT"
             .to_owned()
     });
-    let stream = cx.sd.browse_on(t, None, cx.interface)?.resolved();
+    let stream = cx.sd.browse_on(t, domain, cx.interface)?.resolved();
     drive(cx.out, stream, stop, |event| match &event {
         EndpointEvent::Up(e) | EndpointEvent::Changed(e) => {
             let kind = if matches!(event, EndpointEvent::Up(_)) {
