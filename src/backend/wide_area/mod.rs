@@ -222,12 +222,55 @@ impl BrowseDomains {
     }
 }
 
-/// Whether a host or record name belongs to mDNS (`.local`, or a reverse-mapping name that
-/// the local backend answers) rather than unicast DNS.
+/// Whether a host or record name is asked through the local backend (mDNS): `.local` names,
+/// single labels and reverse-mapping names (`.arpa`, which mDNS responders answer for their
+/// own addresses), rather than unicast DNS.
 pub(crate) fn is_local_name(name: &str) -> bool {
     let trimmed = name.trim_end_matches('.').to_ascii_lowercase();
     trimmed == "local"
         || trimmed.ends_with(".local")
-        || trimmed.ends_with(".254.169.in-addr.arpa")
+        || trimmed.ends_with(".arpa")
         || !trimmed.contains('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_outside_local_go_to_unicast_dns() {
+        for local in [
+            "h.local",
+            "h.local.",
+            "H.LOCAL",
+            "h",
+            "1.0.77.10.in-addr.arpa.",
+        ] {
+            assert!(is_local_name(local), "{local}");
+        }
+        for wide in [
+            "h.example.test",
+            "x._ipp._tcp.example.com.",
+            "localhost.example",
+        ] {
+            assert!(!is_local_name(wide), "{wide}");
+        }
+    }
+
+    #[test]
+    fn enumerated_browse_domains_are_listed_once() {
+        let d = |s: &str| Domain::new(s).expect("domain");
+        let found = BrowseDomains {
+            browse: vec![d("a.test"), d("b.test")],
+            default_browse: vec![d("a.test")],
+            legacy_browse: vec![d("c.test")],
+            ..BrowseDomains::default()
+        };
+        assert_eq!(
+            found.all_browse(),
+            vec![d("a.test"), d("b.test"), d("c.test")]
+        );
+        assert!(!found.is_empty());
+        assert!(BrowseDomains::default().is_empty());
+    }
 }
