@@ -825,7 +825,8 @@ async fn browse_resolved(
                 )
             });
         }
-        EndpointEvent::Down(i) => {
+        EndpointEvent::Down(e) => {
+            let i = &e.instance;
             cx.out.line(Value::Object(instance_json("down", i)), || {
                 format!(
                     "{}  {:<7} {:>3} {}",
