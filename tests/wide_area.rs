@@ -676,3 +676,64 @@ fn the_cli_registers_lists_domains_and_leaves_records_after_sigkill() {
     );
     assert_eq!(dig(lab.host(2), "_ipp._tcp.example.test", "PTR"), "");
 }
+
+#[test]
+fn the_lease_refresh_restores_records_and_port_changes_and_unregister_are_applied_in_order() {
+    let lab = Lab::new(3);
+    let bind = lab.host(3).start_bind("");
+    let key = TsigKey::from_key_file(bind.key_file()).unwrap();
+    let key_file = bind.key_file().to_owned();
+    let host2 = lab.host(2).clone();
+    let srv_name = "Mover._ipp._tcp.example.test";
+    let (restored, moved, after_unregister) = on_host(lab.host(1), move || async move {
+        // A 2 s lease: the registration re-sends its records every 1.6 s.
+        let sd = handle(config(Some(key)).lease(Duration::from_secs(2))).await;
+        let mut registration = sd
+            .register(
+                Service::new(ipp(), 1000)
+                    .with_name(InstanceName::new("Mover").unwrap())
+                    .with_domain(example()),
+            )
+            .await
+            .unwrap();
+        // Someone deletes the records behind our back; the next refresh puts them back.
+        let h2 = host2.clone();
+        let kf = key_file.clone();
+        tokio::task::spawn_blocking(move || {
+            nsupdate(&h2, &kf, &format!("update delete {srv_name} ANY"));
+        })
+        .await
+        .unwrap();
+        let h2 = host2.clone();
+        let restored = tokio::task::spawn_blocking(move || {
+            dig_until(&h2, srv_name, "SRV", Duration::from_secs(5), |a| {
+                !a.is_empty()
+            })
+        })
+        .await
+        .unwrap();
+        // A new port: withdrawn (and deleted) before the new records go in.
+        registration.update_port(2000).await.unwrap();
+        let h2 = host2.clone();
+        let moved = tokio::task::spawn_blocking(move || dig(&h2, srv_name, "SRV"))
+            .await
+            .unwrap();
+        registration.unregister().await;
+        let h2 = host2.clone();
+        let after = tokio::task::spawn_blocking(move || dig(&h2, srv_name, "SRV"))
+            .await
+            .unwrap();
+        sd.shutdown().await;
+        (restored, moved, after)
+    });
+    assert!(restored.0.starts_with("0 0 1000 "), "{restored:?}");
+    eprintln!(
+        "records deleted by a third party restored by the lease refresh after {:?}",
+        restored.1
+    );
+    assert!(
+        moved.starts_with("0 0 2000 ") && moved.lines().count() == 1,
+        "{moved}"
+    );
+    assert_eq!(after_unregister, "");
+}

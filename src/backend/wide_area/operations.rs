@@ -117,6 +117,8 @@ fn name_rdata(name: &Name) -> Vec<u8> {
 /// Commands to a registration's task.
 enum Command {
     UpdateTxt(Vec<u8>, oneshot::Sender<Result<()>>),
+    /// Delete the records now and say when the server has answered.
+    Unregister(oneshot::Sender<()>),
 }
 
 /// The control half of a wide-area registration: dropping it deletes the records.
@@ -132,6 +134,16 @@ impl RegistrationControl for WideRegistration {
                 .send(Command::UpdateTxt(txt.to_wire(), reply))
                 .map_err(|_| Error::BadReference)?;
             answer.await.map_err(|_| Error::BadReference)?
+        })
+    }
+
+    fn unregister(self: Box<Self>) -> BoxFuture<'static, ()> {
+        let (done, finished) = oneshot::channel();
+        let sent = self.commands.send(Command::Unregister(done)).is_ok();
+        Box::pin(async move {
+            if sent {
+                let _ = finished.await;
+            }
         })
     }
 }
@@ -626,10 +638,15 @@ impl WideAreaBackend {
             let refresh_every =
                 (Duration::from_secs(u64::from(lease)) * 4 / 5).max(Duration::from_secs(1));
             let mut refresh_at = Instant::now() + refresh_every;
+            let mut unregistered: Option<oneshot::Sender<()>> = None;
             loop {
                 tokio::select! {
                     command = command_rx.recv() => match command {
                         None => break,
+                        Some(Command::Unregister(done)) => {
+                            unregistered = Some(done);
+                            break;
+                        }
                         Some(Command::UpdateTxt(txt, reply)) => {
                             let update = Update {
                                 zone: plan.zone.clone(),
@@ -681,6 +698,9 @@ impl WideAreaBackend {
                 lease: None,
             };
             let _ = task.client.update(&delete).await;
+            if let Some(done) = unregistered {
+                let _ = done.send(());
+            }
         });
         let guard = RegistrationGuard {
             control: Box::new(WideRegistration { commands }),
