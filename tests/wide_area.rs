@@ -737,3 +737,70 @@ fn the_lease_refresh_restores_records_and_port_changes_and_unregister_are_applie
     );
     assert_eq!(after_unregister, "");
 }
+
+#[test]
+fn avahi_browses_and_resolves_our_registration_in_its_browse_domain() {
+    let lab = Lab::new(3);
+    let bind = lab.host(3).start_bind("");
+    let key = TsigKey::from_key_file(bind.key_file()).unwrap();
+    // avahi-daemon on host 2 with wide-area browsing of example.test through BIND.
+    let status = std::process::Command::new(dnssd_netlab::script())
+        .args(["avahi", lab.name(), "2"])
+        .env("NETLAB_AVAHI_BROWSE_DOMAINS", "example.test")
+        .env("NETLAB_AVAHI_NAMESERVER", "10.77.0.3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let registrant = {
+        let host = lab.host(1).clone();
+        std::thread::spawn(move || {
+            on_host(&host, move || async move {
+                let sd = handle(config(Some(key))).await;
+                let registration = sd
+                    .register(
+                        Service::new(ipp(), 6310)
+                            .with_name(InstanceName::new("For Avahi").unwrap())
+                            .with_txt(TxtRecord::from_pairs([("pdl", "pdf")]).unwrap())
+                            .with_domain(example()),
+                    )
+                    .await
+                    .unwrap();
+                tx.send(()).unwrap();
+                done_rx.await.unwrap();
+                drop(registration);
+                sd.shutdown().await;
+            })
+        })
+    };
+    rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let out = lab
+        .host(2)
+        .command("timeout")
+        .args([
+            "5",
+            "avahi-browse",
+            "-d",
+            "example.test",
+            "-rp",
+            "_ipp._tcp",
+        ])
+        .output()
+        .unwrap();
+    done_tx.send(()).unwrap();
+    registrant.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // =;iface;proto;name;type;domain;host;address;port;txt
+    let resolved = text
+        .lines()
+        .find(|l| l.starts_with("=;") && l.contains(r";For\032Avahi;"))
+        .unwrap_or_else(|| panic!("avahi-browse did not resolve it:\n{text}"));
+    let fields: Vec<&str> = resolved.split(';').collect();
+    assert_eq!(fields[5], "example.test", "{resolved}");
+    assert_eq!(fields[7], "10.77.0.1", "{resolved}");
+    assert_eq!(fields[8], "6310", "{resolved}");
+    assert!(fields[9].contains("pdl=pdf"), "{resolved}");
+}
