@@ -129,7 +129,10 @@ impl Client {
             let request = message::query(id, name, qtype);
             match transport::exchange(server, &request, self.bounds()).await {
                 Ok(reply) => return self.answer(&reply.bytes, id, name, qtype),
-                Err(e) => last = e,
+                Err(e) => {
+                    tracing::debug!(server = %server, name = %name, qtype, error = %e, "DNS query failed");
+                    last = e;
+                }
             }
         }
         Err(last)
@@ -238,7 +241,18 @@ impl Client {
             },
             _ => None,
         };
-        message::update_result(rcode, tsig_error)
+        let result = message::update_result(rcode, tsig_error);
+        // The key's name may be logged, never its secret.
+        tracing::debug!(
+            server = %server,
+            zone = %update.zone,
+            key = key.map(|k| k.name()).unwrap_or_default(),
+            rcode,
+            tsig_error,
+            ok = result.is_ok(),
+            "DNS UPDATE answered"
+        );
+        result
     }
 }
 

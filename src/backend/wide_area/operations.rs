@@ -619,6 +619,11 @@ impl WideAreaBackend {
             }
         }
         let (name, plan) = plan.ok_or(Error::NameConflict)?;
+        tracing::info!(
+            name = %name,
+            zone = %plan.zone,
+            "wide-area registration published by DNS UPDATE"
+        );
         let host_key = plan
             .host
             .as_ref()
