@@ -267,6 +267,7 @@ impl Engine {
 
     fn handle_response(&mut self, now: Instant, link: LinkId, msg: &Message, from_self: bool) {
         let mut changes = Vec::new();
+        self.responder.begin_response();
         for r in msg.answers.iter().chain(msg.additionals.iter()) {
             // Our own datagrams (local delivery) are never conflicts, even when they carry
             // data we replaced since they were queued.
@@ -382,17 +383,10 @@ impl Engine {
         if !unicast.is_empty() {
             let answers: Vec<(Record, Vec<Record>)> = unicast
                 .into_iter()
-                .map(|mut r| {
-                    let adds = self
-                        .responder
-                        .additionals(link, &r)
-                        .into_iter()
-                        .map(|mut a| {
-                            a.cache_flush &= from_self;
-                            a
-                        });
-                    let adds = adds.collect();
-                    r.cache_flush &= from_self;
+                .map(|r| {
+                    // Unique records keep the cache-flush bit: only legacy unicast replies
+                    // (another port, handled above) go without it (RFC 6762 §10.2).
+                    let adds = self.responder.additionals(link, &r);
                     (r, adds)
                 })
                 .collect();
