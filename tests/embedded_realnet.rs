@@ -1,0 +1,293 @@
+//! The embedded engine in ordinary network life (issue 10), on netlab namespace hosts:
+//! renumbering, cloned host names, dead peers and `reconfirm`.
+//!
+//! Run: `scripts/netlab run cargo nextest run --offline -p dnssd --test embedded_realnet`.
+
+// Network namespaces, the embedded engine and `nix` are Linux-only.
+#![cfg(target_os = "linux")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs,
+    reason = "tests"
+)]
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use dnssd::embedded::EmbeddedConfig;
+use dnssd::embedded::interfaces::InterfaceSelection;
+use dnssd::{
+    BackendKind, EndpointEvent, InstanceName, Registration, Service, ServiceDiscovery, ServiceType,
+    TxtRecord,
+};
+use dnssd_netlab::{Host, Lab};
+use tokio::sync::mpsc;
+
+const SOON: Duration = Duration::from_secs(15);
+
+/// Runs `body` on a thread inside `host`'s network namespace, on a fresh tokio runtime.
+fn on_host<F, Fut, T>(host: &Host, body: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    host.run(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(body())
+    })
+}
+
+fn embedded_with(host_label: &str, interfaces: InterfaceSelection) -> ServiceDiscovery {
+    let sd = ServiceDiscovery::builder()
+        .backend(BackendKind::Embedded)
+        .embedded_config(EmbeddedConfig {
+            host_name: Some(host_label.to_owned()),
+            interfaces,
+            ..EmbeddedConfig::default()
+        })
+        .build()
+        .unwrap();
+    assert_eq!(sd.backend(), BackendKind::Embedded);
+    sd
+}
+
+fn embedded(host_label: &str) -> ServiceDiscovery {
+    embedded_with(host_label, InterfaceSelection::default())
+}
+
+fn service(name: &str, service_type: &str, port: u16) -> Service {
+    Service::new(ServiceType::new(service_type).unwrap(), port)
+        .name(InstanceName::new(name).unwrap())
+        .txt(TxtRecord::from_pairs([("k", "v")]).unwrap())
+}
+
+async fn register(sd: &ServiceDiscovery, service: Service) -> Registration {
+    tokio::time::timeout(SOON, sd.register(service))
+        .await
+        .expect("registration confirmed in time")
+        .expect("registration succeeds")
+}
+
+/// `ip -n HOST ARGS...` (runs in the runner namespace, changes the host's links).
+async fn ip(host: &Host, args: &[&str]) {
+    let status = tokio::process::Command::new("ip")
+        .arg("-n")
+        .arg(host.name())
+        .args(args)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// `sysctl -w SETTING` inside `host`.
+async fn sysctl(host: &Host, setting: &str) {
+    let mut c = host.command("sysctl");
+    c.args(["-q", "-w", setting]);
+    let status = tokio::process::Command::from(c).status().await.unwrap();
+    assert!(status.success(), "sysctl {setting}");
+}
+
+/// What a browser on another host reports, with the time it arrived.
+type Seen = (Instant, &'static str, EndpointEvent);
+
+/// Starts a thread on `host` browsing `service_type` with our engine (one browser per
+/// family given, labelled), sending every endpoint event to the returned channel until
+/// `stop` fires.
+fn browse_on(
+    host: &Host,
+    service_type: &'static str,
+    browsers: Vec<(&'static str, InterfaceSelection)>,
+) -> (
+    mpsc::UnboundedReceiver<Seen>,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let host = host.clone();
+    let thread = std::thread::spawn(move || {
+        on_host(&host, move || async move {
+            let mut handles = Vec::new();
+            for (i, (label, selection)) in browsers.into_iter().enumerate() {
+                let sd = embedded_with(&format!("browser{i}"), selection);
+                let mut endpoints = sd
+                    .browse(&ServiceType::new(service_type).unwrap())
+                    .unwrap()
+                    .resolved();
+                let tx = tx.clone();
+                handles.push(tokio::spawn(async move {
+                    while let Some(Ok(e)) = endpoints.next_event().await {
+                        if tx.send((Instant::now(), label, e)).is_err() {
+                            break;
+                        }
+                    }
+                    drop(sd);
+                }));
+            }
+            tokio::task::spawn_blocking(move || stop_rx.recv_timeout(Duration::from_secs(60)))
+                .await
+                .unwrap()
+                .ok();
+            for h in handles {
+                h.abort();
+            }
+        });
+    });
+    (rx, stop_tx, thread)
+}
+
+/// Waits for an event of browser `label` matching `wanted`; every event seen goes to `log`.
+async fn wait_for(
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    log: &mut Vec<Seen>,
+    limit: Duration,
+    wanted: impl Fn(&'static str, &EndpointEvent) -> bool,
+) -> Option<Instant> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(seen)) => {
+                let hit = wanted(seen.1, &seen.2);
+                let at = seen.0;
+                log.push(seen);
+                if hit {
+                    return Some(at);
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn addresses(e: &EndpointEvent) -> Vec<IpAddr> {
+    match e {
+        EndpointEvent::Up(ep) | EndpointEvent::Changed(ep) => {
+            ep.addresses.iter().map(SocketAddr::ip).collect()
+        }
+        EndpointEvent::Down(_) => Vec::new(),
+    }
+}
+
+fn v4(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn renumbered_ipv4_address_is_followed_and_goodbyes_go_on_both_families() {
+    let lab = Lab::new(2);
+    let h1 = lab.host(1).clone();
+    let (mut rx, stop, browser) = browse_on(
+        lab.host(2),
+        "_embmove._tcp",
+        vec![
+            ("v4", InterfaceSelection::new().families(true, false)),
+            ("v6", InterfaceSelection::new().families(false, true)),
+        ],
+    );
+    on_host(&h1.clone(), move || async move {
+        let sd = embedded("emb-mover");
+        let _r = register(&sd, service("Mover", "_embmove._tcp", 8201)).await;
+        let mut log = Vec::new();
+        let old = v4("10.77.0.1");
+        let new = v4("10.77.0.41");
+        let up = wait_for(&mut rx, &mut log, SOON, |l, e| {
+            l == "v4" && addresses(e).contains(&old)
+        })
+        .await;
+        assert!(up.is_some(), "browser never saw the service: {log:?}");
+        // DHCP renumbering: the new address first, then the old one removed. The new one
+        // takes over as primary (as systemd's sysctl defaults have it; with the kernel's
+        // default the secondary would go with the primary).
+        sysctl(&h1, "net.ipv4.conf.nl0.promote_secondaries=1").await;
+        ip(&h1, &["addr", "add", "10.77.0.41/24", "dev", "nl0"]).await;
+        ip(&h1, &["addr", "del", "10.77.0.1/24", "dev", "nl0"]).await;
+        let moved_at = Instant::now();
+        let moved = wait_for(&mut rx, &mut log, Duration::from_secs(5), |l, e| {
+            let a = addresses(e);
+            l == "v4" && a.contains(&new) && !a.contains(&old)
+        })
+        .await;
+        let moved = moved.unwrap_or_else(|| panic!("no move to {new} seen: {log:#?}"));
+        assert!(
+            moved - moved_at <= Duration::from_secs(2),
+            "move seen after {:?}",
+            moved - moved_at
+        );
+        // Shutdown: goodbyes reach the browsers of both families.
+        let t0 = Instant::now();
+        sd.shutdown().await;
+        let mut down = std::collections::BTreeSet::new();
+        while down.len() < 2 {
+            let Some(_) = wait_for(&mut rx, &mut log, Duration::from_secs(5), |l, e| {
+                matches!(e, EndpointEvent::Down(_)) && !down.contains(l)
+            })
+            .await
+            else {
+                break;
+            };
+            if let Some((_, l, _)) = log.last() {
+                down.insert(*l);
+            }
+        }
+        assert_eq!(
+            down.into_iter().collect::<Vec<_>>(),
+            ["v4", "v6"],
+            "goodbye seen on both families within 5 s: {log:#?}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    });
+    stop.send(()).unwrap();
+    browser.join().unwrap();
+}
+
+#[test]
+fn an_interface_that_loses_its_last_ipv4_address_and_gets_one_back() {
+    let lab = Lab::new(2);
+    let h1 = lab.host(1).clone();
+    let (mut rx, stop, browser) = browse_on(
+        lab.host(2),
+        "_embback._tcp",
+        vec![("v4", InterfaceSelection::new().families(true, false))],
+    );
+    on_host(&h1.clone(), move || async move {
+        let sd = embedded("emb-back");
+        let _r = register(&sd, service("Back", "_embback._tcp", 8202)).await;
+        let mut log = Vec::new();
+        let old = v4("10.77.0.1");
+        let up = wait_for(&mut rx, &mut log, SOON, |_, e| addresses(e).contains(&old)).await;
+        assert!(up.is_some(), "browser never saw the service: {log:?}");
+        // Renumbering with the kernel's default (promote_secondaries off): deleting the
+        // primary address takes the new secondary with it, leaving no IPv4 address at all.
+        ip(&h1, &["addr", "add", "10.77.0.41/24", "dev", "nl0"]).await;
+        ip(&h1, &["addr", "del", "10.77.0.1/24", "dev", "nl0"]).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // An address comes back (DHCP again).
+        let new = v4("10.77.0.42");
+        ip(&h1, &["addr", "add", "10.77.0.42/24", "dev", "nl0"]).await;
+        let back_at = Instant::now();
+        let back = wait_for(&mut rx, &mut log, Duration::from_secs(5), |_, e| {
+            let a = addresses(e);
+            a.contains(&new) && !a.contains(&old)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{new} never reported: {log:#?}"));
+        assert!(
+            back - back_at <= Duration::from_secs(2),
+            "seen after {:?}",
+            back - back_at
+        );
+        sd.shutdown().await;
+    });
+    stop.send(()).unwrap();
+    browser.join().unwrap();
+}
