@@ -46,7 +46,7 @@ where
     })
 }
 
-fn embedded_with(host_label: &str, interfaces: InterfaceSelection) -> ServiceDiscovery {
+async fn embedded_with(host_label: &str, interfaces: InterfaceSelection) -> ServiceDiscovery {
     let sd = ServiceDiscovery::builder()
         .backend(BackendKind::Embedded)
         .embedded_config(EmbeddedConfig {
@@ -55,13 +55,14 @@ fn embedded_with(host_label: &str, interfaces: InterfaceSelection) -> ServiceDis
             ..EmbeddedConfig::default()
         })
         .build()
+        .await
         .unwrap();
     assert_eq!(sd.backend(), BackendKind::Embedded);
     sd
 }
 
-fn embedded(host_label: &str) -> ServiceDiscovery {
-    embedded_with(host_label, InterfaceSelection::default())
+async fn embedded(host_label: &str) -> ServiceDiscovery {
+    embedded_with(host_label, InterfaceSelection::default()).await
 }
 
 fn service(name: &str, service_type: &str, port: u16) -> Service {
@@ -119,7 +120,7 @@ fn browse_on(
         on_host(&host, move || async move {
             let mut handles = Vec::new();
             for (i, (label, selection)) in browsers.into_iter().enumerate() {
-                let sd = embedded_with(&format!("browser{i}"), selection);
+                let sd = embedded_with(&format!("browser{i}"), selection).await;
                 let mut endpoints = sd
                     .browse(&ServiceType::new(service_type).unwrap())
                     .unwrap()
@@ -195,7 +196,7 @@ fn renumbered_ipv4_address_is_followed_and_goodbyes_go_on_both_families() {
         ],
     );
     on_host(&h1.clone(), move || async move {
-        let sd = embedded("emb-mover");
+        let sd = embedded("emb-mover").await;
         let _r = register(&sd, service("Mover", "_embmove._tcp", 8201)).await;
         let mut log = Vec::new();
         let old = v4("10.77.0.1");
@@ -260,7 +261,7 @@ fn an_interface_that_loses_its_last_ipv4_address_and_gets_one_back() {
         vec![("v4", InterfaceSelection::new().families(true, false))],
     );
     on_host(&h1.clone(), move || async move {
-        let sd = embedded("emb-back");
+        let sd = embedded("emb-back").await;
         let _r = register(&sd, service("Back", "_embback._tcp", 8202)).await;
         let mut log = Vec::new();
         let old = v4("10.77.0.1");
@@ -290,4 +291,112 @@ fn an_interface_that_loses_its_last_ipv4_address_and_gets_one_back() {
     });
     stop.send(()).unwrap();
     browser.join().unwrap();
+}
+
+/// Waits for the endpoint event of `name` matching `wanted` on `endpoints`.
+async fn endpoint_until(
+    endpoints: &mut dnssd::Endpoints,
+    limit: Duration,
+    wanted: impl Fn(&EndpointEvent) -> bool,
+) -> Option<EndpointEvent> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, endpoints.next_event()).await {
+            Ok(Some(Ok(e))) if wanted(&e) => return Some(e),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => panic!("endpoints failed: {e}"),
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+fn instance_name(e: &EndpointEvent) -> &str {
+    match e {
+        EndpointEvent::Up(ep) | EndpointEvent::Changed(ep) => ep.instance.name.as_str(),
+        EndpointEvent::Down(i) => i.name.as_str(),
+    }
+}
+
+#[test]
+fn sigkilled_peers_are_down_within_ten_seconds_of_reconfirm() {
+    let lab = Lab::new(3);
+    // Host 2: another process on our engine (the CLI); host 3: avahi-daemon.
+    let cli = dnssd_netlab::repo_root().join("target/debug/dnssd");
+    assert!(
+        cli.exists(),
+        "build the CLI first: cargo build -p dnssd-cli"
+    );
+    let mut command = lab.host(2).command(&cli);
+    command
+        .args([
+            "register",
+            "Dead Emb",
+            "_embdead._tcp",
+            "8301",
+            "--backend",
+            "embedded",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let holder = lab.host(2).spawn(command);
+    let avahi = lab.host(3).start_avahi();
+    let mut publish = lab.host(3).command("avahi-publish");
+    publish
+        .args(["-s", "Dead Avahi", "_embdead._tcp", "8302"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let publisher = lab.host(3).spawn(publish);
+    let (kill_tx, kill_rx) = std::sync::mpsc::channel::<()>();
+    let (killed_tx, killed_rx) = std::sync::mpsc::channel::<()>();
+    let killer = std::thread::spawn(move || {
+        if kill_rx.recv_timeout(Duration::from_secs(60)).is_ok() {
+            let mut holder = holder;
+            holder.signal(nix::sys::signal::Signal::SIGKILL);
+            assert!(holder.wait_timeout(Duration::from_secs(5)).is_some());
+            avahi.kill();
+            drop(publisher);
+        }
+        let _ = killed_tx.send(());
+    });
+    on_host(lab.host(1), move || async move {
+        let sd = embedded("emb-watch").await;
+        let mut endpoints = sd
+            .browse(&ServiceType::new("_embdead._tcp").unwrap())
+            .unwrap()
+            .resolved();
+        let mut up = std::collections::BTreeMap::new();
+        while up.len() < 2 {
+            let Some(EndpointEvent::Up(ep)) =
+                endpoint_until(&mut endpoints, SOON, |e| matches!(e, EndpointEvent::Up(_))).await
+            else {
+                panic!("peers not found: {up:?}");
+            };
+            up.insert(ep.instance.name.as_str().to_owned(), ep.instance.clone());
+        }
+        kill_tx.send(()).unwrap();
+        tokio::task::spawn_blocking(move || killed_rx.recv_timeout(SOON))
+            .await
+            .unwrap()
+            .unwrap();
+        let t0 = Instant::now();
+        for instance in up.values() {
+            sd.reconfirm(instance).await.unwrap();
+        }
+        let mut down = std::collections::BTreeSet::new();
+        while down.len() < 2 {
+            let Some(e) = endpoint_until(&mut endpoints, Duration::from_secs(12), |e| {
+                matches!(e, EndpointEvent::Down(_))
+            })
+            .await
+            else {
+                panic!("only {down:?} reported down after {:?}", t0.elapsed());
+            };
+            down.insert(instance_name(&e).to_owned());
+        }
+        let after = t0.elapsed();
+        println!("both SIGKILLed peers Down {after:?} after reconfirm");
+        assert!(after <= Duration::from_secs(11), "Down after {after:?}");
+        sd.shutdown().await;
+    });
+    killer.join().unwrap();
 }

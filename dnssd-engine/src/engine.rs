@@ -757,7 +757,15 @@ impl Engine {
     /// The API suspects a cached record is stale (RFC 6762 §10.4): it is queried at least
     /// twice and flushed unless seen again within 10 s.
     pub fn reconfirm(&mut self, now: Instant, record: &Record) {
-        let keys = self.cache.reconfirm(now, &record.name, &record.rdata);
+        let keys = self.cache.reconfirm(now, &record.name, Some(&record.rdata));
+        self.querier
+            .reconfirm(keys, now, self.cfg.limits.max_questions);
+    }
+
+    /// Reconfirms every cached record named `name`, of any type (RFC 6762 §10.4): an
+    /// instance's SRV and TXT when a connection to it failed.
+    pub fn reconfirm_name(&mut self, now: Instant, name: &Name) {
+        let keys = self.cache.reconfirm(now, name, None);
         self.querier
             .reconfirm(keys, now, self.cfg.limits.max_questions);
     }
