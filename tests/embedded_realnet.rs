@@ -400,3 +400,83 @@ fn sigkilled_peers_are_down_within_ten_seconds_of_reconfirm() {
     });
     killer.join().unwrap();
 }
+
+#[test]
+fn three_hosts_with_one_host_name_never_show_another_hosts_address_in_the_cli() {
+    // Every lab host has the machine's host name: the CLI's engines all start as
+    // `<same>.local` and must settle the name before any SRV names it.
+    let lab = Lab::new(4);
+    let cli = dnssd_netlab::repo_root().join("target/debug/dnssd");
+    assert!(
+        cli.exists(),
+        "build the CLI first: cargo build -p dnssd-cli"
+    );
+    let mut browse = lab.host(4).command(&cli);
+    browse
+        .args([
+            "browse",
+            "_embclone._tcp",
+            "--resolve",
+            "--json",
+            "--backend",
+            "embedded",
+            "--timeout",
+            "10",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut holders = Vec::new();
+    for i in 1..=3 {
+        let mut command = lab.host(i).command(&cli);
+        command
+            .args([
+                "register",
+                &format!("Clone {i}"),
+                "_embclone._tcp",
+                "8400",
+                "--backend",
+                "embedded",
+                "--timeout",
+                "12",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        holders.push(lab.host(i).spawn(command));
+    }
+    let out = browse.output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    let mut complete = std::collections::BTreeSet::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        let event = v["event"].as_str().unwrap_or_default();
+        if event != "up" && event != "changed" {
+            continue;
+        }
+        let name = v["name"].as_str().unwrap_or_default();
+        let Some(i) = name.strip_prefix("Clone ") else {
+            continue;
+        };
+        let own = format!("10.77.0.{i}");
+        let v4: Vec<&str> = v["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .filter(|a| a.contains('.'))
+            .collect();
+        for a in &v4 {
+            assert_eq!(
+                *a, own,
+                "{name} reported with another host's address: {line}"
+            );
+        }
+        if v4.contains(&own.as_str()) {
+            complete.insert(name.to_owned());
+        }
+    }
+    assert_eq!(
+        complete.len(),
+        3,
+        "every clone found with its address: {out}"
+    );
+}
