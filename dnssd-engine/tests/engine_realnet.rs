@@ -57,7 +57,7 @@ fn response(answers: Vec<Record>) -> Message {
 fn is_unique(r: &Record) -> bool {
     // DNS-SD PTRs are shared; reverse-mapping PTRs (`*.arpa`) and everything else we
     // publish are unique.
-    !(r.rtype() == RecordType::PTR && !r.name.ends_with(&name("arpa")))
+    r.rtype() != RecordType::PTR || r.name.ends_with(&name("arpa"))
 }
 
 // ------------------------------------------------------------------ finding 4 and 8
@@ -490,9 +490,9 @@ fn browse_like_the_api(
                 done_at = Some(net.now - start);
             }
         }
-        if done_at.is_some() {
-            // Keep watching a little: later events must not pair wrongly either.
-            if net.now >= start + done_at.unwrap() + Duration::from_secs(5) {
+        // Keep watching a little once complete: later events must not pair wrongly either.
+        if let Some(done) = done_at {
+            if net.now >= start + done + Duration::from_secs(5) {
                 break;
             }
         }
