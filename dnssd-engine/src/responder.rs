@@ -1042,7 +1042,26 @@ impl Responder {
         self.note_conflict(cx);
         match g {
             GroupId::Host => {
+                // Goodbyes for our addresses under the name we give up, where we announced
+                // them: peers must not keep pairing that name (now another host's) with them.
+                let olds: Vec<(LinkId, Record)> = self
+                    .host
+                    .iter()
+                    .flat_map(|h| h.links.iter())
+                    .filter(|(_, st)| st.announced)
+                    .flat_map(|(l, _)| self.host_records(l.iface).into_iter().map(|r| (*l, r)))
+                    .collect();
                 let Some(h) = &mut self.host else { return };
+                let old_name = h.name.clone();
+                cx.sched.remove_pending(|r| r.name == old_name);
+                for (l, mut r) in olds {
+                    r.ttl = 0;
+                    cx.sched
+                        .schedule(l, r, PendingKind::Goodbye, cx.now, cx.now, None);
+                }
+                for st in h.links.values_mut() {
+                    st.announced = false;
+                }
                 h.n += 1;
                 h.label = host_label(&h.base, h.n);
                 if let Ok(n) = self.local.prepend(h.label.as_bytes()) {

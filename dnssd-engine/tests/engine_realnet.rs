@@ -765,3 +765,68 @@ fn reconfirm_of_a_dead_peer_under_loss_removes_it_within_eleven_seconds() {
         .expect("removed");
     assert!(at - t0 <= Duration::from_secs(11), "after {:?}", at - t0);
 }
+
+#[test]
+fn a_host_renamed_after_announcing_says_goodbye_to_its_old_name() {
+    // Node 0 announced `host0.local`; then a peer claims it with another address and
+    // defends it: node 0 re-probes, meets the defence, renames, and withdraws its addresses
+    // from the name it gave up.
+    let mut net = established(112, 1);
+    let claim = response(vec![Record {
+        name: name("host0.local"),
+        class: CLASS_IN,
+        cache_flush: true,
+        ttl: 120,
+        rdata: RData::A("10.0.0.99".parse().unwrap()),
+    }]);
+    let t0 = net.now;
+    net.inject_msg(0, "10.0.0.99:5353".parse().unwrap(), &claim);
+    for _ in 0..12 {
+        net.run_for(Duration::from_millis(100));
+        if net.log.last().is_some_and(|s| {
+            s.from == 0
+                && s.is_probe()
+                && s.msg
+                    .questions
+                    .iter()
+                    .any(|q| q.name == name("host0.local"))
+        }) {
+            net.inject_msg(0, "10.0.0.99:5353".parse().unwrap(), &claim);
+        }
+    }
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(
+        net.engine(0).host_name().map(ToString::to_string),
+        Some("host0-2.local.".to_owned())
+    );
+    let own: IpAddr = "10.0.0.1".parse().unwrap();
+    let sent: Vec<&Sent> = net.sent_by(0).into_iter().filter(|s| s.at >= t0).collect();
+    assert!(
+        sent.iter()
+            .any(|s| s.records().any(|r| r.name == name("host0.local")
+                && r.ttl == 0
+                && r.rdata == RData::A("10.0.0.1".parse().unwrap()))),
+        "goodbye for our address under the old name"
+    );
+    assert!(sent.iter().any(|s| {
+        s.is_response()
+            && s.records()
+                .any(|r| r.name == name("host0-2.local") && r.ttl > 0)
+            && a_records(s).contains(&(own, 120))
+    }));
+    // While the host name was unsettled the service's SRV was not announced with it.
+    for s in &sent {
+        for r in s.records() {
+            if let RData::Srv { target, .. } = &r.rdata {
+                if r.ttl > 0 && s.is_response() {
+                    assert_eq!(
+                        *target,
+                        name("host0-2.local"),
+                        "SRV with an unsettled host name at {:.0} ms",
+                        ms(s.at)
+                    );
+                }
+            }
+        }
+    }
+}
