@@ -830,3 +830,43 @@ fn a_host_renamed_after_announcing_says_goodbye_to_its_old_name() {
         }
     }
 }
+
+#[test]
+fn renumbering_under_20_percent_loss_is_followed_within_seconds() {
+    for seed in 0..6 {
+        let mut net = established(120 + seed, 2);
+        net.loss_permille = 200;
+        let now = net.now;
+        let q = net.engine(1).lookup_host(now, "host0.local", None).unwrap();
+        net.run_for(Duration::from_secs(3));
+        let t0 = net.now;
+        set_addresses(&mut net, 0, &["10.0.0.1", "10.0.0.41"], false);
+        net.run_for(Duration::from_millis(100));
+        set_addresses(&mut net, 0, &["10.0.0.41"], false);
+        net.run_for(Duration::from_secs(8));
+        let new: IpAddr = "10.0.0.41".parse().unwrap();
+        let old: IpAddr = "10.0.0.1".parse().unwrap();
+        let when = |want: &dyn Fn(&Event) -> bool| {
+            net.events
+                .iter()
+                .find(|(n, at, e)| *n == 1 && *at >= t0 && want(e))
+                .map(|(_, at, _)| *at - t0)
+        };
+        let added = when(
+            &|e| matches!(e, Event::AddressAdded { query, addr, .. } if *query == q && *addr == new),
+        );
+        let removed = when(
+            &|e| matches!(e, Event::AddressRemoved { query, addr, .. } if *query == q && *addr == old),
+        );
+        // Announcements 1 s apart, cache-flush on the new address, goodbye for the old one,
+        // and the peer's own queries: one of them gets through.
+        assert!(
+            added.is_some_and(|t| t <= Duration::from_secs(6)),
+            "seed {seed}: new address after {added:?}"
+        );
+        assert!(
+            removed.is_some_and(|t| t <= Duration::from_secs(6)),
+            "seed {seed}: old address removed after {removed:?}"
+        );
+    }
+}
