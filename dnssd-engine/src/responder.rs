@@ -1194,28 +1194,41 @@ impl Responder {
     }
 
     /// Our record on `link` with the name and data of `r`, if we answer with it there.
+    /// Constant work per record for PTRs (a response may list hundreds of them).
     fn our_record(&self, link: LinkId, r: &Record) -> Option<Record> {
         if r.class & 0x7fff != CLASS_IN {
             return None;
         }
+        if let RData::Ptr(target) = &r.rdata {
+            if let Some(id) = self.by_instance.get(target) {
+                let listed = self
+                    .by_ptr_name
+                    .get(&r.name)
+                    .is_some_and(|ids| ids.contains(id));
+                return (listed && self.service_active(id, link).is_some())
+                    .then(|| rec(&r.name, OTHER_TTL, false, r.rdata.clone()));
+            }
+            if r.name == self.meta {
+                let active = self.by_type.get(target).is_some_and(|ids| {
+                    ids.iter().any(|id| self.service_active(id, link).is_some())
+                });
+                return active.then(|| rec(&self.meta, OTHER_TTL, false, r.rdata.clone()));
+            }
+            if self.host.as_ref().is_some_and(|h| h.name == *target) && self.host_active(link) {
+                return self
+                    .reverse_records(link.iface)
+                    .into_iter()
+                    .find(|o| o.name == r.name);
+            }
+            return None;
+        }
+        self.group_by_name(&r.name)?;
         let q = Question {
             name: r.name.clone(),
             qtype: r.rtype(),
             qclass: CLASS_IN,
             unicast_response: false,
         };
-        if let RData::Ptr(target) = &r.rdata {
-            // A PTR is ours only if it points at one of our instances (or, for the
-            // enumeration name, at one of our types): skip other hosts' cheaply.
-            let plausible = self.by_instance.contains_key(target)
-                || (r.name == self.meta && self.by_type.contains_key(target))
-                || self.host.as_ref().is_some_and(|h| h.name == *target);
-            if !plausible {
-                return None;
-            }
-        } else if self.group_by_name(&r.name).is_none() {
-            return None;
-        }
         let mut answers = Vec::new();
         self.answer(link, &q, &mut answers);
         answers.into_iter().find(|o| o.rdata == r.rdata)
