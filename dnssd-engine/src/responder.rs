@@ -1284,10 +1284,9 @@ impl Responder {
                             s.reported = false;
                         }
                     }
+                    // Services naming the host keep answering while it re-probes the same
+                    // name (a spoofed address must not silence them); a rename holds them.
                     self.restart_group(g, cx, None);
-                    if g == GroupId::Host {
-                        self.hold_dependents(cx);
-                    }
                 }
             }
         }

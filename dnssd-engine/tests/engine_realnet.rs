@@ -870,3 +870,36 @@ fn renumbering_under_20_percent_loss_is_followed_within_seconds() {
         );
     }
 }
+
+#[test]
+fn a_spoofed_address_for_our_host_name_does_not_silence_our_services() {
+    let mut net = established(113, 1);
+    let claim = response(vec![Record {
+        name: name("host0.local"),
+        class: CLASS_IN,
+        cache_flush: true,
+        ttl: 120,
+        rdata: RData::A("10.0.0.99".parse().unwrap()),
+    }]);
+    net.inject_msg(0, "10.0.0.99:5353".parse().unwrap(), &claim);
+    net.run_for(Duration::from_millis(50));
+    // The host name is being re-probed; the service still answers.
+    let t0 = net.now;
+    net.inject_msg(0, peer(), &query(WEB, RecordType::SRV));
+    net.run_for(Duration::from_millis(300));
+    assert!(
+        net.sent_by(0).into_iter().any(|s| s.at >= t0
+            && s.is_response()
+            && s.msg
+                .answers
+                .iter()
+                .any(|r| r.rtype() == RecordType::SRV && r.ttl > 0)),
+        "SRV answered during the host's re-probe"
+    );
+    net.run_for(Duration::from_secs(3));
+    assert_eq!(
+        net.engine(0).host_name().map(ToString::to_string),
+        Some("host0.local.".to_owned()),
+        "an undefended claim renames nothing"
+    );
+}
