@@ -57,9 +57,10 @@
 //!   `tests/engine_realnet.rs`. Renumbering (new address probed and announced, goodbye for
 //!   the old one, IPv4 and IPv6 kept apart, an interface losing its last IPv4 address and
 //!   getting one back, link down/up); services whose SRV names our host are announced only
-//!   once the host name is probed, and are held again while a host-name conflict is
-//!   settled (cloned host names never pair an instance with another host's address); a
-//!   host name given up gets goodbyes for our addresses; one conflicting response re-probes
+//!   once the host name is probed, and are held again while a renamed host name is probed
+//!   (cloned host names never pair an instance with another host's address), but keep
+//!   answering while a conflict re-probes the same name; a host name given up gets
+//!   goodbyes for our addresses; one conflicting response re-probes
 //!   the same name (RFC 6762 §9) and only a defended probe renames; a foreign goodbye for
 //!   any of our records (PTR included) is answered within 250 ms, before browsers' 1 s
 //!   expiry; the cache-flush bit on unique records in every response but legacy unicast,
