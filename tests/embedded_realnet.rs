@@ -18,8 +18,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use dnssd::embedded::EmbeddedConfig;
-use dnssd::embedded::interfaces::InterfaceSelection;
+use dnssd::embedded::{EmbeddedConfig, InterfaceSelection};
 use dnssd::{
     BackendKind, EndpointEvent, InstanceName, Registration, Service, ServiceDiscovery, ServiceType,
     TxtRecord,
@@ -49,11 +48,11 @@ where
 async fn embedded_with(host_label: &str, interfaces: InterfaceSelection) -> ServiceDiscovery {
     let sd = ServiceDiscovery::builder()
         .backend(BackendKind::Embedded)
-        .embedded_config(EmbeddedConfig {
-            host_name: Some(host_label.to_owned()),
-            interfaces,
-            ..EmbeddedConfig::default()
-        })
+        .embedded_config(
+            EmbeddedConfig::default()
+                .with_host_name(host_label)
+                .with_interfaces(interfaces),
+        )
         .build()
         .await
         .unwrap();
@@ -67,8 +66,8 @@ async fn embedded(host_label: &str) -> ServiceDiscovery {
 
 fn service(name: &str, service_type: &str, port: u16) -> Service {
     Service::new(ServiceType::new(service_type).unwrap(), port)
-        .name(InstanceName::new(name).unwrap())
-        .txt(TxtRecord::from_pairs([("k", "v")]).unwrap())
+        .with_name(InstanceName::new(name).unwrap())
+        .with_txt(TxtRecord::from_pairs([("k", "v")]).unwrap())
 }
 
 async fn register(sd: &ServiceDiscovery, service: Service) -> Registration {
@@ -175,7 +174,7 @@ fn addresses(e: &EndpointEvent) -> Vec<IpAddr> {
         EndpointEvent::Up(ep) | EndpointEvent::Changed(ep) => {
             ep.addresses.iter().map(SocketAddr::ip).collect()
         }
-        EndpointEvent::Down(_) => Vec::new(),
+        _ => Vec::new(),
     }
 }
 
@@ -420,6 +419,7 @@ fn instance_name(e: &EndpointEvent) -> &str {
     match e {
         EndpointEvent::Up(ep) | EndpointEvent::Changed(ep) => ep.instance.name.as_str(),
         EndpointEvent::Down(i) => i.name.as_str(),
+        _ => "",
     }
 }
 

@@ -307,10 +307,9 @@ impl Backend for EmbeddedBackend {
 
     fn reconfirm<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let domain = Domain::new(&instance.domain)?;
             let service_type = instance.service_type.without_subtypes();
-            let name = full_name(&instance.name, &service_type, &domain);
-            let type_name = format!("{service_type}.{domain}");
+            let name = full_name(&instance.name, &service_type, &instance.domain);
+            let type_name = format!("{service_type}.{}", instance.domain);
             self.driver
                 .reconfirm(name, type_name)
                 .await
