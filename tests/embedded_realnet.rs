@@ -417,8 +417,9 @@ async fn endpoint_until(
 
 fn instance_name(e: &EndpointEvent) -> &str {
     match e {
-        EndpointEvent::Up(ep) | EndpointEvent::Changed(ep) => ep.instance.name.as_str(),
-        EndpointEvent::Down(i) => i.name.as_str(),
+        EndpointEvent::Up(ep) | EndpointEvent::Changed(ep) | EndpointEvent::Down(ep) => {
+            ep.instance.name.as_str()
+        }
         _ => "",
     }
 }
