@@ -111,7 +111,7 @@ impl Engine {
         Engine {
             rng: Rng::new(cfg.rng_seed),
             interfaces: BTreeMap::new(),
-            responder: Responder::new(&cfg.host_name),
+            responder: Responder::new(&cfg.host_name, cfg.reverse_mapping),
             querier: Querier::default(),
             cache: Cache::new(cfg.limits.max_cache_records),
             sched: Scheduler::new(&cfg),
