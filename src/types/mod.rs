@@ -4,5 +4,6 @@
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod name;
+pub(crate) mod responder;
 pub(crate) mod service;
 pub(crate) mod txt;
