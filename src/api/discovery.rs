@@ -74,7 +74,14 @@ impl ServiceDiscoveryBuilder {
                         .await
                         .ok()
                 },
-                other_responder: || None,
+                // Another program's embedded engine is no reason to refuse: a second engine
+                // takes a host name of its own beside it (see `EmbeddedConfig::host_name`).
+                other_responder: || {
+                    crate::backend::detect::detect()
+                        .into_iter()
+                        .find(|r| !r.is_embedded_engine())
+                        .map(|r| r.to_string())
+                },
             },
         )
         .await

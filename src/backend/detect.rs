@@ -18,7 +18,6 @@
 //! [`BackendKind::Auto`]: crate::BackendKind::Auto
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::types::responder::HostResponder;
@@ -142,7 +141,15 @@ fn merge(found: &mut Vec<HostResponder>, responder: HostResponder) {
 
 /// Whether a Unix stream socket at `path` accepts a connection (a stale file does not).
 fn socket_answers(path: &str) -> bool {
-    Path::new(path).exists() && std::os::unix::net::UnixStream::connect(path).is_ok()
+    #[cfg(unix)]
+    {
+        std::path::Path::new(path).exists() && std::os::unix::net::UnixStream::connect(path).is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// Inodes of the sockets bound to local port 5353 in this thread's network namespace.

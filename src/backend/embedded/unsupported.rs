@@ -15,6 +15,8 @@ pub struct EmbeddedConfig {
     pub host_name: Option<String>,
     /// Seed of the engine's RNG.
     pub rng_seed: Option<u64>,
+    /// Publish reverse-mapping PTRs.
+    pub reverse_mapping: Option<bool>,
 }
 
 /// Always fails: not supported on this system yet.
