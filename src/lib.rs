@@ -27,9 +27,11 @@ mod api;
 mod backend;
 mod types;
 
-/// Settings of the embedded mDNS engine.
+/// Settings of the embedded mDNS engine ([`BackendKind::Embedded`]).
 pub mod embedded {
-    pub use crate::backend::embedded::*;
+    pub use crate::backend::embedded::EmbeddedConfig;
+    #[cfg(target_os = "linux")]
+    pub use crate::backend::embedded::interfaces::{InterfaceRule, InterfaceSelection};
 }
 
 pub use api::discovery::{BACKEND_ENV, Registration, ServiceDiscovery, ServiceDiscoveryBuilder};
@@ -38,8 +40,8 @@ pub use backend::detect::detect as detect_host_responders;
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};
 pub use types::event::{
-    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex,
-    Record, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
+    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, Record,
+    RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
 };
 pub use types::name::{
     Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,

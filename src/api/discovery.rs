@@ -344,6 +344,7 @@ impl ServiceDiscovery {
 /// confirmation: the daemon going away (an `Err` item), the registration being re-established
 /// when it comes back, or a rename after a late conflict.
 #[derive(Debug)]
+#[must_use = "dropping a Registration withdraws the service at once; keep it for as long as the service should be visible"]
 pub struct Registration {
     name: InstanceName,
     guard: RegistrationGuard,

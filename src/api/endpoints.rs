@@ -22,7 +22,7 @@ use crate::types::event::{
 use crate::types::service::Interface;
 
 /// A host lookup is shared per (lower-cased host name, interface index).
-type HostKey = (String, u32);
+type HostKey = (String, Interface);
 
 struct TrackedInstance {
     task: JoinHandle<()>,
@@ -219,7 +219,7 @@ async fn follow_host(
     key: HostKey,
     updates: mpsc::UnboundedSender<Update>,
 ) {
-    let interface = std::num::NonZeroU32::new(key.1).map_or(Interface::Any, Interface::Index);
+    let interface = key.1;
     let Ok(mut lookup) = discovery.lookup_host_stream(&key.0, interface) else {
         return;
     };
