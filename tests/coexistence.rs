@@ -227,7 +227,7 @@ fn forced_embedded_beside_avahi_for_30_s_leaves_the_daemon_its_host_name() {
             .await
             .unwrap();
         let t = ServiceType::new("_coex._tcp").unwrap();
-        let service = Service::new(t, 4000).name(InstanceName::new("EmbeddedSide").unwrap());
+        let service = Service::new(t, 4000).with_name(InstanceName::new("EmbeddedSide").unwrap());
         let registration = tokio::time::timeout(SOON, sd.register(service))
             .await
             .expect("registered in time")
@@ -307,7 +307,7 @@ fn embedded_program() {
             .expect("auto starts the embedded engine");
         println!("BACKEND {}", sd.backend().name());
         let t = ServiceType::new("_twoeng._tcp").unwrap();
-        let service = Service::new(t, 5000).name(InstanceName::new(&instance).unwrap());
+        let service = Service::new(t, 5000).with_name(InstanceName::new(&instance).unwrap());
         let registration = tokio::time::timeout(SOON, sd.register(service))
             .await
             .expect("registered in time")
@@ -434,10 +434,7 @@ fn reverse_mapping_forced_on_beside_avahi_is_probed_and_given_up() {
     on_host(&h1, move || async move {
         let sd = ServiceDiscovery::builder()
             .backend(BackendKind::Embedded)
-            .embedded_config(dnssd::embedded::EmbeddedConfig {
-                reverse_mapping: Some(true),
-                ..Default::default()
-            })
+            .embedded_config(dnssd::embedded::EmbeddedConfig::default().with_reverse_mapping(true))
             .build()
             .await
             .unwrap();

@@ -235,6 +235,13 @@ impl EmbeddedConfig {
         self.rng_seed = Some(seed);
         self
     }
+    /// Publish reverse-mapping PTRs (`true`) or not (`false`) instead of deciding by whether
+    /// another mDNS responder runs on this host.
+    #[must_use]
+    pub fn with_reverse_mapping(mut self, reverse_mapping: bool) -> Self {
+        self.reverse_mapping = Some(reverse_mapping);
+        self
+    }
 }
 
 /// The API side's handle on the driver task. Cloning is cheap; when the last clone is gone,

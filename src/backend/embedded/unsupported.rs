@@ -33,6 +33,13 @@ impl EmbeddedConfig {
         self.rng_seed = Some(seed);
         self
     }
+    /// Publish reverse-mapping PTRs (`true`) or not (`false`) instead of deciding by whether
+    /// another mDNS responder runs on this host.
+    #[must_use]
+    pub fn with_reverse_mapping(mut self, reverse_mapping: bool) -> Self {
+        self.reverse_mapping = Some(reverse_mapping);
+        self
+    }
 }
 
 /// Always fails: not supported on this system yet.
