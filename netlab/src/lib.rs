@@ -326,16 +326,20 @@ impl Avahi {
         let index = self.host.index.to_string();
         netlab(&["avahi", &self.host.lab, &index]);
     }
-    /// The daemon's log file (all its runs in this lab).
-    pub fn log_path(&self) -> PathBuf {
-        let state = std::env::var_os("NETLAB_STATE").expect("NETLAB_STATE (scripts/netlab run)");
-        PathBuf::from(state)
-            .join(&self.host.lab)
-            .join(format!("h{}.avahi.log", self.host.index))
+    /// The daemon's log file (all its runs in this lab), under `NETLAB_STATE`.
+    pub fn log_path(&self) -> Option<PathBuf> {
+        let state = std::env::var_os("NETLAB_STATE")?;
+        Some(
+            PathBuf::from(state)
+                .join(&self.host.lab)
+                .join(format!("h{}.avahi.log", self.host.index)),
+        )
     }
     /// The daemon's log so far (empty if it cannot be read).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        self.log_path()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
     }
     /// The daemon's `Host name conflict` log lines so far.
     pub fn host_name_conflicts(&self) -> Vec<String> {
@@ -369,7 +373,7 @@ impl Drop for Avahi {
             return;
         }
         // The lab may already be gone (its state with it): nothing left to check.
-        if self.log_path().exists() {
+        if self.log_path().is_some_and(|path| path.exists()) {
             self.assert_kept_host_name();
         }
     }
