@@ -296,10 +296,12 @@ fn embedded_program() {
     };
     dnssd_netlab::require_netlab();
     runtime().block_on(async {
+        let start = Instant::now();
         let found: Vec<String> = dnssd::detect_host_responders()
             .iter()
             .map(ToString::to_string)
             .collect();
+        eprintln!("{instance}: detect_host_responders took {:?}", start.elapsed());
         println!("DETECTED {}", found.join(" | "));
         let sd = ServiceDiscovery::builder()
             .build()
