@@ -34,8 +34,11 @@ pub mod embedded {
     pub use crate::backend::embedded::interfaces::{InterfaceRule, InterfaceSelection};
 }
 
-pub use api::discovery::{BACKEND_ENV, Registration, ServiceDiscovery, ServiceDiscoveryBuilder};
-pub use api::stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
+pub use api::discovery::{
+    BACKEND_ENV, DEFAULT_ANSWER_TIMEOUT, Registration, ServiceDiscovery, ServiceDiscoveryBuilder,
+};
+pub use api::endpoints::{Endpoints, UP_SETTLE};
+pub use api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use backend::detect::detect as detect_host_responders;
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};

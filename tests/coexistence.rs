@@ -301,7 +301,10 @@ fn embedded_program() {
             .iter()
             .map(ToString::to_string)
             .collect();
-        eprintln!("{instance}: detect_host_responders took {:?}", start.elapsed());
+        eprintln!(
+            "{instance}: detect_host_responders took {:?}",
+            start.elapsed()
+        );
         println!("DETECTED {}", found.join(" | "));
         let sd = ServiceDiscovery::builder()
             .build()

@@ -757,7 +757,8 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
                 )
             });
         }
-        EndpointEvent::Down(i) => {
+        EndpointEvent::Down(e) => {
+            let i = &e.instance;
             cx.out.line(Value::Object(instance_json("down", i)), || {
                 format!(
                     "{}  {:<7} {:>3} {}",

@@ -139,6 +139,7 @@ pub enum ServiceTypeEvent {
 
 /// A ready-to-connect service: resolved and with at least one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Endpoint {
     /// The instance.
     pub instance: Instance,
@@ -152,6 +153,30 @@ pub struct Endpoint {
     pub txt: TxtRecord,
     /// The interface the instance was seen on.
     pub interface: Interface,
+    /// Registered through the same [`ServiceDiscovery`](crate::ServiceDiscovery) handle.
+    own: bool,
+}
+
+impl Endpoint {
+    /// An endpoint of `resolved` at `addresses` (already ordered by the caller).
+    pub(crate) fn new(resolved: &Resolved, addresses: Vec<SocketAddr>, own: bool) -> Endpoint {
+        Endpoint {
+            instance: resolved.instance.clone(),
+            host_target: resolved.host_target.clone(),
+            addresses,
+            port: resolved.port,
+            txt: resolved.txt.clone(),
+            interface: resolved.instance.interface,
+            own,
+        }
+    }
+
+    /// True when this is one of this program's own registrations (made through the same
+    /// [`ServiceDiscovery`](crate::ServiceDiscovery) handle or a clone of it), so a program
+    /// that registers and browses the same type can skip itself.
+    pub fn is_own(&self) -> bool {
+        self.own
+    }
 }
 
 /// A change in the set of ready-to-connect endpoints.
@@ -162,8 +187,9 @@ pub enum EndpointEvent {
     Up(Endpoint),
     /// Its host, port, addresses or TXT changed.
     Changed(Endpoint),
-    /// The instance went away (only reported for instances that were `Up`).
-    Down(Instance),
+    /// The instance went away, or stopped matching the stream's TXT filter; carries the last
+    /// endpoint reported for it (only instances that were `Up` are reported `Down`).
+    Down(Endpoint),
 }
 
 /// What happened to a live registration after it was first confirmed.
