@@ -2,8 +2,10 @@
 //! the embedded engine beside one, and a forced engine takes a host name of its own.
 //!
 //! "This host" is this thread's network namespace: that is where a responder's multicast
-//! meets ours. Every check is local, non-blocking and bounded (a few milliseconds; at most
-//! [`ATTRIBUTION_BUDGET`] more to name the owner of an unknown socket):
+//! meets ours. Every check is local, non-blocking and bounded: well under a millisecond when
+//! no foreign 5353 socket exists; otherwise its owner is looked for among embedded engines,
+//! then processes named like a known responder (one `comm` read per process), then, for at
+//! most [`ATTRIBUTION_BUDGET`], every other process's descriptors:
 //! - avahi-daemon: its client socket `/run/avahi-daemon/socket` accepts a connection;
 //! - mDNSResponder: its socket `/var/run/mDNSResponder` accepts a connection;
 //! - any socket bound to UDP 5353 in this network namespace (`/proc/thread-self/net/udp`,
@@ -28,8 +30,17 @@ const AVAHI_SOCKET: &str = "/run/avahi-daemon/socket";
 const MDNS_RESPONDER_SOCKET: &str = "/var/run/mDNSResponder";
 /// Prefix of the abstract Unix socket names embedded engines hold (`dnssd-engine/PID/N`).
 pub(crate) const ENGINE_MARKER_PREFIX: &str = "dnssd-engine/";
-/// Longest time spent looking through other processes' descriptors for the owner of a UDP
-/// 5353 socket (only done when such a socket exists and is not an embedded engine's).
+/// Program names (`/proc/PID/comm`, at most 15 bytes) of the responders this module names.
+const KNOWN_RESPONDERS: [&str; 5] = [
+    "avahi-daemon",
+    "systemd-resolve",
+    "systemd-resolved",
+    "mDNSResponder",
+    "mdnsd",
+];
+/// Longest time spent looking through the descriptors of processes other than embedded
+/// engines and known responders (always looked at) for the owner of a UDP 5353 socket (only
+/// done when such a socket exists and is not attributed yet).
 const ATTRIBUTION_BUDGET: Duration = Duration::from_millis(40);
 
 /// Other mDNS responders on this host (this thread's network namespace), most specific first;
@@ -67,17 +78,24 @@ pub fn detect() -> Vec<HostResponder> {
         }
     }
     if owners.len() < foreign.len() {
+        // Known daemons by name first (one small read per process), then everyone else.
+        let pids: Vec<u32> = all_pids()
+            .into_iter()
+            .filter(|pid| *pid != own_pid && !engines.contains(pid))
+            .collect();
+        let (daemons, others): (Vec<u32>, Vec<u32>) = pids.into_iter().partition(|pid| {
+            program_of(*pid).is_some_and(|name| KNOWN_RESPONDERS.contains(&name.as_str()))
+        });
         let deadline = Instant::now() + ATTRIBUTION_BUDGET;
-        for pid in all_pids() {
-            if owners.len() == foreign.len() || Instant::now() >= deadline {
+        for (index, pid) in daemons.iter().chain(others.iter()).enumerate() {
+            if owners.len() == foreign.len()
+                || (index >= daemons.len() && Instant::now() >= deadline)
+            {
                 break;
-            }
-            if pid == own_pid || engines.contains(&pid) {
-                continue;
             }
             for inode in socket_inodes_of(&format!("/proc/{pid}/fd")) {
                 if foreign.contains(&inode) {
-                    owners.insert(inode, pid);
+                    owners.insert(inode, *pid);
                 }
             }
         }
