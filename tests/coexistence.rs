@@ -462,3 +462,56 @@ fn reverse_mapping_forced_on_beside_avahi_is_probed_and_given_up() {
         "the address maps back to the daemon's name: {reverse:?}"
     );
 }
+
+/// An avahi-daemon that starts after our engine (which then saw no other responder and took
+/// the machine's host name, here the daemon's): the host's address and reverse records are
+/// identical on both stacks (one machine, one name), so the daemon's probes meet no conflict
+/// and it keeps its name; our service stays resolvable from another host.
+#[test]
+fn avahi_starting_after_the_engine_keeps_its_host_name() {
+    set_env(NO_BUS);
+    let lab = Lab::new(2);
+    let (h1, h2) = (lab.host(1).clone(), lab.host(2).clone());
+    let _observer = h2.start_avahi();
+    let avahi_host = h1.avahi_host_name();
+    let label = avahi_host.trim_end_matches(".local").to_owned();
+    let address = h1.ipv4().unwrap().to_string();
+    let starter = h1.clone();
+    let (avahi, lines) = on_host(&h1, move || async move {
+        let sd = ServiceDiscovery::builder()
+            .backend(BackendKind::Embedded)
+            .embedded_config(dnssd::embedded::EmbeddedConfig::default().with_host_name(label))
+            .build()
+            .await
+            .unwrap();
+        let t = ServiceType::new("_late._tcp").unwrap();
+        let service = Service::new(t, 4000).with_name(InstanceName::new("Early").unwrap());
+        let registration = tokio::time::timeout(SOON, sd.register(service))
+            .await
+            .expect("registered in time")
+            .unwrap();
+        let avahi = tokio::task::spawn_blocking(move || starter.start_avahi())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        avahi.assert_kept_host_name();
+        let lines = tokio::task::spawn_blocking(move || {
+            avahi_resolved_until(&h2, "_late._tcp", SOON, |lines| {
+                v4_line(lines, "Early").is_some()
+            })
+        })
+        .await
+        .unwrap();
+        drop(registration);
+        sd.shutdown().await;
+        (avahi, lines)
+    });
+    avahi.assert_kept_host_name();
+    let early = v4_line(&lines, "Early").unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(
+        (early.host.as_str(), early.address.as_str()),
+        (avahi_host.as_str(), address.as_str())
+    );
+    let forward = avahi_resolve(lab.host(2), &["-4", "-n", &avahi_host]);
+    assert!(forward.contains(&address), "{forward:?}");
+}

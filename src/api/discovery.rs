@@ -154,8 +154,9 @@ impl ServiceDiscoveryBuilder {
 /// each unique record, reverse PTRs included, withdraws a reverse PTR another responder holds
 /// or probes instead of contesting it, and claims a host name only while a registration's SRV
 /// targets it (a process that only browses claims none). A responder that starts *after* the
-/// engine is not detected: if it takes the same host name, the engine defends its name as RFC
-/// 6762 requires and the newcomer renames.
+/// engine is not detected; if it takes the machine's host name, as the engine did, both
+/// stacks publish identical address and reverse records for it (one machine), which is no
+/// conflict, and a reverse name it probes with other data is given up.
 ///
 /// The choice is made once, in [`ServiceDiscoveryBuilder::build`];
 /// [`ServiceDiscoveryBuilder::chosen_backend`] tells what it would pick.
