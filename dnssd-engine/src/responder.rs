@@ -140,6 +140,13 @@ pub(crate) fn reverse_name(addr: &IpAddr) -> Option<Name> {
     Name::from_labels(labels).ok()
 }
 
+/// Whether `name` is under `arpa.` (a reverse-mapping name).
+fn is_reverse_name(name: &Name) -> bool {
+    name.labels()
+        .last()
+        .is_some_and(|l| l.eq_ignore_ascii_case(b"arpa"))
+}
+
 /// TXT data longer than this is "not recommended" (RFC 6763 §6.2): registering or updating
 /// it raises [`Event::TxtTooLarge`] but publishes it.
 pub const TXT_WARN_LEN: usize = 1300;
@@ -775,10 +782,12 @@ impl Responder {
         let Some(h) = self.host.as_ref().filter(|h| h.reverse && h.claimed) else {
             return false;
         };
+        // Cheapest tests first: this runs for every record of every response.
         r.ttl != 0
+            && matches!(&r.rdata, RData::Ptr(target) if *target != h.name)
+            && is_reverse_name(&r.name)
             && r.class & 0x7fff == CLASS_IN
             && h.links.contains_key(&link)
-            && matches!(&r.rdata, RData::Ptr(target) if *target != h.name)
             && self
                 .reverse_records(link.iface)
                 .iter()
@@ -805,11 +814,7 @@ impl Responder {
             })
             .collect();
         cx.sched.remove_pending(|r| {
-            matches!(&r.rdata, RData::Ptr(p) if *p == host_name)
-                && r.name
-                    .labels()
-                    .last()
-                    .is_some_and(|l| l.eq_ignore_ascii_case(b"arpa"))
+            matches!(&r.rdata, RData::Ptr(p) if *p == host_name) && is_reverse_name(&r.name)
         });
         for (link, mut r) in goodbyes {
             r.ttl = 0;
