@@ -111,23 +111,8 @@ pub fn detect() -> Vec<HostResponder> {
             }
         }
         let program = pid.and_then(program_of);
-        let responder = match (pid, program.as_deref()) {
-            (Some(pid), _) if engines.contains(&pid) => HostResponder::EmbeddedEngine {
-                pid,
-                program: program.clone(),
-            },
-            (pid, Some("avahi-daemon")) => HostResponder::Avahi { pid },
-            (pid, Some("systemd-resolve" | "systemd-resolved")) => {
-                HostResponder::SystemdResolved { pid }
-            }
-            (pid, Some("mDNSResponder" | "mdnsd")) => HostResponder::MdnsResponder { pid },
-            (pid, _) => HostResponder::UnknownPort5353 {
-                inode: *inode,
-                pid,
-                program,
-            },
-        };
-        merge(&mut found, responder);
+        let is_engine = pid.is_some_and(|pid| engines.contains(&pid));
+        merge(&mut found, classify(*inode, pid, program, is_engine));
     }
     // The most specific first: a named daemon, then unknown sockets, then other engines
     // (which share a host on their own terms).
@@ -137,6 +122,29 @@ pub fn detect() -> Vec<HostResponder> {
         _ => 0,
     });
     found
+}
+
+/// What holds UDP 5353 socket `inode`: its owner `pid` (if found), that process's program
+/// name, and whether it holds an embedded engine's marker.
+fn classify(
+    inode: u64,
+    pid: Option<u32>,
+    program: Option<String>,
+    is_engine: bool,
+) -> HostResponder {
+    match (pid, program.as_deref()) {
+        (Some(pid), _) if is_engine => HostResponder::EmbeddedEngine { pid, program },
+        (pid, Some("avahi-daemon")) => HostResponder::Avahi { pid },
+        (pid, Some("systemd-resolve" | "systemd-resolved")) => {
+            HostResponder::SystemdResolved { pid }
+        }
+        (pid, Some("mDNSResponder" | "mdnsd")) => HostResponder::MdnsResponder { pid },
+        (pid, _) => HostResponder::UnknownPort5353 {
+            inode,
+            pid,
+            program,
+        },
+    }
 }
 
 /// Adds `responder`, or fills in the pid of the same daemon found through its socket path.
@@ -322,6 +330,65 @@ mod tests {
                     0000000000000000: 00000002 00000000 00000000 0002 01 51236 @other/1\n\
                     0000000000000000: 00000003 00000000 00000000 0001 03 51237\n";
         assert_eq!(parse_engine_markers(unix), vec![4242]);
+    }
+
+    #[test]
+    fn sockets_are_named_by_their_owner() {
+        let named = |program: &str| classify(7, Some(42), Some(program.to_owned()), false);
+        assert_eq!(
+            named("avahi-daemon"),
+            HostResponder::Avahi { pid: Some(42) }
+        );
+        assert_eq!(
+            named("systemd-resolve"),
+            HostResponder::SystemdResolved { pid: Some(42) }
+        );
+        assert_eq!(
+            named("mdnsd"),
+            HostResponder::MdnsResponder { pid: Some(42) }
+        );
+        assert_eq!(
+            named("python3"),
+            HostResponder::UnknownPort5353 {
+                inode: 7,
+                pid: Some(42),
+                program: Some("python3".to_owned())
+            }
+        );
+        assert_eq!(
+            classify(7, Some(42), Some("player".to_owned()), true),
+            HostResponder::EmbeddedEngine {
+                pid: 42,
+                program: Some("player".to_owned())
+            }
+        );
+        assert_eq!(
+            classify(7, None, None, false),
+            HostResponder::UnknownPort5353 {
+                inode: 7,
+                pid: None,
+                program: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_daemon_found_by_socket_path_and_port_is_listed_once() {
+        let mut found = vec![HostResponder::Avahi { pid: None }];
+        merge(&mut found, HostResponder::Avahi { pid: Some(9) });
+        assert_eq!(found, vec![HostResponder::Avahi { pid: Some(9) }]);
+        merge(&mut found, HostResponder::SystemdResolved { pid: Some(10) });
+        assert_eq!(found.len(), 2);
+        let message = HostResponder::UnknownPort5353 {
+            inode: 7,
+            pid: Some(42),
+            program: Some("python3".to_owned()),
+        }
+        .to_string();
+        assert_eq!(
+            message,
+            "python3 (pid 42) holding UDP port 5353 (socket inode 7)"
+        );
     }
 
     #[test]
