@@ -9,6 +9,7 @@ use crate::types::txt::TxtRecord;
 
 /// One service instance seen by a browse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Instance {
     /// The instance name (unescaped), e.g. `My Web`.
     pub name: InstanceName,
@@ -44,6 +45,7 @@ impl Instance {
 
 /// A change in the set of instances a browse sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum BrowseEvent {
     /// The instance appeared (reported once, however many IP protocols it is seen on).
@@ -54,6 +56,7 @@ pub enum BrowseEvent {
 
 /// The result of resolving an instance: where it runs and its TXT record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Resolved {
     /// The instance that was resolved.
     pub instance: Instance,
@@ -69,6 +72,7 @@ pub struct Resolved {
 
 /// One address of a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HostAddress {
     /// The address.
     pub addr: IpAddr,
@@ -92,6 +96,7 @@ impl HostAddress {
 
 /// A change in a host's addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum HostAddressEvent {
     /// The address appeared.
@@ -102,6 +107,7 @@ pub enum HostAddressEvent {
 
 /// A DNS record as a record query reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Record {
     /// Owner name.
     pub name: String,
@@ -119,6 +125,7 @@ pub struct Record {
 
 /// A change in the answers to a record query.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum RecordEvent {
     /// The record appeared.
@@ -129,6 +136,7 @@ pub enum RecordEvent {
 
 /// A service type seen by service type enumeration (RFC 6763 §9).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum ServiceTypeEvent {
     /// Some instance of this type is present.
@@ -139,6 +147,7 @@ pub enum ServiceTypeEvent {
 
 /// A ready-to-connect service: resolved and with at least one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Endpoint {
     /// The instance.
@@ -181,6 +190,7 @@ impl Endpoint {
 
 /// A change in the set of ready-to-connect endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum EndpointEvent {
     /// The endpoint is complete for the first time.
@@ -194,6 +204,7 @@ pub enum EndpointEvent {
 
 /// What happened to a live registration after it was first confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum RegistrationEvent {
     /// Registered again (after the daemon came back) or renamed after a conflict, under this

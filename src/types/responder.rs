@@ -8,6 +8,7 @@ use std::fmt;
 /// Two responders on one host must not both claim the host's name and reverse mapping; see
 /// [`ServiceDiscovery`](crate::ServiceDiscovery) ("Other responders on this host").
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum HostResponder {
     /// avahi-daemon (its socket `/run/avahi-daemon/socket` answers, or it holds UDP 5353 here).
