@@ -30,6 +30,19 @@ const DAEMON_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// (A and AAAA answers arrive separately).
 const LOOKUP_SETTLE: Duration = Duration::from_millis(200);
 
+/// Whether avahi-daemon owns `org.freedesktop.Avahi` on the system bus (asked within
+/// [`DAEMON_PROBE_TIMEOUT`]; no bus or no answer counts as no).
+fn avahi_on_system_bus() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        crate::backend::avahi::avahi_on_system_bus(DAEMON_PROBE_TIMEOUT) == Some(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Builder for [`ServiceDiscovery`].
 #[derive(Debug, Clone)]
 pub struct ServiceDiscoveryBuilder {
@@ -74,11 +87,12 @@ impl ServiceDiscoveryBuilder {
             other => other,
         };
         match requested {
-            BackendKind::Auto => {
-                auto_choice(cfg!(target_os = "macos"), cfg!(target_os = "linux"), || {
-                    crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
-                })
-            }
+            BackendKind::Auto => auto_choice(
+                cfg!(target_os = "macos"),
+                cfg!(target_os = "linux"),
+                avahi_on_system_bus,
+                || crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok(),
+            ),
             other => other,
         }
     }
@@ -89,6 +103,14 @@ impl ServiceDiscoveryBuilder {
     pub fn build(self) -> Result<ServiceDiscovery> {
         let backend = match self.chosen_backend() {
             BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
+            #[cfg(target_os = "linux")]
+            BackendKind::Avahi => Backend::Avahi(crate::backend::avahi::AvahiBackend::new(
+                self.reconnect,
+            )?),
+            #[cfg(not(target_os = "linux"))]
+            BackendKind::Avahi => {
+                return Err(Error::unsupported("avahi over D-Bus", "avahi"));
+            }
             _ => Backend::Embedded(EmbeddedBackend::start(self.embedded)?),
         };
         Ok(ServiceDiscovery {

@@ -1,10 +1,14 @@
 //! Backends: the internal contract every implementation serves, the capabilities each
 //! reports, and the choice among them.
 
+#[cfg(target_os = "linux")]
+pub(crate) mod avahi;
 pub(crate) mod dns_sd;
 pub(crate) mod embedded;
 pub(crate) mod operation;
 
+#[cfg(target_os = "linux")]
+use crate::backend::avahi::AvahiBackend;
 use crate::backend::dns_sd::{DaemonProbe, SystemBackend};
 use crate::backend::embedded::EmbeddedBackend;
 use crate::backend::operation::{EventStream, RegistrationGuard};
@@ -29,6 +33,8 @@ pub enum BackendKind {
     System,
     /// The embedded mDNS engine of this crate.
     Embedded,
+    /// avahi-daemon through its D-Bus API (Linux; no C library involved).
+    Avahi,
 }
 
 impl std::str::FromStr for BackendKind {
@@ -39,21 +45,28 @@ impl std::str::FromStr for BackendKind {
             "auto" => Ok(BackendKind::Auto),
             "system" => Ok(BackendKind::System),
             "embedded" => Ok(BackendKind::Embedded),
+            "avahi" => Ok(BackendKind::Avahi),
             _ => Err(()),
         }
     }
 }
 
 /// What [`BackendKind::Auto`] resolves to. `always_system`: the OS's daemon owns mDNS
-/// (macOS); `embedded_available`: the embedded engine runs on this OS; `probe`: the system
-/// daemon's answer (`None`: no `libdns_sd`), asked only when it decides something.
+/// (macOS); `embedded_available`: the embedded engine runs on this OS; `avahi_on_bus`:
+/// `org.freedesktop.Avahi` has an owner on the system bus; `probe`: the system daemon's answer
+/// through `libdns_sd` (`None`: no library). Each is asked only when it decides something.
 pub(crate) fn auto_choice(
     always_system: bool,
     embedded_available: bool,
+    avahi_on_bus: impl FnOnce() -> bool,
     probe: impl FnOnce() -> Option<DaemonProbe>,
 ) -> BackendKind {
     if always_system || !embedded_available {
         return BackendKind::System;
+    }
+    // avahi-daemon owns its D-Bus name: talk to it directly (no library, no per-process cap).
+    if avahi_on_bus() {
+        return BackendKind::Avahi;
     }
     match probe() {
         // A hung daemon still owns the host: never bind 5353 next to it.
@@ -99,6 +112,9 @@ pub(crate) enum Backend {
     System(SystemBackend),
     /// The embedded mDNS engine.
     Embedded(EmbeddedBackend),
+    /// avahi-daemon over D-Bus.
+    #[cfg(target_os = "linux")]
+    Avahi(AvahiBackend),
 }
 
 impl Backend {
@@ -106,6 +122,8 @@ impl Backend {
         match self {
             Backend::System(_) => BackendKind::System,
             Backend::Embedded(_) => BackendKind::Embedded,
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(_) => BackendKind::Avahi,
         }
     }
 
@@ -113,6 +131,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.capabilities(),
             Backend::Embedded(b) => b.capabilities(),
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.capabilities(),
         }
     }
 
@@ -123,6 +143,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.register(service).await,
             Backend::Embedded(b) => b.register(service).await,
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.register(service).await,
         }
     }
 
@@ -134,6 +156,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.update_txt(guard, txt).await,
             Backend::Embedded(b) => b.update_txt(guard, txt).await,
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.update_txt(guard, txt).await,
         }
     }
 
@@ -146,6 +170,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.browse(service_type, domain, interface),
             Backend::Embedded(b) => b.browse(service_type, domain, interface),
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.browse(service_type, domain, interface),
         }
     }
 
@@ -153,6 +179,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.resolve(instance),
             Backend::Embedded(b) => b.resolve(instance),
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.resolve(instance),
         }
     }
 
@@ -165,6 +193,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.query_record(name, rtype, interface),
             Backend::Embedded(b) => b.query_record(name, rtype, interface),
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.query_record(name, rtype, interface),
         }
     }
 
@@ -176,6 +206,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.lookup_host(host, interface),
             Backend::Embedded(b) => b.lookup_host(host, interface),
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.lookup_host(host, interface),
         }
     }
 
@@ -187,6 +219,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.browse_types(domain, interface),
             Backend::Embedded(b) => b.browse_types(domain, interface),
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.browse_types(domain, interface),
         }
     }
 
@@ -194,6 +228,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.idle().await,
             Backend::Embedded(_) => {}
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.idle().await,
         }
     }
 
@@ -201,6 +237,8 @@ impl Backend {
         match self {
             Backend::System(b) => b.shutdown().await,
             Backend::Embedded(b) => b.shutdown().await,
+            #[cfg(target_os = "linux")]
+            Backend::Avahi(b) => b.shutdown().await,
         }
     }
 }
@@ -213,25 +251,36 @@ mod tests {
     fn auto_picks_the_daemon_only_when_it_answers() {
         let probe = |answer| move || answer;
         assert_eq!(
-            auto_choice(false, true, probe(Some(DaemonProbe::Answered))),
+            auto_choice(false, true, || false, probe(Some(DaemonProbe::Answered))),
             BackendKind::System
         );
         assert_eq!(
-            auto_choice(false, true, probe(Some(DaemonProbe::NoAnswer))),
+            auto_choice(false, true, || false, probe(Some(DaemonProbe::NoAnswer))),
             BackendKind::System
         );
         assert_eq!(
-            auto_choice(false, true, probe(Some(DaemonProbe::NotRunning))),
+            auto_choice(false, true, || false, probe(Some(DaemonProbe::NotRunning))),
             BackendKind::Embedded
         );
-        assert_eq!(auto_choice(false, true, probe(None)), BackendKind::Embedded);
+        assert_eq!(auto_choice(false, true, || false, probe(None)), BackendKind::Embedded);
     }
 
     #[test]
     fn macos_and_systems_without_the_engine_always_use_the_daemon() {
         let never = || -> Option<DaemonProbe> { panic!("no probe needed") };
-        assert_eq!(auto_choice(true, true, never), BackendKind::System);
-        assert_eq!(auto_choice(false, false, never), BackendKind::System);
+        let no_bus = || -> bool { panic!("no bus check needed") };
+        assert_eq!(auto_choice(true, true, no_bus, never), BackendKind::System);
+        assert_eq!(auto_choice(false, false, no_bus, never), BackendKind::System);
+    }
+
+    #[test]
+    fn auto_prefers_avahi_over_d_bus_when_it_owns_its_name() {
+        let never = || -> Option<DaemonProbe> { panic!("no library probe needed") };
+        assert_eq!(auto_choice(false, true, || true, never), BackendKind::Avahi);
+        assert_eq!(
+            auto_choice(false, true, || false, || Some(DaemonProbe::Answered)),
+            BackendKind::System
+        );
     }
 
     #[test]
@@ -239,6 +288,7 @@ mod tests {
         assert_eq!(" Embedded ".parse(), Ok(BackendKind::Embedded));
         assert_eq!("system".parse(), Ok(BackendKind::System));
         assert_eq!("auto".parse(), Ok(BackendKind::Auto));
+        assert_eq!("Avahi".parse(), Ok(BackendKind::Avahi));
         assert_eq!("daemon".parse::<BackendKind>(), Err(()));
     }
 }
