@@ -180,13 +180,13 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
     let _peer = publish(lab.host(2), "Peer Svc", "_natpeer._tcp", 5001, &["a=1"]);
     let mut sub_x = lab.host(2).command("avahi-publish");
     sub_x
-        .args(["-s", "--subtype=_x._sub._natpeer._tcp", "Sub X", "_natpeer._tcp", "5002"])
+        .args(["-s", "--subtype=_subx._sub._natpeer._tcp", "Sub X", "_natpeer._tcp", "5002"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _sub_x = lab.host(2).spawn(sub_x);
     let mut sub_y = lab.host(2).command("avahi-publish");
     sub_y
-        .args(["-s", "--subtype=_y._sub._natpeer._tcp", "Sub Y", "_natpeer._tcp", "5003"])
+        .args(["-s", "--subtype=_suby._sub._natpeer._tcp", "Sub Y", "_natpeer._tcp", "5003"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _sub_y = lab.host(2).spawn(sub_y);
@@ -213,13 +213,18 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
         let v4 = std::net::IpAddr::V4(lab.host(2).ipv4().unwrap());
         assert!(addresses.iter().any(|a| a.addr == v4), "{addresses:?}");
 
-        let mut query = sd
-            .query_record("Peer\\ Svc._natpeer._tcp.local.", RecordType::TXT)
-            .unwrap();
+        let full = dnssd::full_name(
+            &InstanceName::new("Peer Svc").unwrap(),
+            &ServiceType::new("_natpeer._tcp").unwrap(),
+            &dnssd::Domain::local(),
+        );
+        let mut query = sd.query_record(&full, RecordType::TXT).unwrap();
         let record = within(NET, "TXT record", async {
             loop {
-                if let Some(Ok(RecordEvent::Added(r))) = query.next_event().await {
-                    return r;
+                match query.next_event().await {
+                    Some(Ok(RecordEvent::Added(r))) => return r,
+                    Some(Ok(RecordEvent::Removed(_))) => {}
+                    other => panic!("unexpected {other:?}"),
                 }
             }
         })
@@ -245,9 +250,9 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
         // Several subtypes in one browse: each instance of either, reported once.
         let both = ServiceType::new("_natpeer._tcp")
             .unwrap()
-            .with_subtype("_x")
+            .with_subtype("_subx")
             .unwrap()
-            .with_subtype("_y")
+            .with_subtype("_suby")
             .unwrap();
         let mut sub_browse = sd.browse(&both).unwrap();
         let mut seen = HashSet::new();
@@ -330,8 +335,19 @@ fn daemon_sigkill_and_restart_are_reported_and_recovered() {
         .await
         .unwrap();
         let mut browse = sd.browse(&ServiceType::new("_natsurv._tcp").unwrap()).unwrap();
-        added(&mut browse, "Peer Stay").await;
-        added(&mut browse, "Survivor").await;
+        let mut present = HashSet::new();
+        within(NET, "both instances", async {
+            while present.len() < 2 {
+                match browse.next_event().await {
+                    Some(Ok(BrowseEvent::Added(i))) => {
+                        present.insert(i.name.to_string());
+                    }
+                    other => panic!("browse: {other:?}"),
+                }
+            }
+        })
+        .await;
+        assert!(present.contains("Peer Stay") && present.contains("Survivor"), "{present:?}");
 
         a1.kill();
         let event = within(NET, "registration error", reg.next_event()).await;
