@@ -47,13 +47,15 @@ fn txt(pairs: &[(&str, &str)]) -> TxtRecord {
 }
 
 fn service(name: &str, service_type: &str, port: u16) -> Service {
-    Service::new(ServiceType::new(service_type).unwrap(), port).name(InstanceName::new(name).unwrap())
+    Service::new(ServiceType::new(service_type).unwrap(), port)
+        .name(InstanceName::new(name).unwrap())
 }
 
 /// Host `index`'s avahi-daemon log.
 fn avahi_log(lab: &Lab, index: usize) -> String {
     let state = std::env::var("NETLAB_STATE").unwrap();
-    std::fs::read_to_string(format!("{state}/{}/h{index}.avahi.log", lab.name())).unwrap_or_default()
+    std::fs::read_to_string(format!("{state}/{}/h{index}.avahi.log", lab.name()))
+        .unwrap_or_default()
 }
 
 /// The check every test that runs beside avahi-daemon ends with: no host name conflict.
@@ -95,7 +97,10 @@ fn auto_chooses_avahi_over_d_bus_when_the_compat_library_is_missing() {
             matches!(system, Err(Error::LibraryUnavailable(_))),
             "{system:?}"
         );
-        assert_eq!(ServiceDiscovery::builder().chosen_backend(), BackendKind::Avahi);
+        assert_eq!(
+            ServiceDiscovery::builder().chosen_backend(),
+            BackendKind::Avahi
+        );
         let sd = ServiceDiscovery::new().unwrap();
         assert_eq!(sd.backend(), BackendKind::Avahi);
         let reg = within(
@@ -108,9 +113,7 @@ fn auto_chooses_avahi_over_d_bus_when_the_compat_library_is_missing() {
         assert_eq!(reg.name().as_str(), "Auto Native");
         wait_browse(lab.host(2), "_autonat._tcp", "our service", |l| {
             l.iter().any(|l| {
-                l.name == "Auto Native"
-                    && l.port == 4100
-                    && l.host == lab.host(1).avahi_host_name()
+                l.name == "Auto Native" && l.port == 4100 && l.host == lab.host(1).avahi_host_name()
             })
         });
         drop(reg);
@@ -180,19 +183,33 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
     let _peer = publish(lab.host(2), "Peer Svc", "_natpeer._tcp", 5001, &["a=1"]);
     let mut sub_x = lab.host(2).command("avahi-publish");
     sub_x
-        .args(["-s", "--subtype=_subx._sub._natpeer._tcp", "Sub X", "_natpeer._tcp", "5002"])
+        .args([
+            "-s",
+            "--subtype=_subx._sub._natpeer._tcp",
+            "Sub X",
+            "_natpeer._tcp",
+            "5002",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _sub_x = lab.host(2).spawn(sub_x);
     let mut sub_y = lab.host(2).command("avahi-publish");
     sub_y
-        .args(["-s", "--subtype=_suby._sub._natpeer._tcp", "Sub Y", "_natpeer._tcp", "5003"])
+        .args([
+            "-s",
+            "--subtype=_suby._sub._natpeer._tcp",
+            "Sub Y",
+            "_natpeer._tcp",
+            "5003",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let _sub_y = lab.host(2).spawn(sub_y);
     runtime().block_on(async {
         let sd = native();
-        let mut browse = sd.browse(&ServiceType::new("_natpeer._tcp").unwrap()).unwrap();
+        let mut browse = sd
+            .browse(&ServiceType::new("_natpeer._tcp").unwrap())
+            .unwrap();
         let instance = added(&mut browse, "Peer Svc").await;
         assert_eq!(instance.service_type.to_string(), "_natpeer._tcp");
         assert_eq!(instance.domain, "local.");
@@ -200,8 +217,14 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
 
         let resolved = within(NET, "resolve", sd.resolve(&instance)).await.unwrap();
         assert_eq!(resolved.port, 5001);
-        assert_eq!(resolved.host_target, format!("{}.", lab.host(2).avahi_host_name()));
-        assert_eq!(resolved.txt.get("a"), Some(&dnssd::TxtValue::Bytes(b"1".to_vec())));
+        assert_eq!(
+            resolved.host_target,
+            format!("{}.", lab.host(2).avahi_host_name())
+        );
+        assert_eq!(
+            resolved.txt.get("a"),
+            Some(&dnssd::TxtValue::Bytes(b"1".to_vec()))
+        );
 
         let addresses = within(
             NET,
@@ -300,20 +323,32 @@ fn name_conflicts_rename_like_avahi_and_report_the_final_name() {
     runtime().block_on(async {
         let sd = native();
         // Taken on the network: probing finds the peer.
-        let reg = within(NET, "register", sd.register(service("Taken", "_natconf._tcp", 4300)))
-            .await
-            .unwrap();
+        let reg = within(
+            NET,
+            "register",
+            sd.register(service("Taken", "_natconf._tcp", 4300)),
+        )
+        .await
+        .unwrap();
         assert_eq!(reg.name().as_str(), "Taken #2");
         wait_browse(lab.host(2), "_natconf._tcp", "the renamed service", |l| {
             l.iter().any(|l| l.name == "Taken #2" && l.port == 4300)
         });
         // Taken on this daemon, by this process.
-        let first = within(NET, "register", sd.register(service("Twice", "_natconf._tcp", 4301)))
-            .await
-            .unwrap();
-        let second = within(NET, "register", sd.register(service("Twice", "_natconf._tcp", 4302)))
-            .await
-            .unwrap();
+        let first = within(
+            NET,
+            "register",
+            sd.register(service("Twice", "_natconf._tcp", 4301)),
+        )
+        .await
+        .unwrap();
+        let second = within(
+            NET,
+            "register",
+            sd.register(service("Twice", "_natconf._tcp", 4302)),
+        )
+        .await
+        .unwrap();
         assert_eq!(first.name().as_str(), "Twice");
         assert_eq!(second.name().as_str(), "Twice #2");
         drop((reg, first, second));
@@ -334,7 +369,9 @@ fn daemon_sigkill_and_restart_are_reported_and_recovered() {
         )
         .await
         .unwrap();
-        let mut browse = sd.browse(&ServiceType::new("_natsurv._tcp").unwrap()).unwrap();
+        let mut browse = sd
+            .browse(&ServiceType::new("_natsurv._tcp").unwrap())
+            .unwrap();
         let mut present = HashSet::new();
         within(NET, "both instances", async {
             while present.len() < 2 {
@@ -347,11 +384,17 @@ fn daemon_sigkill_and_restart_are_reported_and_recovered() {
             }
         })
         .await;
-        assert!(present.contains("Peer Stay") && present.contains("Survivor"), "{present:?}");
+        assert!(
+            present.contains("Peer Stay") && present.contains("Survivor"),
+            "{present:?}"
+        );
 
         a1.kill();
         let event = within(NET, "registration error", reg.next_event()).await;
-        assert!(matches!(event, Some(Err(Error::DaemonNotRunning))), "{event:?}");
+        assert!(
+            matches!(event, Some(Err(Error::DaemonNotRunning))),
+            "{event:?}"
+        );
         // The browse reports everything it had as removed, then the error.
         let mut removed = HashSet::new();
         within(NET, "browse loss", async {
@@ -366,7 +409,10 @@ fn daemon_sigkill_and_restart_are_reported_and_recovered() {
             }
         })
         .await;
-        assert!(removed.contains("Peer Stay") && removed.contains("Survivor"), "{removed:?}");
+        assert!(
+            removed.contains("Peer Stay") && removed.contains("Survivor"),
+            "{removed:?}"
+        );
 
         a1.restart();
         let event = within(NET, "re-registration", reg.next_event()).await;
@@ -404,24 +450,23 @@ fn a_thousand_registrations_from_one_process_are_all_resolved_remotely() {
             }
         })
         .await;
-        let names: HashSet<String> = registrations
-            .iter()
-            .map(|r| r.name().to_string())
-            .collect();
+        let names: HashSet<String> = registrations.iter().map(|r| r.name().to_string()).collect();
         assert_eq!(names.len(), COUNT);
         let host2 = lab.host(2).clone();
         let deadline = Instant::now() + Duration::from_secs(90);
-        let resolved = tokio::task::spawn_blocking(move || loop {
-            let lines = avahi_browse(&host2, "_natmany._tcp");
-            let resolved: HashSet<String> = lines
-                .iter()
-                .filter(|l| l.port == 6000)
-                .map(|l| l.name.clone())
-                .collect();
-            if resolved.len() >= COUNT || Instant::now() > deadline {
-                return resolved;
+        let resolved = tokio::task::spawn_blocking(move || {
+            loop {
+                let lines = avahi_browse(&host2, "_natmany._tcp");
+                let resolved: HashSet<String> = lines
+                    .iter()
+                    .filter(|l| l.port == 6000)
+                    .map(|l| l.name.clone())
+                    .collect();
+                if resolved.len() >= COUNT || Instant::now() > deadline {
+                    return resolved;
+                }
+                std::thread::sleep(Duration::from_millis(500));
             }
-            std::thread::sleep(Duration::from_millis(500));
         })
         .await
         .unwrap();
@@ -459,9 +504,9 @@ fn python_zeroconf_on_another_host_sees_a_native_registration() {
         .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            stdout.lines().any(|l| l.contains("\"added\"")
-                && l.contains("Zc Sees")
-                && l.contains("4500")),
+            stdout
+                .lines()
+                .any(|l| l.contains("\"added\"") && l.contains("Zc Sees") && l.contains("4500")),
             "zc_peer browse output:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -77,9 +77,9 @@ pub fn hide_libdns_sd() -> Result<usize, String> {
 
 /// Whether no real `libdns_sd` is visible to this process: each one found is `/dev/null`.
 pub fn libdns_sd_hidden() -> bool {
-    libdns_sd_files().iter().all(|file| {
-        std::fs::metadata(file).is_ok_and(|m| m.file_type().is_char_device())
-    })
+    libdns_sd_files()
+        .iter()
+        .all(|file| std::fs::metadata(file).is_ok_and(|m| m.file_type().is_char_device()))
 }
 
 /// Called from the `.init_array` entry of [`hide_libdns_sd_before_main!`]: hides the library

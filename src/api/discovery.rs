@@ -104,9 +104,9 @@ impl ServiceDiscoveryBuilder {
         let backend = match self.chosen_backend() {
             BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
             #[cfg(target_os = "linux")]
-            BackendKind::Avahi => Backend::Avahi(crate::backend::avahi::AvahiBackend::new(
-                self.reconnect,
-            )?),
+            BackendKind::Avahi => {
+                Backend::Avahi(crate::backend::avahi::AvahiBackend::new(self.reconnect)?)
+            }
             #[cfg(not(target_os = "linux"))]
             BackendKind::Avahi => {
                 return Err(Error::unsupported("avahi over D-Bus", "avahi"));

@@ -262,7 +262,10 @@ mod tests {
             auto_choice(false, true, || false, probe(Some(DaemonProbe::NotRunning))),
             BackendKind::Embedded
         );
-        assert_eq!(auto_choice(false, true, || false, probe(None)), BackendKind::Embedded);
+        assert_eq!(
+            auto_choice(false, true, || false, probe(None)),
+            BackendKind::Embedded
+        );
     }
 
     #[test]
@@ -270,7 +273,10 @@ mod tests {
         let never = || -> Option<DaemonProbe> { panic!("no probe needed") };
         let no_bus = || -> bool { panic!("no bus check needed") };
         assert_eq!(auto_choice(true, true, no_bus, never), BackendKind::System);
-        assert_eq!(auto_choice(false, false, no_bus, never), BackendKind::System);
+        assert_eq!(
+            auto_choice(false, false, no_bus, never),
+            BackendKind::System
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use zbus::message::Type as MessageType;
-use zbus::{Connection, Message, MessageStream, MatchRule};
+use zbus::{Connection, MatchRule, Message, MessageStream};
 
 use crate::types::error::Error;
 
@@ -326,7 +326,8 @@ async fn route(
             }
             (_, Some(Err(_))) => {}
             (true, Some(Ok(message))) => {
-                let Ok((_, _, new_owner)) = message.body().deserialize::<(String, String, String)>()
+                let Ok((_, _, new_owner)) =
+                    message.body().deserialize::<(String, String, String)>()
                 else {
                     continue;
                 };
@@ -347,7 +348,9 @@ async fn route(
                     continue;
                 };
                 let is_server_state = path == SERVER_PATH
-                    && header.member().is_some_and(|m| m.as_str() == "StateChanged");
+                    && header
+                        .member()
+                        .is_some_and(|m| m.as_str() == "StateChanged");
                 drop(header);
                 if is_server_state {
                     if let Ok((state, _)) = message.body().deserialize::<(i32, String)>() {
@@ -378,9 +381,7 @@ pub(crate) fn bus_error(e: zbus::Error) -> Error {
             zbus::fdo::Error::LimitsExceeded(_) => Error::Refused,
             other => Error::Io(std::io::Error::other(other.to_string())),
         },
-        zbus::Error::InputOutput(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-            Error::Timeout
-        }
+        zbus::Error::InputOutput(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
         zbus::Error::InputOutput(io) => match io.kind() {
             std::io::ErrorKind::NotFound
             | std::io::ErrorKind::ConnectionRefused
@@ -404,7 +405,9 @@ pub(crate) fn avahi_error(name: &str, detail: Option<&str>) -> Error {
         | "DisconnectedError" => Error::DaemonNotRunning,
         "CollisionError" => Error::NameConflict,
         "TimeoutError" | "NoReply" | "Timeout" => Error::Timeout,
-        "TooManyClientsError" | "TooManyObjectsError" | "TooManyEntriesError"
+        "TooManyClientsError"
+        | "TooManyObjectsError"
+        | "TooManyEntriesError"
         | "LimitsExceeded" => Error::Refused,
         "AccessDeniedError" | "AccessDenied" => Error::NoAuth,
         "NotSupportedError" | "IsPatternError" => Error::UnsupportedByDaemon,

@@ -53,8 +53,7 @@ use self::operations::{
 };
 use crate::backend::Capabilities;
 use crate::backend::dns_sd::{
-    AddressSink, BrowseSink, RecordSink, ReplySink, ResolveSink, ServiceTypeSink,
-    normalize_domain,
+    AddressSink, BrowseSink, RecordSink, ReplySink, ResolveSink, ServiceTypeSink, normalize_domain,
 };
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
 use crate::types::error::{Error, Result};

@@ -241,7 +241,13 @@ impl ObjectSpec {
                 service_type,
                 domain,
             } => {
-                let body = (*interface, UNSPEC, service_type.as_str(), domain.as_str(), 0u32);
+                let body = (
+                    *interface,
+                    UNSPEC,
+                    service_type.as_str(),
+                    domain.as_str(),
+                    0u32,
+                );
                 bus.create("ServiceBrowserNew", &body, tx).await
             }
             ObjectSpec::ServiceResolver {
@@ -372,28 +378,32 @@ pub(crate) fn translate(signal: &Signal) -> Translated {
                 u32,
             )>()
             .ok()
-            .map(|(interface, _, _, _, _, host, _, _, port, txt, _)| Reply::Resolve {
-                interface: os_interface(interface),
-                host_target: if host.ends_with('.') {
-                    host
-                } else {
-                    format!("{host}.")
+            .map(
+                |(interface, _, _, _, _, host, _, _, port, txt, _)| Reply::Resolve {
+                    interface: os_interface(interface),
+                    host_target: if host.ends_with('.') {
+                        host
+                    } else {
+                        format!("{host}.")
+                    },
+                    port,
+                    txt: txt_wire(&txt),
                 },
-                port,
-                txt: txt_wire(&txt),
-            }),
+            ),
         RECORD_BROWSER => body
             .deserialize::<(i32, i32, String, u16, u16, Vec<u8>, u32)>()
             .ok()
-            .map(|(interface, _, name, rrclass, rrtype, rdata, _)| Reply::Record {
-                add,
-                interface: os_interface(interface),
-                name,
-                rrtype,
-                rrclass,
-                rdata,
-                ttl: 0,
-            }),
+            .map(
+                |(interface, _, name, rrclass, rrtype, rdata, _)| Reply::Record {
+                    add,
+                    interface: os_interface(interface),
+                    name,
+                    rrtype,
+                    rrclass,
+                    rdata,
+                    ttl: 0,
+                },
+            ),
         SERVICE_TYPE_BROWSER => body
             .deserialize::<(i32, i32, String, String, u32)>()
             .ok()
@@ -595,7 +605,10 @@ impl Group {
     where
         B: zbus::export::serde::ser::Serialize + zbus::zvariant::DynamicType,
     {
-        self.bus.call(&self.path, ENTRY_GROUP, method, body).await.map(drop)
+        self.bus
+            .call(&self.path, ENTRY_GROUP, method, body)
+            .await
+            .map(drop)
     }
 
     /// Add the service and its subtypes under `name`, then commit. `NameConflict` when the
@@ -882,12 +895,18 @@ mod tests {
         let strings = txt_strings(&wire);
         assert_eq!(strings, vec![b"a=1".to_vec(), b"b".to_vec()]);
         assert_eq!(txt_wire(&strings), b"\x03a=1\x01b");
-        assert!(txt_strings(b"\x09ab").len() == 1, "a short last string is kept");
+        assert!(
+            txt_strings(b"\x09ab").len() == 1,
+            "a short last string is kept"
+        );
     }
 
     #[test]
     fn service_types_become_ptr_rdata() {
-        assert_eq!(ptr_rdata("_http._tcp", "local"), b"\x05_http\x04_tcp\x05local\x00");
+        assert_eq!(
+            ptr_rdata("_http._tcp", "local"),
+            b"\x05_http\x04_tcp\x05local\x00"
+        );
         let t = crate::backend::dns_sd::service_type_from_ptr(&ptr_rdata("_ipp._tcp", "local"));
         assert_eq!(t.map(|t| t.to_string()).as_deref(), Some("_ipp._tcp"));
     }
