@@ -29,7 +29,7 @@ use system_common::{NET, avahi_browse, lab, publish, runtime, wait_browse, withi
 dnssd_netlab::hide_libdns_sd_before_main!();
 
 /// The native backend on host 1's daemon; also checks the compat library is out of sight.
-fn native() -> ServiceDiscovery {
+async fn native() -> ServiceDiscovery {
     assert!(
         dnssd_netlab::compat_library::libdns_sd_hidden(),
         "libdns_sd is visible to this test process"
@@ -37,6 +37,7 @@ fn native() -> ServiceDiscovery {
     let sd = ServiceDiscovery::builder()
         .backend(BackendKind::Avahi)
         .build()
+        .await
         .unwrap();
     assert_eq!(sd.backend(), BackendKind::Avahi);
     sd
@@ -91,17 +92,27 @@ fn auto_chooses_avahi_over_d_bus_when_the_compat_library_is_missing() {
     runtime().block_on(async {
         // Without the library the dns_sd path cannot even start.
         let system = ServiceDiscovery::builder()
-            .backend(BackendKind::System)
-            .build();
+            .backend(BackendKind::DnsSd)
+            .build()
+            .await;
         assert!(
             matches!(system, Err(Error::LibraryUnavailable(_))),
             "{system:?}"
         );
         assert_eq!(
-            ServiceDiscovery::builder().chosen_backend(),
+            ServiceDiscovery::builder().chosen_backend().await.unwrap(),
             BackendKind::Avahi
         );
-        let sd = ServiceDiscovery::new().unwrap();
+        // `System` means the OS's responder by whichever path: D-Bus here.
+        assert_eq!(
+            ServiceDiscovery::builder()
+                .backend(BackendKind::System)
+                .chosen_backend()
+                .await
+                .unwrap(),
+            BackendKind::Avahi
+        );
+        let sd = ServiceDiscovery::new().await.unwrap();
         assert_eq!(sd.backend(), BackendKind::Avahi);
         let reg = within(
             NET,
@@ -125,7 +136,7 @@ fn auto_chooses_avahi_over_d_bus_when_the_compat_library_is_missing() {
 fn registration_with_subtypes_and_txt_update_is_seen_by_avahi_browse() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = native();
+        let sd = native().await;
         let reg = within(
             NET,
             "register",
@@ -206,7 +217,7 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
         .stderr(Stdio::null());
     let _sub_y = lab.host(2).spawn(sub_y);
     runtime().block_on(async {
-        let sd = native();
+        let sd = native().await;
         let mut browse = sd
             .browse(&ServiceType::new("_natpeer._tcp").unwrap())
             .unwrap();
@@ -321,7 +332,7 @@ fn name_conflicts_rename_like_avahi_and_report_the_final_name() {
         l.iter().any(|l| l.name == "Taken")
     });
     runtime().block_on(async {
-        let sd = native();
+        let sd = native().await;
         // Taken on the network: probing finds the peer.
         let reg = within(
             NET,
@@ -361,7 +372,7 @@ fn daemon_sigkill_and_restart_are_reported_and_recovered() {
     let (lab, a1, _a2) = lab();
     let _peer = publish(lab.host(2), "Peer Stay", "_natsurv._tcp", 5005, &[]);
     runtime().block_on(async {
-        let sd = native();
+        let sd = native().await;
         let mut reg = within(
             NET,
             "register",
@@ -434,7 +445,7 @@ fn a_thousand_registrations_from_one_process_are_all_resolved_remotely() {
     const COUNT: usize = 1000;
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = native();
+        let sd = native().await;
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..COUNT {
             let sd = sd.clone();
@@ -483,7 +494,7 @@ fn python_zeroconf_on_another_host_sees_a_native_registration() {
     let a1 = lab.host(1).start_avahi();
     a1.use_for_this_process();
     runtime().block_on(async {
-        let sd = native();
+        let sd = native().await;
         let reg = within(
             NET,
             "register",

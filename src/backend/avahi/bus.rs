@@ -423,35 +423,16 @@ pub(crate) fn avahi_error(name: &str, detail: Option<&str>) -> Error {
 }
 
 /// Whether `org.freedesktop.Avahi` has an owner on the system bus: `Some(answer)`, or `None`
-/// when the bus cannot be reached or does not answer within `timeout`. Runs on a thread of its
-/// own with its own small runtime, so it may be called from anywhere (also inside a runtime).
-pub(crate) fn avahi_on_system_bus(timeout: Duration) -> Option<bool> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("dnssd-avahi-probe".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            let answer = runtime.block_on(async {
-                let conn = tokio::time::timeout(timeout, Connection::system())
-                    .await
-                    .ok()?
-                    .ok()?;
-                tokio::time::timeout(timeout, name_has_owner(&conn))
-                    .await
-                    .ok()?
-                    .ok()
-            });
-            tx.send(answer).ok();
-        });
-    if spawned.is_err() {
-        return None;
-    }
-    rx.recv_timeout(timeout).ok().flatten()
+/// when the bus cannot be reached or does not answer within `timeout` (connection included).
+/// The probe's connection is closed afterwards.
+pub(crate) async fn avahi_on_system_bus(timeout: Duration) -> Option<bool> {
+    tokio::time::timeout(timeout, async {
+        let conn = Connection::system().await.ok()?;
+        name_has_owner(&conn).await.ok()
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]

@@ -51,11 +51,11 @@ use self::operations::{
     ObjectSpec, RegistrationCommand, RegistrationSpec, Shared, avahi_interface, run_registration,
     run_stream, txt_strings,
 };
-use crate::backend::Capabilities;
 use crate::backend::dns_sd::{
     AddressSink, BrowseSink, RecordSink, ReplySink, ResolveSink, ServiceTypeSink, normalize_domain,
 };
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
@@ -65,6 +65,12 @@ use crate::types::service::{Interface, Service};
 use crate::types::txt::TxtRecord;
 
 pub(crate) use self::bus::avahi_on_system_bus;
+
+/// Start the backend on the current tokio runtime (the bus is connected by the first
+/// operation).
+pub(crate) fn start(reconnect: bool) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(AvahiBackend::new(reconnect)?))
+}
 
 /// Name used in `Unsupported` errors.
 const BACKEND: &str = "avahi";
@@ -97,9 +103,24 @@ pub(crate) struct AvahiBackend {
     capabilities: Capabilities,
 }
 
-/// The control object of one registration (see `update_txt`).
+/// The control half of one registration; dropping it withdraws the service.
 struct AvahiRegistration {
     commands: mpsc::UnboundedSender<RegistrationCommand>,
+}
+
+impl RegistrationControl for AvahiRegistration {
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (done_tx, done_rx) = oneshot::channel();
+            self.commands
+                .send(RegistrationCommand::UpdateTxt(
+                    txt_strings(&txt.to_wire()),
+                    done_tx,
+                ))
+                .map_err(|_| Error::DaemonNotRunning)?;
+            done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+        })
+    }
 }
 
 impl AvahiBackend {
@@ -117,21 +138,6 @@ impl AvahiBackend {
         })
     }
 
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    /// End every operation and wait until their tasks are gone.
-    pub(crate) async fn shutdown(&self) {
-        self.shared.tracker.cancel_all();
-        self.shared.tracker.idle().await;
-    }
-
-    /// Wait until every operation whose handle was dropped has ended.
-    pub(crate) async fn idle(&self) {
-        self.shared.tracker.idle().await;
-    }
-
     fn spawn_stream<S: ReplySink>(&self, specs: Vec<ObjectSpec>, sink: S) -> EventStream<S::Event> {
         let (tx, rx) = mpsc::unbounded_channel();
         drop(self.runtime.spawn(run_stream(
@@ -144,7 +150,7 @@ impl AvahiBackend {
         EventStream::new(rx, OperationGuard::none())
     }
 
-    pub(crate) async fn register(
+    async fn register_service(
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
@@ -184,26 +190,37 @@ impl AvahiBackend {
         Ok((name, guard))
     }
 
-    pub(crate) async fn update_txt(
-        &self,
-        guard: &RegistrationGuard,
-        txt: &TxtRecord,
-    ) -> Result<()> {
-        let Some(registration) = guard.control.downcast_ref::<AvahiRegistration>() else {
-            return Err(unsupported("update_txt on another backend's registration"));
-        };
-        let (done_tx, done_rx) = oneshot::channel();
-        registration
-            .commands
-            .send(RegistrationCommand::UpdateTxt(
-                txt_strings(&txt.to_wire()),
-                done_tx,
-            ))
-            .map_err(|_| Error::DaemonNotRunning)?;
-        done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+}
+
+impl Backend for AvahiBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Avahi
     }
 
-    pub(crate) fn browse(
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn register<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<(InstanceName, RegistrationGuard)>> {
+        Box::pin(self.register_service(service))
+    }
+
+    /// Wait until every operation whose handle was dropped has ended (its objects freed).
+    fn wait_released(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.shared.tracker.idle())
+    }
+
+    /// End every operation (streams end, groups are freed so the daemon withdraws them) and
+    /// wait for their tasks. Operations started afterwards end at once.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.shared.tracker.cancel_all();
+        Box::pin(self.shared.tracker.idle())
+    }
+
+    fn browse(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
@@ -227,7 +244,7 @@ impl AvahiBackend {
         Ok(self.spawn_stream(specs, BrowseSink::new(service_type.clone())))
     }
 
-    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+    fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let spec = ObjectSpec::ServiceResolver {
             interface: avahi_interface(instance.interface),
             name: instance.name.to_string(),
@@ -237,7 +254,7 @@ impl AvahiBackend {
         Ok(self.spawn_stream(vec![spec], ResolveSink::new(instance.clone())))
     }
 
-    pub(crate) fn query_record(
+    fn query_record(
         &self,
         name: &str,
         rtype: u16,
@@ -255,7 +272,7 @@ impl AvahiBackend {
         Ok(self.spawn_stream(vec![spec], RecordSink::default()))
     }
 
-    pub(crate) fn lookup_host(
+    fn lookup_host(
         &self,
         host: &str,
         interface_choice: Interface,
@@ -272,7 +289,7 @@ impl AvahiBackend {
         Ok(self.spawn_stream(specs, AddressSink::default()))
     }
 
-    pub(crate) fn browse_types(
+    fn browse_types(
         &self,
         domain: Option<&str>,
         interface_choice: Interface,
