@@ -435,6 +435,8 @@ def bench_many(reg_impl, br_impl, count, idle_secs, workdir, timeout):
     conf = None
     if reg is not None:
         conf = reg.wait_for(lambda t, o: t == "SPAWNED" or (o is not None and o.get("event") == "registered"), 60)
+        if conf and conf[2] is not None and t0 is not None:
+            r["confirm_time"] = conf[2]["wall"] - t0
     b.stop()
     # Cold browse of the `count` services (fresh browser; for Avahi, a fresh daemon on h2).
     time.sleep(3)
@@ -563,13 +565,15 @@ def report_native(nat, n):
              f"resolved by avahi-browse -r on another host, vs Avahi's own {n} static service files "
              f"(timed from the daemon's start) in the same run:")
     L.append("")
-    L.append("| registrant | time (s) | packets | vs static files |")
-    L.append("|---|---|---|---|")
+    L.append("| registrant | all resolved remotely (s) | packets | vs static files | "
+             "all confirmed to the client (s) |")
+    L.append("|---|---|---|---|---|")
     for label, r in ((LABEL["avahi-dbus"], ours), ("avahi-daemon, static service files", static)):
         t = r.get("reg_time")
         shown = f"{t:.2f}" if t is not None else f"{r.get('reg_count', 0)} of {n} after {r.get('timeout')} s"
+        c = r.get("confirm_time")
         L.append(f"| {label} | {shown} | {r.get('reg_pkts', '-')} | "
-                 f"{ratio(t, static.get('reg_time'))} |")
+                 f"{ratio(t, static.get('reg_time'))} | {'-' if c is None else f'{c:.2f}'} |")
     L.append("")
     if ours.get("idle"):
         L.append(f"Idle, holding {n} (CPU ticks of 10 ms over {ours['idle_secs']} s; RSS):")

@@ -524,3 +524,41 @@ fn python_zeroconf_on_another_host_sees_a_native_registration() {
         drop(reg);
     });
 }
+
+/// The daemon's host name changes (`avahi-set-host-name`): the server goes through
+/// REGISTERING, our entry group is committed again, and the service points at the new name.
+#[test]
+fn a_host_name_change_recommits_the_registration() {
+    let (lab, _a1, _a2) = lab();
+    runtime().block_on(async {
+        let sd = native().await;
+        let reg = within(
+            NET,
+            "register",
+            sd.register(service("Renamed Host", "_natrehost._tcp", 4600)),
+        )
+        .await
+        .unwrap();
+        wait_browse(lab.host(2), "_natrehost._tcp", "our service", |l| {
+            l.iter().any(|l| l.name == "Renamed Host")
+        });
+        let new_host = format!("{}-renamed", lab.host(1).name());
+        let status = lab
+            .host(1)
+            .command("avahi-set-host-name")
+            .arg(&new_host)
+            .status()
+            .unwrap();
+        assert!(status.success(), "avahi-set-host-name: {status}");
+        wait_browse(
+            lab.host(2),
+            "_natrehost._tcp",
+            "the service on the new host name",
+            |l| {
+                l.iter()
+                    .any(|l| l.name == "Renamed Host" && l.host == format!("{new_host}.local"))
+            },
+        );
+        drop(reg);
+    });
+}

@@ -86,6 +86,17 @@ impl Routes {
         self.early_count += 1;
     }
 
+    /// Route `path` to `tx`, first handing over what arrived for it before.
+    fn claim(&mut self, path: &str, tx: mpsc::UnboundedSender<Signal>) {
+        if let Some((_, early)) = self.early.remove(path) {
+            self.early_count = self.early_count.saturating_sub(early.len());
+            for signal in early {
+                drop(tx.send(signal));
+            }
+        }
+        self.claimed.insert(path.to_owned(), tx);
+    }
+
     fn prune(&mut self, now: Instant) {
         let mut dropped = 0;
         self.early.retain(|_, (since, signals)| {
@@ -207,15 +218,10 @@ impl Bus {
     /// Route the signals of `path` to `tx`, starting with those that arrived
     /// before this call.
     pub(crate) fn subscribe(&self, path: &str, tx: mpsc::UnboundedSender<Signal>) -> Subscription {
-        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, early)) = routes.early.remove(path) {
-            routes.early_count = routes.early_count.saturating_sub(early.len());
-            for signal in early {
-                drop(tx.send(signal));
-            }
-        }
-        routes.claimed.insert(path.to_owned(), tx);
-        drop(routes);
+        self.routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .claim(path, tx);
         Subscription {
             routes: Arc::clone(&self.routes),
             path: path.to_owned(),
@@ -438,6 +444,63 @@ pub(crate) async fn avahi_on_system_bus(timeout: Duration) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn signal(path: &str, member: &str) -> Signal {
+        Message::signal(path, "org.freedesktop.Avahi.ServiceBrowser", member)
+            .and_then(|b| b.build(&()))
+            .unwrap_or_else(|e| panic!("signal: {e}"))
+    }
+
+    fn member(signal: &Signal) -> String {
+        signal
+            .header()
+            .member()
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn signals_before_the_path_is_claimed_are_delivered_first_and_in_order() {
+        let routes = Arc::new(Mutex::new(Routes::default()));
+        let lock = || routes.lock().unwrap_or_else(PoisonError::into_inner);
+        lock().deliver(
+            "/Client1/ServiceBrowser1",
+            signal("/Client1/ServiceBrowser1", "ItemNew"),
+        );
+        lock().deliver(
+            "/Client1/ServiceBrowser1",
+            signal("/Client1/ServiceBrowser1", "AllForNow"),
+        );
+        lock().deliver(
+            "/Client1/ServiceBrowser2",
+            signal("/Client1/ServiceBrowser2", "ItemNew"),
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        lock().claim("/Client1/ServiceBrowser1", tx);
+        lock().deliver(
+            "/Client1/ServiceBrowser1",
+            signal("/Client1/ServiceBrowser1", "ItemRemove"),
+        );
+        let got: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|s| member(&s))
+            .collect();
+        assert_eq!(got, ["ItemNew", "AllForNow", "ItemRemove"]);
+        assert_eq!(
+            lock().early_count,
+            1,
+            "the other path's signal waits for its claim"
+        );
+    }
+
+    #[test]
+    fn the_early_buffer_is_bounded() {
+        let mut routes = Routes::default();
+        for i in 0..EARLY_MAX + 10 {
+            let path = format!("/Client1/RecordBrowser{i}");
+            routes.deliver(&path, signal(&path, "ItemNew"));
+        }
+        assert!(routes.early_count <= EARLY_MAX, "{}", routes.early_count);
+    }
 
     #[test]
     fn avahi_error_names_map_to_typed_errors() {

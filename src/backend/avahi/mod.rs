@@ -189,7 +189,6 @@ impl AvahiBackend {
         };
         Ok((name, guard))
     }
-
 }
 
 impl Backend for AvahiBackend {
