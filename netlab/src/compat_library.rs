@@ -4,7 +4,7 @@
 //! (and its children) is affected.
 //!
 //! A mount namespace can only be entered by a single-threaded process, and a test body runs on
-//! a thread of the harness: [`hide_libdns_sd_before_main!`] does it from an `.init_array`
+//! a thread of the harness: [`hide_libdns_sd_before_main!`](crate::hide_libdns_sd_before_main) does it from an `.init_array`
 //! entry of the test binary, before `main` starts any thread. Each test then asserts
 //! [`libdns_sd_hidden`].
 
@@ -82,7 +82,7 @@ pub fn libdns_sd_hidden() -> bool {
         .all(|file| std::fs::metadata(file).is_ok_and(|m| m.file_type().is_char_device()))
 }
 
-/// Called from the `.init_array` entry of [`hide_libdns_sd_before_main!`]: hides the library
+/// Called from the `.init_array` entry of [`hide_libdns_sd_before_main!`](crate::hide_libdns_sd_before_main): hides the library
 /// when running inside `scripts/netlab run` (never outside it, e.g. when nextest lists tests).
 pub fn hide_libdns_sd_in_netlab() {
     if std::env::var_os("DNSSD_NETLAB").is_some() {
