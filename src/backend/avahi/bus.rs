@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use zbus::message::Type as MessageType;
 use zbus::{Connection, MatchRule, Message, MessageStream};
 
@@ -131,6 +131,8 @@ pub(crate) struct Bus {
     presence: watch::Receiver<Presence>,
     server_state: watch::Receiver<i32>,
     calls: Semaphore,
+    /// Dropped with the bus: the router then ends and the connection closes.
+    _stop_router: oneshot::Sender<()>,
 }
 
 impl std::fmt::Debug for Routes {
@@ -187,22 +189,36 @@ impl Bus {
             present,
             generation: 0,
         });
-        let (state_tx, server_state) = watch::channel(server_state::RUNNING);
+        // Start from the daemon's state (a later change is already queued on `signals`).
+        let mut state = server_state::RUNNING;
+        if present {
+            let reply = conn
+                .call_method(Some(AVAHI), SERVER_PATH, Some(SERVER), "GetState", &())
+                .await;
+            if let Ok(current) = reply.and_then(|r| r.body().deserialize::<i32>()) {
+                state = current;
+            }
+        }
+        let (state_tx, server_state) = watch::channel(state);
         let routes = Arc::new(Mutex::new(Routes::default()));
+        let (stop_router, stop) = oneshot::channel();
         drop(tokio::spawn(route(
             signals,
             owners,
+            stop,
             Arc::clone(&routes),
             presence_tx,
             state_tx,
         )));
-        Ok(Arc::new(Bus {
+        let bus = Bus {
             conn,
             routes,
             presence,
             server_state,
             calls: Semaphore::new(CALLS_IN_FLIGHT),
-        }))
+            _stop_router: stop_router,
+        };
+        Ok(Arc::new(bus))
     }
 
     /// The daemon's presence, to watch.
@@ -308,14 +324,20 @@ async fn name_has_owner(conn: &Connection) -> Result<bool, Error> {
 async fn route(
     mut signals: MessageStream,
     mut owners: MessageStream,
+    mut stop: oneshot::Receiver<()>,
     routes: Arc<Mutex<Routes>>,
     presence: watch::Sender<Presence>,
     server_state: watch::Sender<i32>,
 ) {
     use futures_core::Stream;
+    use std::future::Future;
     use std::pin::Pin;
     loop {
         let next = std::future::poll_fn(|cx| {
+            if Pin::new(&mut stop).poll(cx).is_ready() {
+                // The bus was dropped: end, closing the connection with the streams.
+                return std::task::Poll::Ready((false, None));
+            }
             if let std::task::Poll::Ready(owner) = Pin::new(&mut owners).poll_next(cx) {
                 return std::task::Poll::Ready((true, owner));
             }
