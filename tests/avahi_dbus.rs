@@ -523,6 +523,7 @@ fn python_zeroconf_on_another_host_sees_a_native_registration() {
         );
         drop(reg);
     });
+    assert_no_host_name_conflict(&lab);
 }
 
 /// The daemon's host name changes (`avahi-set-host-name`): the server goes through
@@ -561,4 +562,5 @@ fn a_host_name_change_recommits_the_registration() {
         );
         drop(reg);
     });
+    assert_no_host_name_conflict(&lab);
 }
