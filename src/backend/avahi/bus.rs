@@ -20,8 +20,10 @@ const SERVER_PATH: &str = "/";
 /// The server interface (`Server2` adds only `...Prepare`, not relied on).
 pub(crate) const SERVER: &str = "org.freedesktop.Avahi.Server";
 
-/// Every method call gives up after this long (a hung daemon).
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Every method call gives up after this long (a hung daemon): libdbus's default. Under load
+/// (1000 commits while another host browses them, on a busy machine) single calls were seen
+/// to take over 10 s.
+const CALL_TIMEOUT: Duration = Duration::from_secs(25);
 /// Method calls in flight at once on the connection: dbus-daemon limits pending replies per
 /// connection (128 on a default system bus), and 1000 registrations start at once.
 const CALLS_IN_FLIGHT: usize = 64;
