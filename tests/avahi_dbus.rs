@@ -49,7 +49,7 @@ fn txt(pairs: &[(&str, &str)]) -> TxtRecord {
 
 fn service(name: &str, service_type: &str, port: u16) -> Service {
     Service::new(ServiceType::new(service_type).unwrap(), port)
-        .name(InstanceName::new(name).unwrap())
+        .with_name(InstanceName::new(name).unwrap())
 }
 
 /// Host `index`'s avahi-daemon log.
@@ -142,10 +142,10 @@ fn registration_with_subtypes_and_txt_update_is_seen_by_avahi_browse() {
             "register",
             sd.register(
                 service("Native Web.1", "_natweb._tcp", 4242)
-                    .txt(txt(&[("path", "/index.html"), ("v", "1")]))
-                    .subtype("_printer")
+                    .with_txt(txt(&[("path", "/index.html"), ("v", "1")]))
+                    .with_subtype("_printer")
                     .unwrap()
-                    .subtype("_scanner")
+                    .with_subtype("_scanner")
                     .unwrap(),
             ),
         )
@@ -223,8 +223,8 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
             .unwrap();
         let instance = added(&mut browse, "Peer Svc").await;
         assert_eq!(instance.service_type.to_string(), "_natpeer._tcp");
-        assert_eq!(instance.domain, "local.");
-        assert_ne!(instance.interface, 0);
+        assert_eq!(instance.domain.as_str(), "local.");
+        assert_ne!(instance.interface, dnssd::Interface::Any);
 
         let resolved = within(NET, "resolve", sd.resolve(&instance)).await.unwrap();
         assert_eq!(resolved.port, 5001);
@@ -264,7 +264,7 @@ fn browse_resolve_lookup_query_and_types_of_an_avahi_publish_peer() {
         })
         .await;
         assert_eq!(record.name, "Peer Svc._natpeer._tcp.local.");
-        assert_eq!(record.rtype, 16);
+        assert_eq!(record.rtype, RecordType::TXT);
         assert_eq!(record.rdata, b"\x03a=1");
 
         let mut types = sd.browse_types().unwrap();
@@ -498,7 +498,7 @@ fn python_zeroconf_on_another_host_sees_a_native_registration() {
         let reg = within(
             NET,
             "register",
-            sd.register(service("Zc Sees", "_natzc._tcp", 4500).txt(txt(&[("k", "v")]))),
+            sd.register(service("Zc Sees", "_natzc._tcp", 4500).with_txt(txt(&[("k", "v")]))),
         )
         .await
         .unwrap();

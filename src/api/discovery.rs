@@ -2,12 +2,13 @@
 //! through it.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
 
+use crate::api::own::{OwnEntry, OwnRegistrations};
 use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 use crate::backend::embedded::EmbeddedConfig;
 use crate::backend::operation::RegistrationGuard;
@@ -32,7 +33,11 @@ pub struct ServiceDiscoveryBuilder {
     backend: BackendKind,
     reconnect: bool,
     embedded: EmbeddedConfig,
+    answer_timeout: Duration,
 }
+
+/// Default of [`ServiceDiscoveryBuilder::answer_timeout`].
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServiceDiscoveryBuilder {
     /// Choose the backend (default [`BackendKind::Auto`]; see [`ServiceDiscovery`] for how
@@ -47,6 +52,15 @@ impl ServiceDiscoveryBuilder {
     /// fatal error for every open operation.
     pub fn reconnect(mut self, reconnect: bool) -> Self {
         self.reconnect = reconnect;
+        self
+    }
+
+    /// How long the one-shot calls ([`ServiceDiscovery::resolve`],
+    /// [`ServiceDiscovery::lookup_host`]) wait for a first answer before they fail with
+    /// [`Error::Timeout`] (default [`DEFAULT_ANSWER_TIMEOUT`], 10 s: an mDNS responder that is
+    /// there answers within about a second, and a querier retries for a few seconds more).
+    pub fn answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
         self
     }
 
@@ -103,7 +117,11 @@ impl ServiceDiscoveryBuilder {
             BackendKind::Avahi => return Err(Error::unsupported("avahi over D-Bus", "avahi")),
             _ => crate::backend::dns_sd::start(self.reconnect)?,
         };
-        Ok(ServiceDiscovery { backend })
+        Ok(ServiceDiscovery {
+            backend,
+            own: Arc::default(),
+            answer_timeout: self.answer_timeout,
+        })
     }
 }
 
@@ -184,6 +202,11 @@ impl ServiceDiscoveryBuilder {
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
     backend: Arc<dyn Backend>,
+    /// Services registered through this handle (and its clones), for [`Endpoint::is_own`].
+    ///
+    /// [`Endpoint::is_own`]: crate::Endpoint::is_own
+    own: Arc<OwnRegistrations>,
+    answer_timeout: Duration,
 }
 
 impl ServiceDiscovery {
@@ -198,6 +221,7 @@ impl ServiceDiscovery {
             backend: BackendKind::Auto,
             reconnect: true,
             embedded: EmbeddedConfig::default(),
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         }
     }
 
@@ -215,7 +239,33 @@ impl ServiceDiscovery {
     /// rename on conflict). Dropping the returned handle deregisters it.
     pub async fn register(&self, service: Service) -> Result<Registration> {
         let (name, guard) = self.backend.register(&service).await?;
-        Ok(Registration { name, guard })
+        tracing::info!(
+            backend = %self.backend.kind(),
+            requested = ?service.name().map(InstanceName::as_str),
+            name = %name,
+            service_type = %service.service_type(),
+            port = service.port(),
+            "service registered"
+        );
+        let own = OwnEntry::new(&self.own, &name, &service);
+        let service = Mutex::new(service.with_name(name.clone()));
+        Ok(Registration {
+            name,
+            guard,
+            own,
+            service,
+            discovery: self.clone(),
+        })
+    }
+
+    /// True when `instance` is one of the services registered through this handle (or a
+    /// clone of it) and still registered.
+    pub fn is_own(&self, instance: &Instance) -> bool {
+        self.own.contains(&OwnRegistrations::key(
+            &instance.name,
+            &instance.service_type,
+            &instance.domain,
+        ))
     }
 
     /// Browse for instances of `service_type` (with at most one subtype on Avahi) on every
@@ -232,16 +282,22 @@ impl ServiceDiscovery {
         interface: Interface,
     ) -> Result<Browse> {
         let events = self.backend.browse(service_type, domain, interface)?;
-        Ok(Browse::new(events, self.clone()))
+        Ok(Browse::new(
+            events,
+            Arc::clone(&self.backend),
+            Arc::clone(&self.own),
+        ))
     }
 
-    /// Resolve an instance: its first answer. Waits until one arrives (wrap in a timeout for a
-    /// bound); a missing daemon is reported at once.
+    /// Resolve an instance: its first answer. Fails with [`Error::Timeout`] when none arrives
+    /// within the [answer timeout](ServiceDiscoveryBuilder::answer_timeout); a missing daemon is
+    /// reported at once.
     pub async fn resolve(&self, instance: &Instance) -> Result<Resolved> {
         let mut stream = self.backend.resolve(instance)?;
-        match stream.next_event().await {
-            Some(result) => result,
-            None => Err(Error::DaemonNotRunning),
+        match tokio::time::timeout(self.answer_timeout, stream.next_event()).await {
+            Err(_elapsed) => Err(Error::Timeout),
+            Ok(Some(result)) => result,
+            Ok(None) => Err(Error::DaemonNotRunning),
         }
     }
 
@@ -260,8 +316,10 @@ impl ServiceDiscovery {
         Ok(ResolveStream::from_events(self.backend.resolve(instance)?))
     }
 
-    /// Addresses of `host` (e.g. `h.local`): waits for the first, then collects those that
-    /// follow within a short settling time. IPv6 link-local addresses carry their scope id.
+    /// Addresses of `host` (e.g. `h.local`): waits for the first (at most the
+    /// [answer timeout](ServiceDiscoveryBuilder::answer_timeout), then [`Error::Timeout`]),
+    /// then collects those that follow within a short settling time. IPv6 link-local addresses
+    /// carry their scope id.
     pub async fn lookup_host(&self, host: &str) -> Result<Vec<HostAddress>> {
         let mut stream = self.backend.lookup_host(host, Interface::Any)?;
         let mut addresses: Vec<HostAddress> = Vec::new();
@@ -273,11 +331,13 @@ impl ServiceDiscovery {
             }
             HostAddressEvent::Removed(a) => addresses.retain(|x| *x != a),
         };
+        let first_deadline = tokio::time::Instant::now() + self.answer_timeout;
         while addresses.is_empty() {
-            match stream.next_event().await {
-                Some(Ok(event)) => apply(event, &mut addresses),
-                Some(Err(e)) => return Err(e),
-                None => return Err(Error::DaemonNotRunning),
+            match tokio::time::timeout_at(first_deadline, stream.next_event()).await {
+                Err(_elapsed) => return Err(Error::Timeout),
+                Ok(Some(Ok(event))) => apply(event, &mut addresses),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(None) => return Err(Error::DaemonNotRunning),
             }
         }
         let deadline = tokio::time::Instant::now() + LOOKUP_SETTLE;
@@ -352,9 +412,14 @@ impl ServiceDiscovery {
 /// confirmation: the daemon going away (an `Err` item), the registration being re-established
 /// when it comes back, or a rename after a late conflict.
 #[derive(Debug)]
+#[must_use = "dropping a Registration withdraws the service at once; keep it for as long as the service should be visible"]
 pub struct Registration {
     name: InstanceName,
     guard: RegistrationGuard,
+    own: OwnEntry,
+    /// What was registered (with the confirmed name and latest TXT), for re-registration.
+    service: Mutex<Service>,
+    discovery: ServiceDiscovery,
 }
 
 impl Registration {
@@ -365,14 +430,68 @@ impl Registration {
 
     /// Replace the TXT record while the service stays registered.
     pub async fn update_txt(&self, txt: TxtRecord) -> Result<()> {
-        self.guard.control.update_txt(&txt).await
+        self.guard.control.update_txt(&txt).await?;
+        let mut service = self.lock_service();
+        *service = service.clone().with_txt(txt);
+        Ok(())
+    }
+
+    /// Move the service to another port. DNS-SD has no "change the port" operation a
+    /// responder announces as such, so this withdraws the registration (goodbye) and registers
+    /// it again under its confirmed name and current TXT; browsers see it leave and come back
+    /// (about a second, the probing of the name). On error the service is no longer
+    /// registered.
+    pub async fn update_port(&mut self, port: u16) -> Result<()> {
+        let service = self.service().with_name(self.name.clone()).with_port(port);
+        let (name, guard) = {
+            let old = std::mem::replace(&mut self.guard, RegistrationGuard::ended());
+            old.control.unregister().await;
+            self.discovery.backend.register(&service).await?
+        };
+        self.own = OwnEntry::new(&self.discovery.own, &name, &service);
+        self.name = name;
+        self.guard = guard;
+        *self.lock_service() = service;
+        Ok(())
+    }
+
+    /// Withdraw the service and wait until the backend has acted on it: the embedded engine
+    /// has queued its goodbye packets, the daemon's reference is released (the daemon then
+    /// sends the goodbyes). Dropping a `Registration` withdraws it too, without waiting.
+    pub async fn unregister(self) {
+        let Registration { guard, own, .. } = self;
+        guard.control.unregister().await;
+        drop(own);
+    }
+
+    /// The service as registered now: its confirmed name, latest TXT and port.
+    pub fn service(&self) -> Service {
+        self.lock_service().clone()
+    }
+
+    fn lock_service(&self) -> std::sync::MutexGuard<'_, Service> {
+        self.service
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn renamed(&mut self, name: &InstanceName) {
+        if *name != self.name {
+            tracing::info!(from = %self.name, to = %name, "registration renamed after a name conflict");
+        } else {
+            tracing::info!(name = %name, "registration re-established");
+        }
+        self.name = name.clone();
+        let service = self.service().with_name(name.clone());
+        self.own = OwnEntry::new(&self.discovery.own, name, &service);
+        *self.lock_service() = service;
     }
 
     /// The next event after confirmation; `None` once the registration ended for good.
     pub async fn next_event(&mut self) -> Option<Result<RegistrationEvent>> {
         let event = self.guard.events.next_event().await;
         if let Some(Ok(RegistrationEvent::Registered(name))) = &event {
-            self.name = name.clone();
+            self.renamed(name);
         }
         event
     }
@@ -385,7 +504,7 @@ impl Stream for Registration {
         let this = self.get_mut();
         let event = crate::api::stream::poll_registration_event(&mut this.guard, cx);
         if let Poll::Ready(Some(Ok(RegistrationEvent::Registered(name)))) = &event {
-            this.name = name.clone();
+            this.renamed(name);
         }
         event
     }

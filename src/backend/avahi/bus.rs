@@ -440,7 +440,10 @@ pub(crate) fn avahi_error(name: &str, detail: Option<&str>) -> Error {
         | "TooManyEntriesError"
         | "LimitsExceeded" => Error::Refused,
         "AccessDeniedError" | "AccessDenied" => Error::NoAuth,
-        "NotSupportedError" | "IsPatternError" => Error::UnsupportedByDaemon,
+        "NotSupportedError" | "IsPatternError" => Error::Unsupported {
+            operation: detail.unwrap_or(short).to_owned().into(),
+            backend: "avahi".into(),
+        },
         "BadStateError" => Error::BadState,
         "InvalidInterfaceError" => Error::BadInterfaceIndex,
         "NotFoundError" => Error::NoSuchRecord,

@@ -154,17 +154,23 @@ impl AvahiBackend {
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
-        let interface = interface(service.interface_choice(), "register")?;
+        let interface = interface(service.interface(), "register")?;
         let service_type = service.service_type();
         let spec = RegistrationSpec {
             interface,
-            name: service.instance_name().map(ToString::to_string),
+            name: service.name().map(ToString::to_string),
             service_type: service_type.without_subtypes().to_string(),
             subtypes: service_type.subtype_names(),
-            domain: service.domain_name().unwrap_or_default().to_owned(),
-            host: service.host_name().unwrap_or_default().to_owned(),
+            domain: service
+                .domain()
+                .map(|d| d.as_str().to_owned())
+                .unwrap_or_default(),
+            host: service
+                .host()
+                .map(|h| h.as_str().to_owned())
+                .unwrap_or_default(),
             port: service.port(),
-            txt: txt_strings(&service.txt_record().to_wire()),
+            txt: txt_strings(&service.txt().to_wire()),
         };
         let (confirm_tx, confirm_rx) = oneshot::channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -245,10 +251,10 @@ impl Backend for AvahiBackend {
 
     fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let spec = ObjectSpec::ServiceResolver {
-            interface: avahi_interface(instance.interface),
+            interface: avahi_interface(instance.interface.index()),
             name: instance.name.to_string(),
             service_type: instance.service_type.without_subtypes().to_string(),
-            domain: instance.domain.clone(),
+            domain: instance.domain.as_str().to_owned(),
         };
         Ok(self.spawn_stream(vec![spec], ResolveSink::new(instance.clone())))
     }
