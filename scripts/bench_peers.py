@@ -130,8 +130,9 @@ def ratio(a, b):
 def registrant(impl, lab, h, name, count=1):
     """Start a registrant; returns (Proc, t0 getter). t0 = just before the library handle is made
     (ours, python-zeroconf) or just before avahi-publish is exec'd."""
-    if impl in ("embedded", "system"):
-        p = Proc(in_host(lab, h, [BIN, "--backend", impl, "register", name, TYPE, PORT,
+    if impl in ("embedded", "system", "avahi-dbus"):
+        backend = NATIVE_BACKEND.get(impl, impl)
+        p = Proc(in_host(lab, h, [BIN, "--backend", backend, "register", name, TYPE, PORT,
                                   "--count", str(count)]), impl)
     elif impl == "zeroconf":
         p = Proc(in_host(lab, h, ["python3", ZC, "register", name, TYPE, PORT, "--count", str(count)]), impl)
@@ -158,14 +159,18 @@ def t_start(p, timeout=10):
     return item[2]["wall"] if item[2] is not None else item[0]
 
 
+# Our native Avahi path: the `avahi-dbus` rows run bench_peer with `--backend avahi`.
+NATIVE_BACKEND = {"avahi-dbus": "avahi"}
+
+
 def browser(impl, lab, h, expect=1, timeout=30):
-    if impl in ("embedded", "system"):
-        return Proc(in_host(lab, h, [BIN, "--backend", impl, "browse", TYPE, "--expect", str(expect),
+    if impl in ("embedded", "system", "avahi-dbus"):
+        return Proc(in_host(lab, h, [BIN, "--backend", NATIVE_BACKEND.get(impl, impl), "browse", TYPE, "--expect", str(expect),
                                      "--timeout", str(timeout)]), impl)
     if impl == "zeroconf":
         return Proc(in_host(lab, h, ["python3", ZC, "browse", TYPE, "--expect", str(expect),
                                      "--timeout", str(timeout)]), impl)
-    if impl.startswith("avahi"):
+    if impl.startswith("avahi"):  # avahi-browse
         return Proc(in_host(lab, h, announced(["avahi-browse", "-r", "-p", TYPE]), uts=False), "avahi")
     raise ValueError(impl)
 
@@ -177,7 +182,7 @@ def avahi_resolved(text, obj):
 def browser_done(impl, p, expect, timeout, counts=None):
     """Wall time when the browser has `expect` distinct resolved instances, or None (then the
     number it had is appended to `counts`)."""
-    if not impl.startswith("avahi"):
+    if not impl.startswith("avahi") or impl in NATIVE_BACKEND:
         item = p.wait_for(lambda t, o: o is not None and o.get("event") in ("done", "timeout", "error"),
                           timeout + 5)
         if item and item[2]["event"] == "done":
@@ -402,7 +407,7 @@ def bench_many(reg_impl, br_impl, count, idle_secs, workdir, timeout):
     netlab("up", lab, 2)
     if br_impl == "avahi":
         netlab("avahi", lab, 2)
-    if reg_impl == "avahi-publish":
+    if reg_impl in ("avahi-publish", "avahi-dbus"):
         netlab("avahi", lab, 1)
     elif reg_impl == "avahi":
         # Avahi's cheapest way to hold many services: static service files, loaded when the
@@ -430,6 +435,8 @@ def bench_many(reg_impl, br_impl, count, idle_secs, workdir, timeout):
     conf = None
     if reg is not None:
         conf = reg.wait_for(lambda t, o: t == "SPAWNED" or (o is not None and o.get("event") == "registered"), 60)
+        if conf and conf[2] is not None and t0 is not None:
+            r["confirm_time"] = conf[2]["wall"] - t0
     b.stop()
     # Cold browse of the `count` services (fresh browser; for Avahi, a fresh daemon on h2).
     time.sleep(3)
@@ -456,7 +463,11 @@ def bench_many(reg_impl, br_impl, count, idle_secs, workdir, timeout):
         # Idle: nothing browses any more; let the announcements end, then count CPU ticks.
         time.sleep(3)
         clients = []
-        if reg_impl.startswith("avahi"):
+        if reg_impl == "avahi-dbus":
+            # Our client holding the groups, and the daemon serving them.
+            pids = {"avahi-dbus": conf[2].get("pid") if conf and conf[2] else None,
+                    "avahi-daemon (serving dnssd over D-Bus)": avahi_pid(lab, 1)}
+        elif reg_impl.startswith("avahi"):
             pids = {"avahi-daemon": avahi_pid(lab, 1)}
             if reg is not None:
                 clients = [p for p in descendants(reg.p.pid) if comm(p) == "avahi-publish"]
@@ -483,13 +494,121 @@ def bench_many(reg_impl, br_impl, count, idle_secs, workdir, timeout):
 
 
 # ---------------------------------------------------------------------------------------------
+# (5) the native Avahi path (D-Bus): register -> seen vs avahi-publish; many services
+
+def bench_native(runs, count, idle_secs, workdir, timeout):
+    """Our `--backend avahi` against avahi-publish, both served by h1's avahi-daemon and seen by
+    a python-zeroconf observer on h2 (no daemon there); then `count` registrations from one
+    process vs Avahi's static service files, both resolved by avahi-browse -r on h2."""
+    lab = "bn"
+    netlab("up", lab, 2)
+    netlab("avahi", lab, 1)
+    zc = Proc(in_host(lab, 2, ["python3", ZC, "browse", TYPE, "--expect", "0", "--every",
+                               "--timeout", "100000"]), "zc-observer")
+    zc.event("start", 10)
+    time.sleep(2)
+    res = {k: {"zc": [], "confirm": [], "fail": 0} for k in ("avahi-dbus", "avahi")}
+    for i in range(runs):
+        for impl in res:
+            name = f"nat-{impl}-{TAG}-{i}"
+            mz = zc.mark()
+            p = registrant(impl, lab, 1, name)
+            t0 = t_start(p)
+            seen = zc.wait_for(lambda t, o: o is not None and o.get("event") == "up" and o.get("name") == name,
+                               10, mz)
+            conf = p.wait_for(lambda t, o: (o is not None and o.get("event") == "registered") or
+                              t.startswith("Established"), 1)
+            if t0 is None or seen is None:
+                res[impl]["fail"] += 1
+                log(f"native register {impl} run {i}: not seen")
+            else:
+                res[impl]["zc"].append(seen[2]["wall"] - t0)
+                if conf:
+                    res[impl]["confirm"].append((conf[2]["wall"] if conf[2] else conf[0]) - t0)
+            mz = zc.mark()
+            p.stop()
+            zc.wait_for(lambda t, o: o is not None and o.get("event") == "removed" and o.get("name") == name,
+                        3, mz)
+            time.sleep(0.3)
+        log(f"native register: run {i + 1}/{runs} " + " ".join(
+            f"{k}={ms(v['zc'][-1]) if v['zc'] else '-'}" for k, v in res.items()))
+    zc.stop()
+    netlab("down", lab)
+    # python-zeroconf browses without avahi-browse's limit (1024 objects per D-Bus client: one
+    # resolver per instance and protocol); avahi-browse gives the cold browse through a daemon.
+    many = [bench_many("avahi-dbus", "zeroconf", count, 0, workdir, timeout),
+            bench_many("avahi", "zeroconf", count, 0, workdir, timeout),
+            bench_many("avahi-dbus", "avahi", count, idle_secs, workdir, timeout),
+            bench_many("avahi", "avahi", count, 0, workdir, timeout)]
+    return {"register": res, "many": many}
+
+
+def report_native(nat, n):
+    L = ["### 5. Native Avahi path (D-Bus, no libdns_sd)", ""]
+    reg = nat["register"]
+    a = stats(reg["avahi"]["zc"])
+    L.append("Register -> seen: from the registrant's start (bench_peer --backend avahi: before the "
+             "handle is made; avahi-publish: its exec) to a python-zeroconf browser on another host "
+             "reporting it resolved with an address. Both are served by the same avahi-daemon.")
+    L.append("")
+    L.append("| registrant | median | min | p90 | max | vs avahi-publish | confirmed (median) | failed |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for impl in ("avahi-dbus", "avahi"):
+        v = reg[impl]
+        s, sc = stats(v["zc"]), stats(v["confirm"])
+        label = LABEL[impl] if impl != "avahi" else "avahi-publish"
+        if s is None:
+            L.append(f"| {label} | - | - | - | - | - | - | {v['fail']} |")
+            continue
+        L.append(f"| {label} | {ms(s['median'])} | {ms(s['min'])} | {ms(s['p90'])} | {ms(s['max'])} | "
+                 f"{ratio(s['median'], a and a['median'])} | {ms(sc and sc['median'])} | {v['fail']} |")
+    L.append("")
+    by = {(r["registrant"], r["browser"]): r for r in nat["many"]}
+    ours = by.get(("avahi-dbus", "avahi"), {})
+    L.append(f"{n} registrations from one process (one D-Bus connection, one entry group each) -> all "
+             f"resolved on another host, vs Avahi's own {n} static service files (timed from the "
+             f"daemon's start) in the same run. Registering: the browser runs first. Cold: a fresh "
+             f"browser (avahi-browse: on a freshly restarted daemon) once all are registered.")
+    L.append("")
+    L.append("| registrant -> browser | confirmed to the client (s) | registering: all resolved (s) | "
+             "vs static files | cold: all resolved (s) | vs static files |")
+    L.append("|---|---|---|---|---|---|")
+
+    def shown(r, phase):
+        t = r.get(f"{phase}_time")
+        if t is None:
+            return f"{r.get(phase + '_count', 0)} of {n} after {r.get('timeout')} s"
+        return f"{t:.2f}"
+
+    for (reg, br), r in by.items():
+        static = by.get(("avahi", br), {})
+        label = LABEL[reg] if reg != "avahi" else "avahi-daemon, static service files"
+        c = r.get("confirm_time")
+        L.append(f"| {label} -> {LABEL[br]} | {'-' if c is None else f'{c:.2f}'} | {shown(r, 'reg')} | "
+                 f"{ratio(r.get('reg_time'), static.get('reg_time'))} | {shown(r, 'cold')} | "
+                 f"{ratio(r.get('cold_time'), static.get('cold_time'))} |")
+    L.append("")
+    if ours.get("idle"):
+        L.append(f"Idle, holding {n} (CPU ticks of 10 ms over {ours['idle_secs']} s; RSS):")
+        L.append("")
+        L.append("| process | CPU ticks | RSS (MB) |")
+        L.append("|---|---|---|")
+        for k, v in ours["idle"].items():
+            rss = "-" if v["rss_kb"] is None else f"{v['rss_kb'] / 1024:.1f}"
+            ticks = "-" if v["ticks"] is None else v["ticks"]
+            L.append(f"| {LABEL.get(k, k)} | {ticks} / {ours['idle_secs']} s | {rss} |")
+        L.append("")
+    return L
+
+
+# ---------------------------------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int)
     ap.add_argument("--count", type=int, default=1000)
-    ap.add_argument("--only", default="register,cold,many")
+    ap.add_argument("--only", default="register,cold,many,native")
     ap.add_argument("--many-impls", default="embedded,avahi,zeroconf")
     ap.add_argument("--pairs", help="registrant:browser,... for the many-services part")
     ap.add_argument("--json", help="also write the raw results here")
@@ -520,13 +639,15 @@ def main():
         timeout = 20 if args.quick else 90
         out["many"] = [bench_many(r, b, args.count, idle if r.startswith(b[:5]) else 0, workdir, timeout)
                        for r, b in pairs]
+    if "native" in only:
+        out["native"] = bench_native(runs, args.count, idle, workdir, 20 if args.quick else 90)
     out["elapsed"] = time.time() - started
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     print(report(out, args.command))
 
 
-LABEL = {"embedded": "dnssd embedded", "system": "dnssd system (on avahi)", "avahi": "avahi-daemon 0.8",
+LABEL = {"avahi-dbus": "dnssd avahi (native D-Bus path)", "embedded": "dnssd embedded", "system": "dnssd system (on avahi)", "avahi": "avahi-daemon 0.8",
          "avahi-publish": "avahi-daemon 0.8, one avahi-publish per service",
          "zeroconf": "python-zeroconf 0.154"}
 
@@ -643,6 +764,8 @@ def report(out, command):
                 what = LABEL.get(k, k) + (" (static services)" if r["registrant"] == "avahi" else "")
                 L.append(f"| {what} | {ticks} / {r['idle_secs']} s | {rss} |")
         L.append("")
+    if out.get("native"):
+        L += report_native(out["native"], out["count"])
     L += goals(out)
     return "\n".join(L)
 

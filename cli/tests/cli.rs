@@ -502,6 +502,35 @@ fn register_seen_by_avahi_then_sigint_withdraws_it_embedded() {
     register_seen_then_withdrawn(Backend::Embedded, "INT");
 }
 
+/// `--backend avahi` (the native D-Bus path, named explicitly): registered through host 1's
+/// avahi-daemon, seen by avahi-browse on host 2, withdrawn on SIGTERM.
+#[test]
+fn register_with_backend_avahi_is_seen_by_avahi_browse() {
+    let net = net(Backend::System);
+    let name = "Cli Native";
+    let mut browser = Running::start(net.peer_command("avahi-browse", &["-rp", "_clinat._tcp"]));
+    let mut register = Running::start(net.cli(
+        "avahi",
+        &["--json", "register", name, "_clinat._tcp", "4712", "k=v"],
+    ));
+    let registered = register.wait_json(LONG, "registered event", |v| v["event"] == "registered");
+    assert_eq!(registered["backend"], "avahi", "{registered}");
+    assert_eq!(registered["name"], name);
+    let line = browser.wait_line(LONG, "avahi-browse resolved line", |l| {
+        avahi_line(l).is_some_and(|a| a.kind == "=" && a.protocol == "IPv4" && a.name == name)
+    });
+    let seen = avahi_line(&line).unwrap();
+    assert_eq!(seen.port, "4712", "{line}");
+    assert_eq!(seen.host, net.ours().avahi_host_name(), "{line}");
+    register.signal("TERM");
+    browser.wait_line(Duration::from_secs(8), "removal after SIGTERM", |l| {
+        avahi_line(l).is_some_and(|a| a.kind == "-" && a.protocol == "IPv4" && a.name == name)
+    });
+    register
+        .finish(Duration::from_secs(10))
+        .assert_success("register --backend avahi after SIGTERM");
+}
+
 /// `register --timeout` deregisters and exits 0 on its own (human output, timestamped).
 fn register_timeout(backend: Backend) {
     let net = net(backend);

@@ -21,6 +21,8 @@
     reason = "test support: a failure to build the lab is a test failure with a message"
 )]
 
+pub mod compat_library;
+
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;

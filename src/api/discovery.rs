@@ -96,7 +96,18 @@ impl ServiceDiscoveryBuilder {
             requested,
             choice::Platform::CURRENT,
             choice::HostProbes {
-                avahi_dbus: async || false,
+                avahi_dbus: async || {
+                    #[cfg(target_os = "linux")]
+                    {
+                        crate::backend::avahi::avahi_on_system_bus(choice::DAEMON_PROBE_TIMEOUT)
+                            .await
+                            == Some(true)
+                    }
+                    #[cfg(not(target_os = "linux"))]
+                    {
+                        false
+                    }
+                },
                 dns_sd: async || {
                     crate::backend::dns_sd::probe_daemon_async(choice::DAEMON_PROBE_TIMEOUT)
                         .await
@@ -121,6 +132,10 @@ impl ServiceDiscoveryBuilder {
     pub async fn build(self) -> Result<ServiceDiscovery> {
         let local: Arc<dyn Backend> = match self.chosen_backend().await? {
             BackendKind::Embedded => crate::backend::embedded::start(self.embedded)?,
+            #[cfg(target_os = "linux")]
+            BackendKind::Avahi => crate::backend::avahi::start(self.reconnect)?,
+            #[cfg(not(target_os = "linux"))]
+            BackendKind::Avahi => return Err(Error::unsupported("avahi over D-Bus", "avahi")),
             _ => crate::backend::dns_sd::start(self.reconnect)?,
         };
         let browse_enumerated = self

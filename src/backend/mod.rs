@@ -1,6 +1,8 @@
 //! Backends: the internal contract every implementation serves, the capabilities each
 //! reports, and the choice among them.
 
+#[cfg(target_os = "linux")]
+pub(crate) mod avahi;
 pub(crate) mod choice;
 pub(crate) mod detect;
 pub(crate) mod dns_sd;

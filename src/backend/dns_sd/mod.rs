@@ -17,12 +17,18 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use self::op::{
-    Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
-};
+use self::op::{Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, Tracker};
 pub(crate) use self::probe::{DaemonProbe, probe_daemon_async};
+// The native Avahi backend decodes its signals into the same replies and sinks, so both
+// paths report identical events.
+pub(crate) use self::op::{ReplySink, alternative_name};
+pub(crate) use self::service_ref::Reply;
 use self::service_ref::ServiceRef;
-use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
+#[cfg(test)]
+pub(crate) use self::sink::service_type_from_ptr;
+pub(crate) use self::sink::{
+    AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink, normalize_domain,
+};
 use crate::backend::operation::{EventStream, OperationGuard, PanicSlot, RegistrationGuard};
 use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
