@@ -555,6 +555,9 @@ impl Engine {
             self.querier.apply(&changes, &self.cache, &mut cx);
             self.querier.run(&self.cache, &mut cx);
         }
+        // Datagrams whose slot has come leave the paced queues first, so links that drain
+        // take their waiting records below.
+        self.sched.pump(now);
         for link in self.sched.links_with_pending() {
             let due = self.sched.take_due(link, now);
             if due.is_empty() {
@@ -609,6 +612,16 @@ impl Engine {
             self.stats.transmitted += 1;
         }
         t
+    }
+
+    /// True while output waits: records not yet sent (goodbyes after [`shutdown`]
+    /// included) or datagrams held back by pacing. A driver shutting down keeps calling
+    /// [`poll_timeout`](Engine::poll_timeout) / [`poll_transmit`](Engine::poll_transmit)
+    /// until this is false.
+    ///
+    /// [`shutdown`]: Engine::shutdown
+    pub fn has_pending_output(&self) -> bool {
+        self.sched.has_output()
     }
 
     /// The next event for the API layer.

@@ -1,6 +1,11 @@
 //! Output scheduling: multicast answers waiting for their (random) send time, the
 //! once-per-second rule, duplicate-answer and known-answer suppression of what is waiting,
 //! and per-link pacing of datagrams.
+//!
+//! Records wait here, not as built datagrams, while a link's pacer holds datagrams back: the
+//! engine builds a link's next datagrams only once its paced queue is empty, so a burst of
+//! records (1000 deregistrations one by one, a shutdown) goes out packed many to a datagram
+//! at the paced rate instead of one small datagram each.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -203,13 +208,27 @@ impl Scheduler {
         out
     }
 
-    /// Links with something pending.
+    /// Links with something pending whose paced queue is empty (records for a link with
+    /// datagrams still waiting behind its pacer keep waiting too, to be packed together).
     pub fn links_with_pending(&self) -> Vec<LinkId> {
         self.pending
             .iter()
-            .filter(|(_, m)| !m.is_empty())
+            .filter(|(l, m)| !m.is_empty() && !self.backlogged(**l))
             .map(|(l, _)| *l)
             .collect()
+    }
+
+    /// True when datagrams wait behind `link`'s pacer.
+    fn backlogged(&self, link: LinkId) -> bool {
+        self.out.get(&link).is_some_and(|lo| !lo.queue.is_empty())
+    }
+
+    /// True while anything waits to be sent: records not yet built into datagrams, datagrams
+    /// behind a pacer, or datagrams ready to be taken.
+    pub fn has_output(&self) -> bool {
+        !self.ready.is_empty()
+            || self.pending.values().any(|m| !m.is_empty())
+            || self.out.values().any(|lo| !lo.queue.is_empty())
     }
 
     /// Queues a multicast datagram behind the link's pacer.
@@ -276,10 +295,12 @@ impl Scheduler {
 
     /// Earliest time something here needs doing.
     pub fn next_deadline(&self) -> Option<Instant> {
+        // A backlogged link's records are due when its queue drains: the paced deadline.
         let pending = self
             .pending
-            .values()
-            .flat_map(|m| m.values().map(|p| p.due))
+            .iter()
+            .filter(|(l, _)| !self.backlogged(**l))
+            .flat_map(|(_, m)| m.values().map(|p| p.due))
             .min();
         let paced = self
             .out

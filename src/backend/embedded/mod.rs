@@ -26,7 +26,7 @@ pub mod socket;
 #[cfg(target_os = "linux")]
 mod operations;
 #[cfg(target_os = "linux")]
-pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_GRACE};
+pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_LIMIT};
 #[cfg(target_os = "linux")]
 pub use operations::EmbeddedBackend;
 
