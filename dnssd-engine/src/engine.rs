@@ -563,14 +563,15 @@ impl Engine {
             if due.is_empty() {
                 continue;
             }
-            let answers: Vec<(Record, Vec<Record>)> = due
+            // Goodbyes go in datagrams of their own (paced apart, see
+            // `Config::goodbye_interval`); everything else with its additionals.
+            let (goodbyes, others): (Vec<_>, Vec<_>) = due
+                .into_iter()
+                .partition(|p| p.kind == PendingKind::Goodbye);
+            let answers: Vec<(Record, Vec<Record>)> = others
                 .into_iter()
                 .map(|p| {
-                    let adds = if p.kind == PendingKind::Goodbye {
-                        Vec::new()
-                    } else {
-                        self.responder.additionals(link, &p.record)
-                    };
+                    let adds = self.responder.additionals(link, &p.record);
                     (p.record, adds)
                 })
                 .collect();
@@ -583,6 +584,15 @@ impl Engine {
                 packet::build_responses(Header::response(), &[], &answers, self.cfg.max_datagram)
             {
                 self.sched.send_multicast(link, p);
+            }
+            let goodbyes: Vec<(Record, Vec<Record>)> = goodbyes
+                .into_iter()
+                .map(|p| (p.record, Vec::new()))
+                .collect();
+            for p in
+                packet::build_responses(Header::response(), &[], &goodbyes, self.cfg.max_datagram)
+            {
+                self.sched.send_goodbyes(link, p);
             }
         }
         self.sched.pump(now);

@@ -43,10 +43,31 @@ pub(crate) struct Pending {
     seq: u64,
 }
 
+/// A datagram waiting behind its link's pacer.
+#[derive(Debug)]
+struct Queued {
+    payload: Vec<u8>,
+    /// Goodbyes: also kept `goodbye_interval` apart.
+    goodbye: bool,
+}
+
 #[derive(Debug)]
 struct LinkOut {
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Queued>,
     pacer: Pacer,
+    /// When the last goodbye datagram left.
+    last_goodbye: Option<Instant>,
+}
+
+impl LinkOut {
+    /// When the datagram at the head of the queue may leave.
+    fn next_slot(&self, burst: u32, interval: Duration, goodbye_interval: Duration) -> Instant {
+        let paced = self.pacer.next_send(burst, interval);
+        match (self.queue.front(), self.last_goodbye) {
+            (Some(q), Some(last)) if q.goodbye => paced.max(last + goodbye_interval),
+            _ => paced,
+        }
+    }
 }
 
 /// The scheduler.
@@ -66,6 +87,7 @@ pub(crate) struct Scheduler {
     max_queued: usize,
     burst: u32,
     interval: Duration,
+    goodbye_interval: Duration,
     /// Evictions so far.
     pub evictions: u64,
 }
@@ -84,6 +106,7 @@ impl Scheduler {
             max_queued: cfg.limits.max_queued_datagrams,
             burst: cfg.pacing_burst.max(1),
             interval: cfg.pacing_interval,
+            goodbye_interval: cfg.goodbye_interval,
             evictions: 0,
         }
     }
@@ -233,9 +256,19 @@ impl Scheduler {
 
     /// Queues a multicast datagram behind the link's pacer.
     pub fn send_multicast(&mut self, link: LinkId, payload: Vec<u8>) {
+        self.queue_multicast(link, payload, false);
+    }
+
+    /// Queues a datagram of goodbyes behind the link's pacer (kept `goodbye_interval` apart).
+    pub fn send_goodbyes(&mut self, link: LinkId, payload: Vec<u8>) {
+        self.queue_multicast(link, payload, true);
+    }
+
+    fn queue_multicast(&mut self, link: LinkId, payload: Vec<u8>, goodbye: bool) {
         let lo = self.out.entry(link).or_insert_with(|| LinkOut {
             queue: VecDeque::new(),
             pacer: Pacer::new(),
+            last_goodbye: None,
         });
         if lo.queue.len() >= self.max_queued.max(1) {
             lo.queue.pop_front();
@@ -246,7 +279,7 @@ impl Scheduler {
                 copies.push_back((link, payload.clone()));
             }
         }
-        lo.queue.push_back(payload);
+        lo.queue.push_back(Queued { payload, goodbye });
     }
 
     /// Next copy of one of our multicast datagrams to process locally.
@@ -276,13 +309,18 @@ impl Scheduler {
     /// Moves paced datagrams whose slot has come to the ready queue.
     pub fn pump(&mut self, now: Instant) {
         for (link, lo) in self.out.iter_mut() {
-            while !lo.queue.is_empty() && lo.pacer.next_send(self.burst, self.interval) <= now {
-                if let Some(payload) = lo.queue.pop_front() {
+            while !lo.queue.is_empty()
+                && lo.next_slot(self.burst, self.interval, self.goodbye_interval) <= now
+            {
+                if let Some(q) = lo.queue.pop_front() {
                     lo.pacer.take(now, self.interval);
+                    if q.goodbye {
+                        lo.last_goodbye = Some(now);
+                    }
                     self.ready.push_back(Transmit {
                         iface: link.iface,
                         destination: Destination::Multicast(link.family),
-                        payload,
+                        payload: q.payload,
                     });
                 }
             }
@@ -306,7 +344,7 @@ impl Scheduler {
             .out
             .values()
             .filter(|lo| !lo.queue.is_empty())
-            .map(|lo| lo.pacer.next_send(self.burst, self.interval))
+            .map(|lo| lo.next_slot(self.burst, self.interval, self.goodbye_interval))
             .min();
         match (pending, paced) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -44,9 +44,9 @@ use super::socket::{
 ///
 /// Shutdown ends as soon as every goodbye is on the wire (the engine reports no pending
 /// output); this bound only matters if that never happens. Goodbyes are packed many records
-/// to a datagram (1000 services: about 45 datagrams of up to 1440 bytes) and paced at 8
-/// datagrams back to back then one per 5 ms (the engine's default `pacing_interval`), so even
-/// the engine's registration limit (4096 services) needs well under 2 s.
+/// to a datagram (1000 services: about 47 datagrams of up to 1440 bytes per address family)
+/// and paced one datagram per 20 ms per link (the engine's default `goodbye_interval`), so
+/// 1000 services take about 1 s and the engine's registration limit (4096 services) about 4 s.
 pub const GOODBYE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Most commands handled in one wake-up before the engine's output is flushed: commands that
