@@ -75,8 +75,7 @@ enum Command {
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse()
-        .map_err(|()| format!("unknown backend {s:?} (auto, system, embedded)"))
+    s.parse().map_err(|e: dnssd::Error| e.to_string())
 }
 
 fn wall() -> f64 {
@@ -134,6 +133,7 @@ async fn register(
     let sd = ServiceDiscovery::builder()
         .backend(backend)
         .build()
+        .await
         .map_err(|e| e.to_string())?;
     let mut tasks = JoinSet::new();
     for i in 0..count {
@@ -145,7 +145,7 @@ async fn register(
         let name = InstanceName::new(&name).map_err(|e| e.to_string())?;
         let mut txt = TxtRecord::new();
         txt.insert("i", i.to_string()).map_err(|e| e.to_string())?;
-        let service = Service::new(t.clone(), port).name(name).txt(txt);
+        let service = Service::new(t.clone(), port).with_name(name).with_txt(txt);
         let sd = sd.clone();
         tasks.spawn(async move { sd.register(service).await });
     }
@@ -184,6 +184,7 @@ async fn browse(
     let sd = ServiceDiscovery::builder()
         .backend(backend)
         .build()
+        .await
         .map_err(|e| e.to_string())?;
     let mut endpoints = sd.browse(&t).map_err(|e| e.to_string())?.resolved();
     let mut seen: HashSet<String> = HashSet::new();
@@ -218,10 +219,10 @@ async fn browse(
                         }
                     }
                 }
-                Some(Ok(EndpointEvent::Down(instance))) if removals => {
+                Some(Ok(EndpointEvent::Down(endpoint))) if removals => {
                     removed += 1;
-                    seen.remove(instance.name.as_str());
-                    emit(json!({"event": "removed", "name": instance.name.as_str(), "removed": removed}));
+                    seen.remove(endpoint.instance.name.as_str());
+                    emit(json!({"event": "removed", "name": endpoint.instance.name.as_str(), "removed": removed}));
                 }
                 Some(Ok(_)) => {}
             }

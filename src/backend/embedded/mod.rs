@@ -5,38 +5,40 @@
 //! `docs/DESIGN.md` ("Backend contract").
 //!
 //! # Lifetime
-//! [`EmbeddedBackend::start`] binds port 5353 (shared, see [`socket`]) and spawns the driver
+//! [`start`] binds port 5353 (shared, see [`socket`]) and spawns the driver
 //! on the current tokio runtime. Every live registration and stream holds a handle on the
 //! driver; when the last one (and the backend) is dropped, the driver deregisters what is
 //! left, sends the engine's goodbyes, and stops. Dropping cannot wait for that:
-//! [`EmbeddedBackend::shutdown`] (`ServiceDiscovery::shutdown`) does, and a program about to
+//! `ServiceDiscovery::shutdown` does, and a program about to
 //! exit should call it. If the runtime is dropped first, the driver task is dropped with it;
 //! its `Drop` then sends the goodbyes synchronously as a last resort (unpaced, best effort).
 //!
 //! Linux only for now (netlink for interface changes, `IP_PKTINFO`); elsewhere
-//! [`EmbeddedBackend::start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
+//! [`start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
 
 #[cfg(target_os = "linux")]
 mod driver;
 #[cfg(target_os = "linux")]
-pub mod interfaces;
+pub(crate) mod interfaces;
 #[cfg(target_os = "linux")]
-pub mod socket;
+pub(crate) mod socket;
 
 #[cfg(target_os = "linux")]
 mod operations;
 #[cfg(target_os = "linux")]
-pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_LIMIT};
+pub use driver::EmbeddedConfig;
 #[cfg(target_os = "linux")]
-pub use operations::EmbeddedBackend;
+pub(crate) use operations::start;
 
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{EmbeddedBackend, EmbeddedConfig};
+pub use unsupported::EmbeddedConfig;
+#[cfg(not(target_os = "linux"))]
+pub(crate) use unsupported::start;
 
 /// Name of this backend in errors and capability reports.
-pub const BACKEND_NAME: &str = "embedded";
+pub(crate) const BACKEND_NAME: &str = "embedded";
 
 use crate::backend::Capabilities;
 
@@ -51,7 +53,7 @@ pub(crate) fn capabilities() -> Capabilities {
         max_browse_subtypes: Some(1),
         nat_port_mapping: false,
         record_ttl: true,
-        reconfirm: false,
+        reconfirm: true,
         txt_update: true,
         query_any: true,
     }
