@@ -159,7 +159,7 @@ fn browse(args: &[String]) -> Result<(), String> {
                     .unwrap_or(&service.fullname)
                     .to_owned();
                 if seen.insert(name.clone()) {
-                    if expect <= 1 || removals || seen.len() % 100 == 0 {
+                    if expect <= 1 || removals || seen.len().is_multiple_of(100) {
                         emit(json!({
                             "event": "up",
                             "name": name,
