@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bench_peer --backend embedded register PREFIX TYPE PORT [--count K] [--hold SECS]
-//! bench_peer --backend embedded browse TYPE [--expect K] [--timeout SECS]
+//! bench_peer --backend embedded browse TYPE [--expect K] [--timeout SECS] [--removals]
 //! ```
 //!
 //! Prints one JSON object per line; `wall` is the wall-clock time in seconds since the Unix
@@ -14,8 +14,10 @@
 //!   prints `{"event":"registered","count":K}` once every one is confirmed, holds them until
 //!   SIGTERM/SIGINT or `--hold`, then shuts down (goodbyes) and prints `{"event":"stopped"}`.
 //! - `browse`: `{"event":"start"}` just before the handle is built, then one `{"event":"up"}` per
-//!   new resolved endpoint (name, host, port, addresses), and `{"event":"done"}` once `K`
-//!   distinct instances are up (then exits), or at `--timeout`.
+//!   new resolved endpoint (name, host, port, addresses; every 100th when `K` > 1, unless
+//!   `--removals`), and `{"event":"done"}` once `K`
+//!   distinct instances are up (then exits, unless `--removals`), or at `--timeout`; with
+//!   `--removals`, also `{"event":"removed","name":..,"removed":N}` per instance gone.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -66,6 +68,9 @@ enum Command {
         /// Give up after SECS seconds.
         #[arg(long, default_value_t = 60.0)]
         timeout: f64,
+        /// Keep running after EXPECT and report every instance that goes away.
+        #[arg(long)]
+        removals: bool,
     },
 }
 
@@ -101,7 +106,8 @@ async fn main() -> ExitCode {
             service_type,
             expect,
             timeout,
-        } => browse(cli.backend, &service_type, expect, timeout).await,
+            removals,
+        } => browse(cli.backend, &service_type, expect, timeout, removals).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,6 +177,7 @@ async fn browse(
     service_type: &str,
     expect: usize,
     timeout: f64,
+    removals: bool,
 ) -> Result<(), String> {
     let t = ServiceType::new(service_type).map_err(|e| e.to_string())?;
     emit(json!({"event": "start"}));
@@ -181,6 +188,7 @@ async fn browse(
         .map_err(|e| e.to_string())?;
     let mut endpoints = sd.browse(&t).map_err(|e| e.to_string())?.resolved();
     let mut seen: HashSet<String> = HashSet::new();
+    let mut removed = 0usize;
     let deadline = tokio::time::sleep(Duration::from_secs_f64(timeout));
     tokio::pin!(deadline);
     loop {
@@ -194,7 +202,7 @@ async fn browse(
                 Some(Err(e)) => return Err(e.to_string()),
                 Some(Ok(EndpointEvent::Up(e))) => {
                     let name = e.instance.name.as_str().to_owned();
-                    if seen.insert(name.clone()) && (expect <= 1 || seen.len() % 100 == 0) {
+                    if seen.insert(name.clone()) && (expect <= 1 || removals || seen.len() % 100 == 0) {
                         emit(json!({
                             "event": "up",
                             "name": name,
@@ -204,10 +212,17 @@ async fn browse(
                             "count": seen.len(),
                         }));
                     }
-                    if expect > 0 && seen.len() >= expect {
+                    if expect > 0 && seen.len() == expect {
                         emit(json!({"event": "done", "count": seen.len()}));
-                        return Ok(());
+                        if !removals {
+                            return Ok(());
+                        }
                     }
+                }
+                Some(Ok(EndpointEvent::Down(endpoint))) if removals => {
+                    removed += 1;
+                    seen.remove(endpoint.instance.name.as_str());
+                    emit(json!({"event": "removed", "name": endpoint.instance.name.as_str(), "removed": removed}));
                 }
                 Some(Ok(_)) => {}
             }

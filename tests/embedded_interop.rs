@@ -498,6 +498,78 @@ fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
     });
 }
 
+/// `RcvbufErrors` + `InErrors` of UDP in `host`'s network namespace (`/proc/net/snmp`).
+async fn udp_receive_drops(host: &Host) -> u64 {
+    let mut c = host.command("cat");
+    c.arg("/proc/net/snmp");
+    let text = output(c, Duration::from_secs(5)).await;
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        panic!("no Udp lines in /proc/net/snmp: {text}");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .filter(|(n, _)| matches!(*n, "InErrors" | "RcvbufErrors"))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn avahi_forgets_1000_services_within_seconds_of_their_goodbyes() {
+    // What a program does on SIGTERM: drop every registration, then shut down. Every goodbye
+    // must reach avahi (packed and paced, none cut short), so its cache empties at once.
+    const COUNT: usize = 1000;
+    let lab = Lab::new(2);
+    let _avahi = lab.host(2).start_avahi();
+    let h2 = lab.host(2).clone();
+    on_host(lab.host(1), move || async move {
+        let sd = embedded("emb-bulk").await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..COUNT {
+            let sd = sd.clone();
+            tasks.spawn(async move {
+                register(
+                    &sd,
+                    service(&format!("bulk-{i}"), "_embbulk._tcp", 9000, &[]),
+                )
+                .await
+            });
+        }
+        let mut registrations = Vec::with_capacity(COUNT);
+        while let Some(r) = tasks.join_next().await {
+            registrations.push(r.unwrap());
+        }
+        let all_seen = eventually(Duration::from_secs(30), || async {
+            avahi_names(&h2, "_embbulk._tcp").await.len() == COUNT
+        })
+        .await;
+        assert!(all_seen, "avahi never listed all {COUNT} services");
+        let drops_before = udp_receive_drops(&h2).await;
+
+        let start = Instant::now();
+        drop(registrations);
+        sd.shutdown().await;
+        let shutdown_took = start.elapsed();
+        let empty = eventually(Duration::from_secs(6), || async {
+            avahi_names(&h2, "_embbulk._tcp").await.is_empty()
+        })
+        .await;
+        let emptied_after = start.elapsed();
+        let left = avahi_names(&h2, "_embbulk._tcp").await.len();
+        let drops = udp_receive_drops(&h2).await - drops_before;
+        eprintln!(
+            "1000 goodbyes: shutdown returned after {shutdown_took:?}, avahi empty after \
+             {emptied_after:?}, receive drops {drops}"
+        );
+        assert!(
+            empty,
+            "avahi still lists {left} services 6 s after shutdown"
+        );
+        assert_eq!(drops, 0, "avahi's host dropped datagrams");
+    });
+}
+
 #[test]
 fn dig_legacy_unicast_queries_get_srv_txt_and_a() {
     let lab = Lab::new(2);

@@ -150,6 +150,12 @@ pub struct Config {
     pub pacing_burst: u32,
     /// ...then one per this interval.
     pub pacing_interval: Duration,
+    /// Datagrams of goodbyes (TTL 0) leave at most one per this interval per link, with no
+    /// burst, on top of the pacing above. Each carries dozens of records that a receiver
+    /// processes one by one; sent at the general pacing, 1000 services' goodbyes (about 50
+    /// datagrams per address family) overflowed a busy avahi-daemon's socket buffer. At 20 ms,
+    /// 1000 services take about 1 s per link (IPv4 and IPv6 go in parallel).
+    pub goodbye_interval: Duration,
     /// Process every multicast datagram we send as if it came back on its link (what
     /// `IP_MULTICAST_LOOP` would do), so browses, resolves and lookups on this engine see
     /// this engine's own registrations. With this on (the default) the driver must drop the
@@ -168,6 +174,7 @@ impl Default for Config {
             announcements: 3,
             pacing_burst: 8,
             pacing_interval: Duration::from_millis(5),
+            goodbye_interval: Duration::from_millis(20),
             local_delivery: true,
         }
     }

@@ -550,19 +550,23 @@ impl Engine {
             self.querier.apply(&changes, &self.cache, &mut cx);
             self.querier.run(&self.cache, &mut cx);
         }
+        // Datagrams whose slot has come leave the paced queues first, so links that drain
+        // take their waiting records below.
+        self.sched.pump(now);
         for link in self.sched.links_with_pending() {
             let due = self.sched.take_due(link, now);
             if due.is_empty() {
                 continue;
             }
-            let answers: Vec<(Record, Vec<Record>)> = due
+            // Goodbyes go in datagrams of their own (paced apart, see
+            // `Config::goodbye_interval`); everything else with its additionals.
+            let (goodbyes, others): (Vec<_>, Vec<_>) = due
+                .into_iter()
+                .partition(|p| p.kind == PendingKind::Goodbye);
+            let answers: Vec<(Record, Vec<Record>)> = others
                 .into_iter()
                 .map(|p| {
-                    let adds = if p.kind == PendingKind::Goodbye {
-                        Vec::new()
-                    } else {
-                        self.responder.additionals(link, &p.record)
-                    };
+                    let adds = self.responder.additionals(link, &p.record);
                     (p.record, adds)
                 })
                 .collect();
@@ -575,6 +579,15 @@ impl Engine {
                 packet::build_responses(Header::response(), &[], &answers, self.cfg.max_datagram)
             {
                 self.sched.send_multicast(link, p);
+            }
+            let goodbyes: Vec<(Record, Vec<Record>)> = goodbyes
+                .into_iter()
+                .map(|p| (p.record, Vec::new()))
+                .collect();
+            for p in
+                packet::build_responses(Header::response(), &[], &goodbyes, self.cfg.max_datagram)
+            {
+                self.sched.send_goodbyes(link, p);
             }
         }
         self.sched.pump(now);
@@ -604,6 +617,16 @@ impl Engine {
             self.stats.transmitted += 1;
         }
         t
+    }
+
+    /// True while output waits: records not yet sent (goodbyes after [`shutdown`]
+    /// included) or datagrams held back by pacing. A driver shutting down keeps calling
+    /// [`poll_timeout`](Engine::poll_timeout) / [`poll_transmit`](Engine::poll_transmit)
+    /// until this is false.
+    ///
+    /// [`shutdown`]: Engine::shutdown
+    pub fn has_pending_output(&self) -> bool {
+        self.sched.has_output()
     }
 
     /// The next event for the API layer.

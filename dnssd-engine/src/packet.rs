@@ -20,6 +20,9 @@ pub(crate) fn build_responses(
     answers: &[(Record, Vec<Record>)],
     max: usize,
 ) -> Vec<Vec<u8>> {
+    if questions.is_empty() && answers.iter().all(|(_, adds)| adds.is_empty()) {
+        return build_plain_responses(header, answers, max);
+    }
     let mut out = Vec::new();
     let mut seen_answers: HashSet<(&Name, &RData)> = HashSet::new();
     let mut current: Vec<&(Record, Vec<Record>)> = Vec::new();
@@ -60,6 +63,49 @@ pub(crate) fn build_responses(
         if let Some(p) = encode_units(header, qs, &current, false, max) {
             out.push(p);
         }
+    }
+    out
+}
+
+/// [`build_responses`] when no answer brings additionals (goodbyes, a shutdown's 3000
+/// records): each answer is appended to the current datagram and starts the next one when it
+/// does not fit, so the work is linear in the answers (the general path re-encodes a datagram
+/// per unit added). No questions (those go through the general path).
+fn build_plain_responses(
+    header: Header,
+    answers: &[(Record, Vec<Record>)],
+    max: usize,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<(&Name, &RData)> = HashSet::new();
+    let mut writer = MessageWriter::new(header, max);
+    for (answer, _) in answers {
+        if !seen.insert((&answer.name, &answer.rdata)) {
+            continue;
+        }
+        match writer.push_answer(answer) {
+            Err(WireError::Full) if !writer.is_empty() => {
+                let full = std::mem::replace(&mut writer, MessageWriter::new(header, max));
+                out.push(full.finish());
+                if writer.push_answer(answer).is_err() {
+                    // Bigger than `max` alone: a datagram of its own, up to 9000 bytes.
+                    let mut alone = MessageWriter::new(header, MAX_MESSAGE);
+                    if alone.push_answer(answer).is_ok() {
+                        out.push(alone.finish());
+                    }
+                }
+            }
+            Err(WireError::Full) => {
+                let mut alone = MessageWriter::new(header, MAX_MESSAGE);
+                if alone.push_answer(answer).is_ok() {
+                    out.push(alone.finish());
+                }
+            }
+            Ok(()) | Err(_) => {}
+        }
+    }
+    if !writer.is_empty() {
+        out.push(writer.finish());
     }
     out
 }
@@ -268,6 +314,54 @@ mod tests {
             );
         }
         assert_eq!(ptrs, 1000);
+    }
+
+    #[test]
+    fn answers_without_additionals_fill_each_datagram_in_order() {
+        // 3000 goodbye-like records: every one sent once, in order, each datagram full
+        // (the next record would not have fit), an oversized record alone.
+        let service = Name::from_dotted("_http._tcp.local").unwrap();
+        let mut answers: Vec<(Record, Vec<Record>)> = Vec::new();
+        for i in 0..1000 {
+            let instance = service.prepend(format!("Svc {i}").as_bytes()).unwrap();
+            let rec = |name: &Name, rdata: RData| Record {
+                name: name.clone(),
+                class: CLASS_IN,
+                cache_flush: false,
+                ttl: 0,
+                rdata,
+            };
+            answers.push((rec(&service, RData::Ptr(instance.clone())), Vec::new()));
+            answers.push((
+                rec(&instance, RData::Txt(vec![3, b'a', b'=', b'1'])),
+                Vec::new(),
+            ));
+            if i == 500 {
+                let big: Vec<u8> = (0..8)
+                    .flat_map(|_| [vec![250], vec![b'x'; 250]].concat())
+                    .collect();
+                answers.push((rec(&instance, RData::Txt(big)), Vec::new()));
+            }
+            answers.push((
+                rec(&instance, RData::Txt(vec![3, b'a', b'=', b'1'])),
+                Vec::new(),
+            ));
+        }
+        let packets = build_responses(Header::response(), &[], &answers, 1440);
+        let parsed: Vec<Message> = packets.iter().map(|p| Message::parse(p).unwrap()).collect();
+        let sent: Vec<Record> = parsed.iter().flat_map(|m| m.answers.clone()).collect();
+        assert_eq!(sent.len(), 2001, "duplicates dropped, everything else once");
+        let big = packets.iter().position(|p| p.len() > 1440).unwrap();
+        assert_eq!(
+            parsed[big].answers.len(),
+            1,
+            "the oversized record goes alone"
+        );
+        for (p, m) in packets.iter().zip(&parsed) {
+            assert!(p.len() <= 1440 || m.answers.len() == 1);
+        }
+        // 2000 small records of about 30 bytes: 45 or so datagrams, not hundreds.
+        assert!(packets.len() <= 50, "{} datagrams", packets.len());
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Output scheduling: multicast answers waiting for their (random) send time, the
 //! once-per-second rule, duplicate-answer and known-answer suppression of what is waiting,
 //! and per-link pacing of datagrams.
+//!
+//! Records wait here, not as built datagrams, while a link's pacer holds datagrams back: the
+//! engine builds a link's next datagrams only once its paced queue is empty, so a burst of
+//! records (1000 deregistrations one by one, a shutdown) goes out packed many to a datagram
+//! at the paced rate instead of one small datagram each.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -38,10 +43,31 @@ pub(crate) struct Pending {
     seq: u64,
 }
 
+/// A datagram waiting behind its link's pacer.
+#[derive(Debug)]
+struct Queued {
+    payload: Vec<u8>,
+    /// Goodbyes: also kept `goodbye_interval` apart.
+    goodbye: bool,
+}
+
 #[derive(Debug)]
 struct LinkOut {
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Queued>,
     pacer: Pacer,
+    /// When the last goodbye datagram left.
+    last_goodbye: Option<Instant>,
+}
+
+impl LinkOut {
+    /// When the datagram at the head of the queue may leave.
+    fn next_slot(&self, burst: u32, interval: Duration, goodbye_interval: Duration) -> Instant {
+        let paced = self.pacer.next_send(burst, interval);
+        match (self.queue.front(), self.last_goodbye) {
+            (Some(q), Some(last)) if q.goodbye => paced.max(last + goodbye_interval),
+            _ => paced,
+        }
+    }
 }
 
 /// The scheduler.
@@ -61,6 +87,7 @@ pub(crate) struct Scheduler {
     max_queued: usize,
     burst: u32,
     interval: Duration,
+    goodbye_interval: Duration,
     /// Evictions so far.
     pub evictions: u64,
 }
@@ -79,6 +106,7 @@ impl Scheduler {
             max_queued: cfg.limits.max_queued_datagrams,
             burst: cfg.pacing_burst.max(1),
             interval: cfg.pacing_interval,
+            goodbye_interval: cfg.goodbye_interval,
             evictions: 0,
         }
     }
@@ -203,20 +231,44 @@ impl Scheduler {
         out
     }
 
-    /// Links with something pending.
+    /// Links with something pending whose paced queue is empty (records for a link with
+    /// datagrams still waiting behind its pacer keep waiting too, to be packed together).
     pub fn links_with_pending(&self) -> Vec<LinkId> {
         self.pending
             .iter()
-            .filter(|(_, m)| !m.is_empty())
+            .filter(|(l, m)| !m.is_empty() && !self.backlogged(**l))
             .map(|(l, _)| *l)
             .collect()
     }
 
+    /// True when datagrams wait behind `link`'s pacer.
+    fn backlogged(&self, link: LinkId) -> bool {
+        self.out.get(&link).is_some_and(|lo| !lo.queue.is_empty())
+    }
+
+    /// True while anything waits to be sent: records not yet built into datagrams, datagrams
+    /// behind a pacer, or datagrams ready to be taken.
+    pub fn has_output(&self) -> bool {
+        !self.ready.is_empty()
+            || self.pending.values().any(|m| !m.is_empty())
+            || self.out.values().any(|lo| !lo.queue.is_empty())
+    }
+
     /// Queues a multicast datagram behind the link's pacer.
     pub fn send_multicast(&mut self, link: LinkId, payload: Vec<u8>) {
+        self.queue_multicast(link, payload, false);
+    }
+
+    /// Queues a datagram of goodbyes behind the link's pacer (kept `goodbye_interval` apart).
+    pub fn send_goodbyes(&mut self, link: LinkId, payload: Vec<u8>) {
+        self.queue_multicast(link, payload, true);
+    }
+
+    fn queue_multicast(&mut self, link: LinkId, payload: Vec<u8>, goodbye: bool) {
         let lo = self.out.entry(link).or_insert_with(|| LinkOut {
             queue: VecDeque::new(),
             pacer: Pacer::new(),
+            last_goodbye: None,
         });
         if lo.queue.len() >= self.max_queued.max(1) {
             lo.queue.pop_front();
@@ -227,7 +279,7 @@ impl Scheduler {
                 copies.push_back((link, payload.clone()));
             }
         }
-        lo.queue.push_back(payload);
+        lo.queue.push_back(Queued { payload, goodbye });
     }
 
     /// Next copy of one of our multicast datagrams to process locally.
@@ -257,13 +309,18 @@ impl Scheduler {
     /// Moves paced datagrams whose slot has come to the ready queue.
     pub fn pump(&mut self, now: Instant) {
         for (link, lo) in self.out.iter_mut() {
-            while !lo.queue.is_empty() && lo.pacer.next_send(self.burst, self.interval) <= now {
-                if let Some(payload) = lo.queue.pop_front() {
+            while !lo.queue.is_empty()
+                && lo.next_slot(self.burst, self.interval, self.goodbye_interval) <= now
+            {
+                if let Some(q) = lo.queue.pop_front() {
                     lo.pacer.take(now, self.interval);
+                    if q.goodbye {
+                        lo.last_goodbye = Some(now);
+                    }
                     self.ready.push_back(Transmit {
                         iface: link.iface,
                         destination: Destination::Multicast(link.family),
-                        payload,
+                        payload: q.payload,
                     });
                 }
             }
@@ -276,16 +333,18 @@ impl Scheduler {
 
     /// Earliest time something here needs doing.
     pub fn next_deadline(&self) -> Option<Instant> {
+        // A backlogged link's records are due when its queue drains: the paced deadline.
         let pending = self
             .pending
-            .values()
-            .flat_map(|m| m.values().map(|p| p.due))
+            .iter()
+            .filter(|(l, _)| !self.backlogged(**l))
+            .flat_map(|(_, m)| m.values().map(|p| p.due))
             .min();
         let paced = self
             .out
             .values()
             .filter(|lo| !lo.queue.is_empty())
-            .map(|lo| lo.pacer.next_send(self.burst, self.interval))
+            .map(|lo| lo.next_slot(self.burst, self.interval, self.goodbye_interval))
             .min();
         match (pending, paced) {
             (Some(a), Some(b)) => Some(a.min(b)),

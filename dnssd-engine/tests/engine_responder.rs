@@ -1003,3 +1003,116 @@ fn report_1000_services_traffic() {
         net.sent_by(0).iter().filter(|s| s.is_probe()).count()
     );
 }
+
+/// 1000 services of node 0 established and browsed by node 1 (every instance seen).
+fn thousand_services_browsed() -> (Net, Vec<dnssd_engine::RegistrationId>) {
+    let mut net = Net::new(7, 2);
+    net.engine(1)
+        .browse(Instant::ZERO, "_http._tcp", None)
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..1000 {
+        ids.push(
+            net.engine(0)
+                .register(Instant::ZERO, spec(&format!("Svc {i}"), "_http._tcp", 1000))
+                .unwrap(),
+        );
+    }
+    net.run_for(Duration::from_secs(15));
+    let added = net
+        .events_of(1)
+        .iter()
+        .filter(|e| matches!(e, Event::BrowseAdded { .. }))
+        .count();
+    assert_eq!(added, 1000, "browser saw every instance");
+    (net, ids)
+}
+
+/// The goodbyes node 0 sent from `t0` on: (datagrams, TTL-0 records). Every datagram is a
+/// response of at most 1440 bytes holding only TTL-0 answers.
+fn goodbyes_since(net: &Net, t0: Instant) -> (Vec<Sent>, Vec<Record>) {
+    let bye: Vec<Sent> = net
+        .sent_by(0)
+        .into_iter()
+        .filter(|s| s.at >= t0)
+        .cloned()
+        .collect();
+    for s in &bye {
+        assert!(s.is_response());
+        assert!(s.transmit.payload.len() <= 1440);
+        assert!(s.msg.answers.iter().all(|r| r.ttl == 0), "only goodbyes");
+    }
+    let records = bye.iter().flat_map(|s| s.msg.answers.clone()).collect();
+    (bye, records)
+}
+
+/// Every one of the 1000 services has its PTR, SRV and TXT goodbye among `records`.
+fn every_service_said_goodbye(records: &[Record]) {
+    for i in 0..1000 {
+        let instance = name(&format!("Svc {i}._http._tcp.local"));
+        for t in [RecordType::PTR, RecordType::SRV, RecordType::TXT] {
+            assert!(
+                records.iter().any(|r| r.rtype() == t
+                    && (r.name == instance || r.rdata == RData::Ptr(instance.clone()))),
+                "{t:?} goodbye of Svc {i}"
+            );
+        }
+    }
+}
+
+/// When node 1 (the browser) had removed every instance, counted from `t0`.
+fn browser_empty_after(net: &Net, t0: Instant) -> Duration {
+    let removed: Vec<Instant> = net
+        .events
+        .iter()
+        .filter(|(n, _, e)| *n == 1 && matches!(e, Event::BrowseRemoved { .. }))
+        .map(|(_, at, _)| *at)
+        .collect();
+    assert_eq!(removed.len(), 1000, "browser removed every instance");
+    removed.into_iter().max().unwrap() - t0
+}
+
+#[test]
+fn deregistering_1000_one_by_one_packs_goodbyes_into_at_most_75_paced_datagrams() {
+    // A driver applies each deregistration and polls the engine before the next (dropping
+    // 1000 registration handles): the goodbyes must still pack together, not one per datagram.
+    let (mut net, ids) = thousand_services_browsed();
+    let t0 = net.now;
+    for id in ids {
+        let now = net.now;
+        net.engine(0).deregister(now, id).unwrap();
+        net.run_for(Duration::from_micros(20));
+    }
+    net.run_for(Duration::from_secs(5));
+    let (bye, records) = goodbyes_since(&net, t0);
+    every_service_said_goodbye(&records);
+    assert!(bye.len() <= 75, "{} datagrams for 1000 goodbyes", bye.len());
+    let span = bye.last().unwrap().at - bye.first().unwrap().at;
+    assert!(span >= Duration::from_millis(100), "paced: {span:?}");
+    let empty = browser_empty_after(&net, t0);
+    assert!(
+        empty <= Duration::from_secs(4),
+        "browser empty after {empty:?}"
+    );
+}
+
+#[test]
+fn shutdown_with_1000_services_sends_every_goodbye_in_at_most_75_datagrams() {
+    let (mut net, _ids) = thousand_services_browsed();
+    let t0 = net.now;
+    net.engine(0).shutdown(t0);
+    net.run_for(Duration::from_secs(5));
+    let (bye, records) = goodbyes_since(&net, t0);
+    every_service_said_goodbye(&records);
+    assert!(
+        records.iter().any(|r| r.rtype() == RecordType::A),
+        "host address goodbye"
+    );
+    assert!(bye.len() <= 75, "{} datagrams for 1000 goodbyes", bye.len());
+    assert!(!net.engine(0).has_pending_output(), "nothing left to send");
+    let empty = browser_empty_after(&net, t0);
+    assert!(
+        empty <= Duration::from_secs(4),
+        "browser empty after {empty:?}"
+    );
+}

@@ -13,7 +13,8 @@
 //!
 //! The task ends when every [`DriverHandle`] clone is dropped or on
 //! [`DriverHandle::shutdown`]; either way it first deregisters every service and keeps
-//! sending until the engine's goodbyes are out (bounded by [`GOODBYE_GRACE`]).
+//! sending until the engine's goodbyes are out: as long as they need at the engine's pacing,
+//! never longer than [`GOODBYE_LIMIT`].
 
 use std::collections::HashMap;
 use std::io;
@@ -39,11 +40,19 @@ use super::socket::{
     OwnEchoFilter, ReceivedDatagram,
 };
 
-/// How long shutdown keeps the driver running for the engine's goodbyes at most.
-pub const GOODBYE_GRACE: Duration = Duration::from_secs(3);
-/// During shutdown, an engine deadline further away than this means nothing more is queued
-/// for sending (goodbyes are paced in milliseconds).
-const SHUTDOWN_IDLE_HORIZON: Duration = Duration::from_millis(300);
+/// Upper bound on how long shutdown keeps the driver running for the engine's goodbyes.
+///
+/// Shutdown ends as soon as every goodbye is on the wire (the engine reports no pending
+/// output); this bound only matters if that never happens. Goodbyes are packed many records
+/// to a datagram (1000 services: about 47 datagrams of up to 1440 bytes per address family)
+/// and paced one datagram per 20 ms per link (the engine's default `goodbye_interval`), so
+/// 1000 services take about 1 s and the engine's registration limit (4096 services) about 4 s.
+pub const GOODBYE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Most commands handled in one wake-up before the engine's output is flushed: commands that
+/// arrive together (every registration guard dropped at once) are applied together, so their
+/// goodbyes are packed together.
+const COMMAND_BATCH: usize = 4096;
 
 /// Names one operation (registration or query) between the API side and the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -471,8 +480,8 @@ struct Driver {
 impl Drop for Driver {
     /// The driver task was dropped before its orderly shutdown: the runtime is going away
     /// (a program returning from `main` without `shutdown()`). Last resort: send the engine's
-    /// goodbyes now, synchronously, ignoring pacing (the engine is told it is
-    /// [`GOODBYE_GRACE`] later, so every paced datagram is due), best effort.
+    /// goodbyes now, synchronously, at the engine's pacing (this thread sleeps between paced
+    /// datagrams: the runtime is being torn down anyway), for at most [`LAST_RESORT_LIMIT`].
     fn drop(&mut self) {
         if self.goodbyes_sent {
             return;
@@ -482,23 +491,29 @@ impl Drop for Driver {
             let _ = self.engine.stop_query(now, id);
         }
         self.engine.shutdown(now);
-        let later = EngineInstant::from_nanos(
-            now.as_nanos()
-                .saturating_add(u64::try_from(GOODBYE_GRACE.as_nanos()).unwrap_or(u64::MAX)),
-        );
-        for _ in 0..LAST_RESORT_DATAGRAMS {
-            let Some(transmit) = self.engine.poll_transmit(later) else {
+        let give_up = std::time::Instant::now() + LAST_RESORT_LIMIT;
+        while self.engine.has_pending_output() {
+            let now = self.now();
+            while let Some(transmit) = self.engine.poll_transmit(now) {
+                if let Some((socket, source, dest)) = self.route_transmit(&transmit) {
+                    let _ = socket.send_now(&transmit.payload, transmit.iface.0, source, dest);
+                }
+            }
+            let Some(next) = self.engine.poll_timeout() else {
                 break;
             };
-            if let Some((socket, source, dest)) = self.route_transmit(&transmit) {
-                let _ = socket.send_now(&transmit.payload, transmit.iface.0, source, dest);
+            let wait = Duration::from_nanos(next.as_nanos().saturating_sub(self.now().as_nanos()));
+            if std::time::Instant::now() + wait > give_up {
+                break;
             }
+            std::thread::sleep(wait);
         }
     }
 }
 
-/// Most datagrams the last-resort goodbye sends.
-const LAST_RESORT_DATAGRAMS: usize = 512;
+/// How long the last-resort goodbye (driver dropped without shutdown) may block the thread
+/// dropping the runtime.
+const LAST_RESORT_LIMIT: Duration = Duration::from_secs(2);
 
 /// Why the driver woke up.
 enum Wake {
@@ -531,7 +546,12 @@ impl Driver {
             match wake {
                 Wake::Command(None) => break None,
                 Wake::Command(Some(Command::Shutdown { done })) => break Some(done),
-                Wake::Command(Some(command)) => self.handle_command(command),
+                Wake::Command(Some(command)) => {
+                    self.handle_command(command);
+                    if let Some(end) = self.drain_commands() {
+                        break end;
+                    }
+                }
                 Wake::Timer => {
                     self.stats.timer_wakeups += 1;
                     let now = self.now();
@@ -560,6 +580,24 @@ impl Driver {
         }
     }
 
+    /// Handles the commands already waiting (up to [`COMMAND_BATCH`]) before the engine's
+    /// output is flushed. `Some` when the channel closed or a shutdown came: the run ends.
+    #[allow(
+        clippy::option_option,
+        reason = "ends the run loop with its shutdown reply"
+    )]
+    fn drain_commands(&mut self) -> Option<Option<oneshot::Sender<()>>> {
+        for _ in 0..COMMAND_BATCH {
+            match self.commands.try_recv() {
+                Ok(Command::Shutdown { done }) => return Some(Some(done)),
+                Ok(command) => self.handle_command(command),
+                Err(mpsc::error::TryRecvError::Empty) => return None,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Some(None),
+            }
+        }
+        None
+    }
+
     /// Deregisters everything and runs the engine until its goodbyes are sent.
     async fn say_goodbye(&mut self) {
         let now = self.now();
@@ -572,16 +610,15 @@ impl Driver {
         self.queries.clear();
         self.registration_keys.clear();
         self.query_keys.clear();
-        let give_up = Instant::now() + GOODBYE_GRACE;
+        let give_up = Instant::now() + GOODBYE_LIMIT;
         loop {
             self.flush().await;
+            if !self.engine.has_pending_output() || Instant::now() >= give_up {
+                break;
+            }
             let Some(deadline) = self.engine.poll_timeout().map(|t| self.instant_of(t)) else {
                 break;
             };
-            let now = Instant::now();
-            if deadline > now + SHUTDOWN_IDLE_HORIZON || now >= give_up {
-                break;
-            }
             tokio::time::sleep_until(deadline.min(give_up)).await;
             let now = self.now();
             self.engine.handle_timeout(now);
