@@ -3,15 +3,21 @@
 //! ```text
 //! dnssd register "My Web" _http._tcp 8080 path=/ --subtype _printer
 //! dnssd browse _http._tcp --resolve --json --timeout 5
+//! dnssd browse --all
+//! dnssd watch
 //! dnssd resolve "My Web" _http._tcp
 //! dnssd lookup myhost.local
 //! dnssd query _http._tcp.local PTR
 //! dnssd types
+//! dnssd completions bash
 //! ```
 //!
 //! Every command runs until Ctrl-C, SIGTERM or `--timeout SECS` (then exits 0); `resolve` and
 //! `lookup` exit 0 once they have printed an answer, and fail if none came before the timeout.
 //! `--json` prints one JSON object per line. Errors print the typed error and exit 1.
+
+mod all;
+mod watch;
 
 use std::future::Future;
 use std::io::Write;
@@ -83,14 +89,28 @@ enum Command {
         #[arg(long, value_name = "H")]
         host: Option<String>,
     },
-    /// Browse for instances of a service type.
+    /// Browse for instances of a service type (or of every type: --all).
     Browse {
         /// Service type, e.g. _http._tcp or _printer._sub._http._tcp.
-        #[arg(value_name = "TYPE")]
-        service_type: String,
+        #[arg(
+            value_name = "TYPE",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        service_type: Option<String>,
         /// Resolve each instance and report ready-to-connect endpoints.
         #[arg(long)]
         resolve: bool,
+        /// Every service type on the network, resolved, as they come and go (like
+        /// `avahi-browse -art`).
+        #[arg(long)]
+        all: bool,
+    },
+    /// A full-screen live table of the services on the network, grouped by type (q quits).
+    Watch {
+        /// Only this service type (default: every type).
+        #[arg(value_name = "TYPE")]
+        service_type: Option<String>,
     },
     /// Resolve one instance to host, port, TXT (and addresses).
     Resolve {
@@ -117,6 +137,11 @@ enum Command {
     },
     /// List the service types advertised on the network (RFC 6763 §9).
     Types,
+    /// Print a shell completion script (e.g. `dnssd completions bash > /etc/bash_completion.d/dnssd`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -134,6 +159,13 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        // Nothing to discover: no backend is started.
+        use clap::CommandFactory;
+        let mut out = std::io::stdout().lock();
+        clap_complete::generate(shell, &mut Cli::command(), "dnssd", &mut out);
+        return ExitCode::SUCCESS;
+    }
     let json = cli.common.json;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,6 +199,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Checked::Register(service) => register(&cx, service.interface(interface), stop).await,
         Checked::Browse(t, false) => browse(&cx, &t, stop).await,
         Checked::Browse(t, true) => browse_resolved(&cx, &t, stop).await,
+        Checked::BrowseAll => browse_all(&cx, stop).await,
+        Checked::Watch(scope) => watch::watch(&cx, scope, stop).await,
         Checked::Resolve(instance) => {
             let instance = Instance {
                 interface: interface_index(interface),
@@ -194,6 +228,8 @@ struct Ctx {
 enum Checked {
     Register(Service),
     Browse(ServiceType, bool),
+    BrowseAll,
+    Watch(all::Scope),
     Resolve(Instance),
     Lookup(String),
     Query(String, u16),
@@ -236,9 +272,16 @@ impl Checked {
                 Checked::Register(service)
             }
             Command::Browse {
-                service_type,
+                service_type: Some(service_type),
                 resolve,
+                all: false,
             } => Checked::Browse(ServiceType::new(&service_type)?, resolve),
+            // clap requires a type without --all and refuses one with it.
+            Command::Browse { .. } => Checked::BrowseAll,
+            Command::Watch { service_type } => Checked::Watch(match service_type {
+                Some(t) => all::Scope::One(ServiceType::new(&t)?),
+                None => all::Scope::Every,
+            }),
             Command::Resolve {
                 name,
                 service_type,
@@ -258,6 +301,11 @@ impl Checked {
                 Checked::Query(name, parse_rrtype(&rrtype)?)
             }
             Command::Types => Checked::Types,
+            Command::Completions { .. } => {
+                return Err(usage_error(
+                    "completions are printed before any backend starts",
+                ));
+            }
         })
     }
 }
@@ -289,6 +337,14 @@ fn parse_interface(arg: Option<&str>) -> Result<Interface, Error> {
     NonZeroU32::new(index)
         .map(Interface::Index)
         .ok_or_else(|| bad_interface(arg))
+}
+
+/// A command line that cannot be carried out as given.
+fn usage_error(message: &str) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        message.to_owned(),
+    ))
 }
 
 fn bad_interface(arg: &str) -> Error {
@@ -744,18 +800,7 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
                 "changed"
             };
             cx.out.line(endpoint_json(kind, e), || {
-                let addrs: Vec<String> = e.addresses.iter().map(|a| a.ip().to_string()).collect();
-                format!(
-                    "{}  {:<7} {:>3} {:<30} {}:{}  [{}]  {}",
-                    timestamp(),
-                    if kind == "up" { "Up" } else { "Changed" },
-                    e.interface,
-                    e.instance.name,
-                    e.host_target,
-                    e.port,
-                    addrs.join(", "),
-                    e.txt
-                )
+                endpoint_line(if kind == "up" { "Up" } else { "Changed" }, e, false)
             });
         }
         EndpointEvent::Down(i) => {
@@ -766,6 +811,77 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
                     "Down",
                     i.interface,
                     i.name
+                )
+            });
+        }
+    })
+    .await
+}
+
+fn endpoint_line(kind: &str, e: &Endpoint, with_type: bool) -> String {
+    let addrs: Vec<String> = e.addresses.iter().map(|a| a.ip().to_string()).collect();
+    let name = if with_type {
+        format!("{}.{}", e.instance.name.escaped(), e.instance.service_type)
+    } else {
+        e.instance.name.to_string()
+    };
+    format!(
+        "{}  {:<7} {:>3} {:<30} {}:{}  [{}]  {}",
+        timestamp(),
+        kind,
+        e.interface,
+        name,
+        e.host_target,
+        e.port,
+        addrs.join(", "),
+        e.txt
+    )
+}
+
+/// Every type on the network, resolved, live (`avahi-browse -art`, or `dns-sd -B
+/// _services._dns-sd._udp` and then each type).
+async fn browse_all(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
+    cx.out
+        .banner(|| "Browsing for every service type and resolving".to_owned());
+    cx.out.banner(date_banner);
+    cx.out.banner(|| {
+        "Timestamp     Event    if Instance.Type                  Host:Port / Addresses / TXT"
+            .to_owned()
+    });
+    let stream = all::Everything::start(&cx.sd, all::Scope::Every, cx.interface)?;
+    drive(cx.out, stream, stop, |seen| match seen {
+        all::Seen::Type(t, added) => {
+            let event = if added { "type_added" } else { "type_removed" };
+            cx.out.line(
+                json!({ "event": event, "time": timestamp(), "type": t.to_string() }),
+                || {
+                    format!(
+                        "{}  {:<7}     {}",
+                        timestamp(),
+                        if added { "Type+" } else { "Type-" },
+                        t
+                    )
+                },
+            );
+        }
+        all::Seen::Endpoint(EndpointEvent::Up(e)) => {
+            cx.out
+                .line(endpoint_json("up", &e), || endpoint_line("Up", &e, true));
+        }
+        all::Seen::Endpoint(EndpointEvent::Changed(e)) => {
+            cx.out.line(endpoint_json("changed", &e), || {
+                endpoint_line("Changed", &e, true)
+            });
+        }
+        all::Seen::Endpoint(EndpointEvent::Down(i)) => {
+            cx.out.line(Value::Object(instance_json("down", &i)), || {
+                format!(
+                    "{}  {:<7} {:>3} {}.{}",
+                    timestamp(),
+                    "Down",
+                    i.interface,
+                    i.name.escaped(),
+                    i.service_type
                 )
             });
         }
