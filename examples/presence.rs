@@ -1,0 +1,51 @@
+//! LAN presence list: announce yourself under `_presence._tcp` and print who else is on the
+//! network as people arrive (`+`) and leave (`-`).
+//!
+//! ```text
+//! cargo run --example presence -- Alice 30      # NAME, then how long to stay (seconds)
+//! ```
+
+use std::time::Duration;
+
+use dnssd::{EndpointEvent, InstanceName, Service, ServiceDiscovery, ServiceType};
+
+#[tokio::main]
+async fn main() -> dnssd::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let name = InstanceName::new(args.next().unwrap_or_else(|| "Anonymous".to_owned()))?;
+    let stay = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(30));
+
+    let sd = ServiceDiscovery::new()?;
+    let presence = ServiceType::new("_presence._tcp")?;
+    // 5298: the port of link-local messaging (XEP-0174), which uses this service type.
+    let me = sd
+        .register(Service::new(presence.clone(), 5298).name(name))
+        .await?;
+    // The daemon may have renamed us ("Alice (2)") if the name was taken.
+    println!("present as {}", me.name());
+
+    let mut people = sd.browse(&presence)?.resolved();
+    let leave = tokio::time::sleep(stay);
+    tokio::pin!(leave);
+    loop {
+        tokio::select! {
+            () = &mut leave => break,
+            event = people.next_event() => match event {
+                // Our own registration shows up in the browse too: skip it by its name.
+                Some(Ok(EndpointEvent::Up(e))) if e.instance.name != *me.name() => {
+                    println!("+ {} on {}", e.instance.name, e.host_target);
+                }
+                Some(Ok(EndpointEvent::Down(who))) if who.name != *me.name() => {
+                    println!("- {}", who.name);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => break,
+            },
+        }
+    }
+    // Leaving: dropping the registration withdraws it, shutdown() waits for the goodbyes.
+    drop(me);
+    sd.shutdown().await;
+    Ok(())
+}
