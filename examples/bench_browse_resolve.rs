@@ -42,8 +42,9 @@ async fn main() -> ExitCode {
 async fn run(service_type: &str, count: usize) -> dnssd::Result<()> {
     let service_type = ServiceType::new(service_type)?;
     let sd = ServiceDiscovery::builder()
-        .backend(BackendKind::System)
-        .build()?;
+        .backend(BackendKind::DnsSd)
+        .build()
+        .await?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
 
     let start = Instant::now();

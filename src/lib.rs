@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn demo() -> dnssd::Result<()> {
 //! use dnssd::{BrowseEvent, Service, ServiceDiscovery, ServiceType};
-//! let sd = ServiceDiscovery::new()?;
+//! let sd = ServiceDiscovery::new().await?;
 //! let http = ServiceType::new("_http._tcp")?;
 //! let registration = sd.register(Service::new(http.clone(), 8080)).await?;
 //! println!("registered as {}", registration.name());

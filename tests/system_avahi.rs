@@ -42,7 +42,7 @@ async fn added(browse: &mut dnssd::Browse, name: &str) -> Instance {
 fn registration_is_seen_by_avahi_browse_on_another_host() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut t = txt(&[("path", "/index.html"), ("v", "1")]);
         t.insert_flag("secure").unwrap();
         let reg = within(
@@ -89,7 +89,7 @@ fn avahi_published_service_is_browsed_resolved_and_its_host_looked_up() {
         &["rp=queue", "color=T", "dup=first", "dup=second", "flag"],
     );
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut browse = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap();
@@ -139,7 +139,7 @@ fn browse_reports_each_instance_once_although_avahi_sends_it_per_protocol() {
             == 2
     });
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut browse = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap();
@@ -167,7 +167,7 @@ fn query_record_streams_the_txt_record_of_a_peer_service() {
     let (lab, _a1, _a2) = lab();
     let _peer = publish(lab.host(2), "Rec Peer", "_systest._tcp", 9, &["k=v"]);
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         // DNSServiceQueryRecord takes the escaped full name (`.` and `\` escaped).
         let full = dnssd::full_name(
             &InstanceName::new("Rec Peer").unwrap(),
@@ -205,7 +205,7 @@ fn endpoints_stream_yields_a_complete_endpoint() {
         &["x=y"],
     );
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut endpoints = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap()
@@ -244,7 +244,7 @@ fn endpoints_stream_yields_a_complete_endpoint() {
 fn txt_update_is_seen_remotely() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let reg = within(
             NET,
             "register",
@@ -294,7 +294,7 @@ fn txt_update_is_seen_remotely() {
 fn dropping_the_registration_withdraws_it_remotely() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let reg = within(
             NET,
             "register",
@@ -331,7 +331,7 @@ fn peer_going_away_is_reported_removed() {
     let (lab, _a1, _a2) = lab();
     let peer = publish(lab.host(2), "Leaving Peer", "_systest._tcp", 81, &[]);
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut browse = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap();
@@ -362,7 +362,7 @@ fn name_conflict_with_a_peer_renames_ours_and_reports_the_new_name() {
         l.iter().any(|l| l.name == "Clash")
     });
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let reg = within(
             NET,
             "register",
@@ -397,7 +397,7 @@ fn name_conflict_with_a_peer_renames_ours_and_reports_the_new_name() {
 fn invalid_input_is_refused_before_the_call_with_typed_errors() {
     let (_lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         assert!(matches!(
             ServiceType::new("_http._xyz"),
             Err(Error::InvalidServiceType { .. })
@@ -465,7 +465,7 @@ fn browse_types_sees_a_peer_service_type() {
     let (lab, _a1, _a2) = lab();
     let _peer = publish(lab.host(2), "Typed", "_systype._udp", 84, &[]);
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut types = sd.browse_types().unwrap();
         within(NET, "_systype._udp", async {
             loop {
@@ -486,7 +486,7 @@ fn browse_types_sees_a_peer_service_type() {
 fn subtype_registration_is_browsable_by_subtype() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let _reg = within(
             NET,
             "register",
@@ -514,7 +514,7 @@ fn subtype_registration_is_browsable_by_subtype() {
 fn a_name_taken_on_the_same_daemon_is_renamed_and_the_default_name_is_the_hosts() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let service = |port| {
             Service::new(ServiceType::new("_systest._tcp").unwrap(), port)
                 .name(InstanceName::new("Twin").unwrap())

@@ -317,8 +317,9 @@ fn dropping_system_handles_at_every_point_leaks_no_fd_or_thread() {
         .unwrap();
     runtime.block_on(async {
         let sd = ServiceDiscovery::builder()
-            .backend(BackendKind::System)
+            .backend(BackendKind::DnsSd)
             .build()
+            .await
             .expect("system backend");
         let target = await_burst(&sd, &burst_type).await;
         let target_txt_name = format!(

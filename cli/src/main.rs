@@ -59,8 +59,10 @@ struct Common {
     /// One JSON object per line instead of the table.
     #[arg(long, global = true)]
     json: bool,
-    /// Which implementation to use: auto, system (Bonjour/Avahi) or embedded.
-    #[arg(long, global = true, value_name = "auto|system|embedded", default_value = "auto",
+    /// Which implementation to use: auto, system (the OS's responder, whichever path), avahi
+    /// (avahi-daemon over D-Bus), dns-sd (libdns_sd: Bonjour, or Avahi's compatibility
+    /// library) or embedded.
+    #[arg(long, global = true, value_name = "auto|system|avahi|dns-sd|embedded", default_value = "auto",
           value_parser = parse_backend)]
     backend: BackendKind,
     /// Interface name or index (default: all).
@@ -152,8 +154,7 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse::<BackendKind>()
-        .map_err(|_| format!("unknown backend {s:?} (expected auto, system or embedded)"))
+    s.parse::<BackendKind>().map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -191,7 +192,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let command = Checked::new(cli.command)?;
     let sd = ServiceDiscovery::builder()
         .backend(common.backend)
-        .build()?;
+        .build()
+        .await?;
     let deadline = common.timeout;
     let stop = stop_signal(deadline);
     let cx = Ctx { sd, out, interface };
@@ -403,11 +405,7 @@ fn parse_rrtype(s: &str) -> Result<u16, Error> {
 }
 
 fn backend_name(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::System => "system",
-        BackendKind::Embedded => "embedded",
-        _ => "auto",
-    }
+    kind.name()
 }
 
 fn rrtype_name(n: u16) -> String {

@@ -9,22 +9,18 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
-use crate::backend::dns_sd::SystemBackend;
-use crate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
+use crate::backend::embedded::EmbeddedConfig;
 use crate::backend::operation::RegistrationGuard;
-use crate::backend::{Backend, BackendKind, Capabilities, auto_choice};
+use crate::backend::{Backend, BackendKind, Capabilities, choice};
 use crate::types::error::{Error, Result};
 use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
 use crate::types::name::{InstanceName, ServiceType};
 use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
-/// Environment variable that overrides [`BackendKind::Auto`]: `system`, `embedded` or `auto`.
-pub const BACKEND_ENV: &str = "DNSSD_BACKEND";
-
-/// How long [`BackendKind::Auto`] waits for the system daemon to answer its probe. Avahi's
-/// library answers within milliseconds either way; only a hung daemon makes the probe wait.
-const DAEMON_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Environment variable that overrides [`BackendKind::Auto`]: a [`BackendKind::name`]
+/// (`auto`, `system`, `avahi`, `dns-sd`, `embedded`); any other value is an error.
+pub const BACKEND_ENV: &str = choice::BACKEND_ENV;
 
 /// How long [`ServiceDiscovery::lookup_host`] keeps collecting addresses after the first one
 /// (A and AAAA answers arrive separately).
@@ -61,39 +57,38 @@ impl ServiceDiscoveryBuilder {
         self
     }
 
-    /// The backend [`build`](Self::build) would use now (never `Auto`): the one set with
-    /// [`backend`](Self::backend), else `DNSSD_BACKEND`, else the outcome of the daemon probe
-    /// (see [`ServiceDiscovery`]). With `Auto` this asks the daemon, waiting at most about a
-    /// second (a few milliseconds when it runs or when it does not).
-    pub fn chosen_backend(&self) -> BackendKind {
-        let requested = match self.backend {
-            BackendKind::Auto => std::env::var(BACKEND_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(BackendKind::Auto),
-            other => other,
-        };
-        match requested {
-            BackendKind::Auto => {
-                auto_choice(cfg!(target_os = "macos"), cfg!(target_os = "linux"), || {
-                    crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
-                })
-            }
-            other => other,
-        }
+    /// The backend [`build`](Self::build) would use now (never `Auto` or `System`): the one
+    /// set with [`backend`](Self::backend), else `DNSSD_BACKEND`, else what runs on this host
+    /// (see [`ServiceDiscovery`]). With `Auto` this asks the host's responders, waiting at most
+    /// about a second for a hung daemon (a few milliseconds otherwise), without blocking the
+    /// runtime's worker threads.
+    pub async fn chosen_backend(&self) -> Result<BackendKind> {
+        let requested = choice::requested_kind(self.backend)?;
+        choice::choose(
+            requested,
+            choice::Platform::CURRENT,
+            choice::HostProbes {
+                avahi_dbus: async || false,
+                dns_sd: async || {
+                    crate::backend::dns_sd::probe_daemon_async(choice::DAEMON_PROBE_TIMEOUT)
+                        .await
+                        .ok()
+                },
+                other_responder: || None,
+            },
+        )
+        .await
     }
 
     /// Build the handle. Must run inside a tokio runtime (operations spawn tasks on it). With
-    /// [`BackendKind::Auto`] this probes the system daemon first (see
-    /// [`chosen_backend`](Self::chosen_backend)); it blocks the calling thread for that long.
-    pub fn build(self) -> Result<ServiceDiscovery> {
-        let backend = match self.chosen_backend() {
-            BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
-            _ => Backend::Embedded(EmbeddedBackend::start(self.embedded)?),
+    /// [`BackendKind::Auto`] this first asks what runs on the host (see
+    /// [`chosen_backend`](Self::chosen_backend)).
+    pub async fn build(self) -> Result<ServiceDiscovery> {
+        let backend: Arc<dyn Backend> = match self.chosen_backend().await? {
+            BackendKind::Embedded => crate::backend::embedded::start(self.embedded)?,
+            _ => crate::backend::dns_sd::start(self.reconnect)?,
         };
-        Ok(ServiceDiscovery {
-            backend: Arc::new(backend),
-        })
+        Ok(ServiceDiscovery { backend })
     }
 }
 
@@ -130,13 +125,13 @@ impl ServiceDiscoveryBuilder {
 /// ```no_run
 /// # async fn demo(service: dnssd::Service) -> dnssd::Result<()> {
 /// use dnssd::{BackendKind, Error, ServiceDiscovery};
-/// let mut sd = ServiceDiscovery::new()?;
+/// let mut sd = ServiceDiscovery::new().await?;
 /// let mut registration = sd.register(service.clone()).await?;
 /// while let Some(event) = registration.next_event().await {
 ///     if let Err(Error::DaemonNotRunning) = event {
-///         if ServiceDiscovery::builder().chosen_backend() == BackendKind::Embedded {
+///         if ServiceDiscovery::builder().chosen_backend().await? == BackendKind::Embedded {
 ///             sd.shutdown().await;
-///             sd = ServiceDiscovery::builder().backend(BackendKind::Embedded).build()?;
+///             sd = ServiceDiscovery::builder().backend(BackendKind::Embedded).build().await?;
 ///             registration = sd.register(service.clone()).await?;
 ///         }
 ///     }
@@ -173,13 +168,13 @@ impl ServiceDiscoveryBuilder {
 ///   than one subtype. [`ServiceDiscovery::capabilities`] tells what the library supports.
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
-    backend: Arc<Backend>,
+    backend: Arc<dyn Backend>,
 }
 
 impl ServiceDiscovery {
     /// A handle with [`BackendKind::Auto`] (overridden by `DNSSD_BACKEND`).
-    pub fn new() -> Result<Self> {
-        Self::builder().build()
+    pub async fn new() -> Result<Self> {
+        Self::builder().build().await
     }
 
     /// A builder to choose the backend and options.
@@ -205,11 +200,7 @@ impl ServiceDiscovery {
     /// rename on conflict). Dropping the returned handle deregisters it.
     pub async fn register(&self, service: Service) -> Result<Registration> {
         let (name, guard) = self.backend.register(&service).await?;
-        Ok(Registration {
-            name,
-            guard,
-            backend: Arc::clone(&self.backend),
-        })
+        Ok(Registration { name, guard })
     }
 
     /// Browse for instances of `service_type` (with at most one subtype on Avahi) on every
@@ -237,6 +228,16 @@ impl ServiceDiscovery {
             Some(result) => result,
             None => Err(Error::DaemonNotRunning),
         }
+    }
+
+    /// Tell the responder that `instance` seems to be gone (a connection to it failed): it
+    /// verifies the instance's records with the network (RFC 6762 section 10.4) and, when the
+    /// instance does not answer, reports it removed within about ten seconds instead of when
+    /// its records expire (up to 75 minutes later). Browses then report
+    /// [`BrowseEvent::Removed`](crate::BrowseEvent::Removed). [`Capabilities::reconfirm`]
+    /// tells whether the backend supports it ([`Error::Unsupported`] otherwise).
+    pub async fn reconfirm(&self, instance: &Instance) -> Result<()> {
+        self.backend.reconfirm(instance).await
     }
 
     /// Resolve an instance and keep reporting changes of host, port or TXT.
@@ -339,7 +340,6 @@ impl ServiceDiscovery {
 pub struct Registration {
     name: InstanceName,
     guard: RegistrationGuard,
-    backend: Arc<Backend>,
 }
 
 impl Registration {
@@ -350,7 +350,7 @@ impl Registration {
 
     /// Replace the TXT record while the service stays registered.
     pub async fn update_txt(&self, txt: TxtRecord) -> Result<()> {
-        self.backend.update_txt(&self.guard, &txt).await
+        self.guard.control.update_txt(&txt).await
     }
 
     /// The next event after confirmation; `None` once the registration ended for good.

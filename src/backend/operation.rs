@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
 
+use crate::backend::RegistrationControl;
 use crate::types::error::Result;
 use crate::types::event::RegistrationEvent;
 
@@ -67,10 +68,10 @@ impl<T> fmt::Debug for EventStream<T> {
     }
 }
 
-/// What a backend keeps for a live registration: its own control object (downcast by the same
-/// backend in `update_txt`) and the events reported after confirmation.
+/// What a backend keeps for a live registration: its own control object (dropping it
+/// withdraws the service) and the events reported after confirmation.
 pub(crate) struct RegistrationGuard {
-    pub(crate) control: Box<dyn Any + Send + Sync>,
+    pub(crate) control: Box<dyn RegistrationControl>,
     pub(crate) events: EventStream<RegistrationEvent>,
 }
 

@@ -203,6 +203,26 @@ pub enum Error {
     /// The system `dns_sd` library could not be loaded or lacks a needed symbol.
     #[error("the DNS-SD library is unavailable: {0}")]
     LibraryUnavailable(String),
+    /// `DNSSD_BACKEND` (or a name given to the CLI) names no backend.
+    #[error("unknown backend name {value:?}: expected auto, system, avahi, dns-sd or embedded")]
+    InvalidBackendName {
+        /// The name as given.
+        value: String,
+    },
+    /// Another mDNS responder owns this host and no backend of this crate talks to it, so
+    /// `auto` refuses to start a second responder beside it (it would fight the host's
+    /// responder over names). Force the embedded engine to run beside it anyway
+    /// (`DNSSD_BACKEND=embedded` or `BackendKind::Embedded`): it then takes a host name of
+    /// its own and claims nothing of the host's.
+    #[error(
+        "another mDNS responder runs on this host ({responder}) and no backend talks to it; \
+         set DNSSD_BACKEND=embedded (or BackendKind::Embedded) to run the embedded engine \
+         beside it under a host name of its own"
+    )]
+    ResponderPresent {
+        /// What was found (e.g. `systemd-resolved`, `a process bound to UDP 5353`).
+        responder: String,
+    },
     /// An I/O error (sockets, the daemon's file descriptor).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -310,6 +330,8 @@ impl Error {
             | Error::InvalidDomain { .. }
             | Error::InvalidFullName { .. }
             | Error::LibraryUnavailable(_)
+            | Error::InvalidBackendName { .. }
+            | Error::ResponderPresent { .. }
             | Error::Io(_) => return None,
         };
         Some(code)

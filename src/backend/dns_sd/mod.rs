@@ -17,11 +17,11 @@ use tokio::sync::{mpsc, oneshot};
 use self::op::{
     Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
 };
-pub(crate) use self::probe::{DaemonProbe, probe_daemon};
+pub(crate) use self::probe::{DaemonProbe, probe_daemon_async};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
-use crate::backend::Capabilities;
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
@@ -49,6 +49,23 @@ struct SystemRegistration {
     commands: mpsc::UnboundedSender<RegistrationCommand>,
 }
 
+impl RegistrationControl for SystemRegistration {
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (done_tx, done_rx) = oneshot::channel();
+            self.commands
+                .send(RegistrationCommand::UpdateTxt(txt.to_wire(), done_tx))
+                .map_err(|_| Error::DaemonNotRunning)?;
+            done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+        })
+    }
+}
+
+/// Load the library and start the backend on the current tokio runtime.
+pub(crate) fn start(reconnect: bool) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(SystemBackend::new(reconnect)?))
+}
+
 impl SystemBackend {
     /// Load the library (once per process) and bind to the current tokio runtime.
     pub(crate) fn new(reconnect: bool) -> Result<Self> {
@@ -73,22 +90,6 @@ impl SystemBackend {
         })
     }
 
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    /// End every operation (streams end, registrations are withdrawn) and wait until every
-    /// ref is deallocated. Operations started afterwards end at once.
-    pub(crate) async fn shutdown(&self) {
-        self.tracker.cancel_all();
-        self.tracker.idle().await;
-    }
-
-    /// Wait until every operation whose handle was dropped has deallocated its refs.
-    pub(crate) async fn idle(&self) {
-        self.tracker.idle().await;
-    }
-
     fn interface(&self, interface: Interface, operation: &'static str) -> Result<u32> {
         interface_index(&self.capabilities, interface, operation)
     }
@@ -105,7 +106,7 @@ impl SystemBackend {
         EventStream::new(rx, OperationGuard::none())
     }
 
-    pub(crate) async fn register(
+    async fn register_service(
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
@@ -151,24 +152,37 @@ impl SystemBackend {
         };
         Ok((name, guard))
     }
+}
 
-    pub(crate) async fn update_txt(
-        &self,
-        guard: &RegistrationGuard,
-        txt: &TxtRecord,
-    ) -> Result<()> {
-        let Some(registration) = guard.control.downcast_ref::<SystemRegistration>() else {
-            return Err(unsupported("update_txt on another backend's registration"));
-        };
-        let (done_tx, done_rx) = oneshot::channel();
-        registration
-            .commands
-            .send(RegistrationCommand::UpdateTxt(txt.to_wire(), done_tx))
-            .map_err(|_| Error::DaemonNotRunning)?;
-        done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+impl Backend for SystemBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::DnsSd
     }
 
-    pub(crate) fn browse(
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn register<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<(InstanceName, RegistrationGuard)>> {
+        Box::pin(self.register_service(service))
+    }
+
+    /// Wait until every operation whose handle was dropped has deallocated its refs.
+    fn wait_released(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.tracker.idle())
+    }
+
+    /// End every operation (streams end, registrations are withdrawn) and wait until every
+    /// ref is deallocated. Operations started afterwards end at once.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.tracker.cancel_all();
+        Box::pin(self.tracker.idle())
+    }
+
+    fn browse(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
@@ -185,7 +199,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, BrowseSink::new(service_type.clone())))
     }
 
-    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+    fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let api = self.api;
         let interface = instance.interface;
         let name = instance.name.to_string();
@@ -197,7 +211,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, ResolveSink::new(instance.clone())))
     }
 
-    pub(crate) fn query_record(
+    fn query_record(
         &self,
         name: &str,
         rtype: u16,
@@ -216,7 +230,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, RecordSink::default()))
     }
 
-    pub(crate) fn lookup_host(
+    fn lookup_host(
         &self,
         host: &str,
         interface: Interface,
@@ -238,7 +252,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, AddressSink::default()))
     }
 
-    pub(crate) fn browse_types(
+    fn browse_types(
         &self,
         domain: Option<&str>,
         interface: Interface,

@@ -5,16 +5,16 @@
 //! `docs/DESIGN.md` ("Backend contract").
 //!
 //! # Lifetime
-//! [`EmbeddedBackend::start`] binds port 5353 (shared, see [`socket`]) and spawns the driver
+//! [`start`] binds port 5353 (shared, see [`socket`]) and spawns the driver
 //! on the current tokio runtime. Every live registration and stream holds a handle on the
 //! driver; when the last one (and the backend) is dropped, the driver deregisters what is
 //! left, sends the engine's goodbyes, and stops. Dropping cannot wait for that:
-//! [`EmbeddedBackend::shutdown`] (`ServiceDiscovery::shutdown`) does, and a program about to
+//! `ServiceDiscovery::shutdown` does, and a program about to
 //! exit should call it. If the runtime is dropped first, the driver task is dropped with it;
 //! its `Drop` then sends the goodbyes synchronously as a last resort (unpaced, best effort).
 //!
 //! Linux only for now (netlink for interface changes, `IP_PKTINFO`); elsewhere
-//! [`EmbeddedBackend::start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
+//! [`start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
 
 #[cfg(target_os = "linux")]
 mod driver;
@@ -28,12 +28,14 @@ mod operations;
 #[cfg(target_os = "linux")]
 pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_GRACE};
 #[cfg(target_os = "linux")]
-pub use operations::EmbeddedBackend;
+pub(crate) use operations::start;
 
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{EmbeddedBackend, EmbeddedConfig};
+pub use unsupported::EmbeddedConfig;
+#[cfg(not(target_os = "linux"))]
+pub(crate) use unsupported::start;
 
 /// Name of this backend in errors and capability reports.
 pub const BACKEND_NAME: &str = "embedded";

@@ -12,8 +12,8 @@ use super::BACKEND_NAME;
 use super::driver::{
     DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Refusal, Sink,
 };
-use crate::backend::Capabilities;
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex, Record, RecordEvent,
@@ -25,7 +25,7 @@ use crate::types::txt::TxtRecord;
 
 /// The embedded mDNS backend: one driver task per backend value.
 #[derive(Debug)]
-pub struct EmbeddedBackend {
+pub(crate) struct EmbeddedBackend {
     driver: DriverHandle,
     capabilities: Capabilities,
     default_instance_name: String,
@@ -47,6 +47,18 @@ impl Drop for QueryCancel {
 struct EmbeddedRegistration {
     driver: DriverHandle,
     key: OperationKey,
+}
+
+impl RegistrationControl for EmbeddedRegistration {
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.driver
+                .update_txt(self.key, txt.to_wire())
+                .await
+                .map_err(driver_error)?
+                .map_err(command_error)
+        })
+    }
 }
 
 impl Drop for EmbeddedRegistration {
@@ -149,10 +161,16 @@ fn engine_domain(domain: Option<&str>) -> Result<Option<String>> {
     }
 }
 
+/// Binds port 5353 on the selected interfaces and starts the driver on the current tokio
+/// runtime (see [`EmbeddedBackend::start`]).
+pub(crate) fn start(config: EmbeddedConfig) -> Result<std::sync::Arc<dyn Backend>> {
+    Ok(std::sync::Arc::new(EmbeddedBackend::start(config)?))
+}
+
 impl EmbeddedBackend {
     /// Binds port 5353 on the selected interfaces and starts the driver on the current tokio
     /// runtime. The caller (backend choice) must make sure no system daemon owns this host.
-    pub fn start(config: EmbeddedConfig) -> Result<EmbeddedBackend> {
+    pub(crate) fn start(config: EmbeddedConfig) -> Result<EmbeddedBackend> {
         let default_instance_name = config.host_name.clone().unwrap_or_else(machine_name);
         let driver = DriverHandle::start(config).map_err(driver_error)?;
         Ok(EmbeddedBackend {
@@ -162,23 +180,13 @@ impl EmbeddedBackend {
         })
     }
 
-    /// What this backend can do.
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
     /// The driver's counters.
-    pub fn stats(&self) -> DriverStats {
+    #[allow(dead_code, reason = "for tests and benchmarks of the driver")]
+    pub(crate) fn stats(&self) -> DriverStats {
         self.driver.stats()
     }
 
-    /// Deregisters everything, waits until the goodbyes are on the wire, and stops the
-    /// driver. Operations still open afterwards end.
-    pub async fn shutdown(&self) {
-        self.driver.shutdown().await;
-    }
-
-    pub(crate) async fn register(
+    async fn register_service(
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
@@ -246,22 +254,6 @@ impl EmbeddedBackend {
         ))
     }
 
-    pub(crate) async fn update_txt(
-        &self,
-        guard: &RegistrationGuard,
-        txt: &TxtRecord,
-    ) -> Result<()> {
-        let control = guard
-            .control
-            .downcast_ref::<EmbeddedRegistration>()
-            .ok_or(Error::BadReference)?;
-        self.driver
-            .update_txt(control.key, txt.to_wire())
-            .await
-            .map_err(driver_error)?
-            .map_err(command_error)
-    }
-
     /// Starts a query whose events `translate` turns into stream items.
     fn stream<T: Send + 'static>(
         &self,
@@ -289,8 +281,31 @@ impl EmbeddedBackend {
             }),
         ))
     }
+}
 
-    pub(crate) fn browse(
+impl Backend for EmbeddedBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Embedded
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn register<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<(InstanceName, RegistrationGuard)>> {
+        Box::pin(self.register_service(service))
+    }
+
+    /// Deregisters everything, waits until the goodbyes are on the wire, and stops the
+    /// driver. Operations still open afterwards end.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.driver.shutdown())
+    }
+
+    fn browse(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
@@ -328,7 +343,7 @@ impl EmbeddedBackend {
         )
     }
 
-    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+    fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let domain = Domain::new(&instance.domain)?;
         let name = full_name(
             &instance.name,
@@ -362,7 +377,7 @@ impl EmbeddedBackend {
         })
     }
 
-    pub(crate) fn query_record(
+    fn query_record(
         &self,
         name: &str,
         rtype: u16,
@@ -405,7 +420,7 @@ impl EmbeddedBackend {
         )
     }
 
-    pub(crate) fn lookup_host(
+    fn lookup_host(
         &self,
         host: &str,
         interface: Interface,
@@ -441,7 +456,7 @@ impl EmbeddedBackend {
         })
     }
 
-    pub(crate) fn browse_types(
+    fn browse_types(
         &self,
         domain: Option<&str>,
         interface: Interface,
