@@ -19,7 +19,7 @@ async fn main() -> dnssd::Result<()> {
     let (key, value) = wanted.split_once('=').unwrap_or((&wanted, ""));
     let settle = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(3));
 
-    let sd = ServiceDiscovery::new()?;
+    let sd = ServiceDiscovery::new().await?;
     let everything = collect_for(&sd, &service_type, settle).await?;
     // TXT keys are case-insensitive (RFC 6763 §6.4), values are compared as given.
     let matching = everything

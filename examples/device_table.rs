@@ -18,7 +18,7 @@ async fn main() -> dnssd::Result<()> {
     let service_type = ServiceType::new(&args.next().unwrap_or_else(|| "_sensor._tcp".to_owned()))?;
     let settle = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(3));
 
-    let sd = ServiceDiscovery::new()?;
+    let sd = ServiceDiscovery::new().await?;
     let mut endpoints = sd.browse(&service_type)?.resolved();
     // Instance name -> (device ID, addresses): a device may change its addresses or leave.
     let mut devices: BTreeMap<String, (String, BTreeSet<IpAddr>)> = BTreeMap::new();

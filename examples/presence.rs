@@ -15,7 +15,7 @@ async fn main() -> dnssd::Result<()> {
     let name = InstanceName::new(args.next().unwrap_or_else(|| "Anonymous".to_owned()))?;
     let stay = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(30));
 
-    let sd = ServiceDiscovery::new()?;
+    let sd = ServiceDiscovery::new().await?;
     let presence = ServiceType::new("_presence._tcp")?;
     // 5298: the port of link-local messaging (XEP-0174), which uses this service type.
     let me = sd

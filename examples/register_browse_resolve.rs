@@ -17,7 +17,7 @@ async fn main() -> dnssd::Result<()> {
     let port: u16 = args.next().and_then(|s| s.parse().ok()).unwrap_or(8080);
     let hold = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(0));
 
-    let sd = ServiceDiscovery::new()?;
+    let sd = ServiceDiscovery::new().await?;
     let http = ServiceType::new("_http._tcp")?;
 
     // Register: the future resolves once the name is ours (possibly renamed on a conflict).

@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let out = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "update.bin".to_owned());
-    let sd = ServiceDiscovery::new()?;
+    let sd = ServiceDiscovery::new().await?;
     let server = timeout(Duration::from_secs(10), first_update_server(&sd))
         .await
         .map_err(|_| "no _update._tcp server with a TXT path= within 10 s")??;
