@@ -163,8 +163,12 @@ async fn main() -> ExitCode {
     if let Command::Completions { shell } = cli.command {
         // Nothing to discover: no backend is started.
         use clap::CommandFactory;
+        // Into a buffer first: clap_complete panics on a failed write (`| head`).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "dnssd", &mut script);
         let mut out = std::io::stdout().lock();
-        clap_complete::generate(shell, &mut Cli::command(), "dnssd", &mut out);
+        // A closed pipe is the reader's choice, not an error.
+        let _ = out.write_all(&script).and_then(|()| out.flush());
         return ExitCode::SUCCESS;
     }
     let json = cli.common.json;
