@@ -61,7 +61,7 @@ async fn run(service_type: &str, count: usize) -> dnssd::Result<()> {
                         drop(done.send(sd.resolve(&instance).await));
                     }));
                 }
-                Some(Ok(BrowseEvent::Removed(_))) => {}
+                Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Err(dnssd::Error::DaemonNotRunning),
             },

@@ -139,7 +139,7 @@ async fn register(
         let name = InstanceName::new(&name).map_err(|e| e.to_string())?;
         let mut txt = TxtRecord::new();
         txt.insert("i", i.to_string()).map_err(|e| e.to_string())?;
-        let service = Service::new(t.clone(), port).name(name).txt(txt);
+        let service = Service::new(t.clone(), port).with_name(name).with_txt(txt);
         let sd = sd.clone();
         tasks.spawn(async move { sd.register(service).await });
     }

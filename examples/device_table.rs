@@ -1,6 +1,5 @@
-//! Device-ID -> addresses table: devices advertise `_device-info._tcp`-style services whose
-//! TXT carries `id=...`; print one line per device ID with every address it answers on,
-//! after collecting for a few seconds.
+//! Device-ID -> addresses table: devices advertise a service whose TXT carries `id=...`; print
+//! one line per device ID with every address it answers on, after watching for a few seconds.
 //!
 //! ```text
 //! cargo run --example device_table -- _sensor._tcp 3
@@ -10,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use dnssd::{EndpointEvent, ServiceDiscovery, ServiceType};
+use dnssd::{ServiceDiscovery, ServiceType};
 
 #[tokio::main]
 async fn main() -> dnssd::Result<()> {
@@ -19,34 +18,22 @@ async fn main() -> dnssd::Result<()> {
     let settle = Duration::from_secs(args.next().and_then(|s| s.parse().ok()).unwrap_or(3));
 
     let sd = ServiceDiscovery::new().await?;
-    let mut endpoints = sd.browse(&service_type)?.resolved();
-    // Instance name -> (device ID, addresses): a device may change its addresses or leave.
-    let mut devices: BTreeMap<String, (String, BTreeSet<IpAddr>)> = BTreeMap::new();
-    let deadline = tokio::time::sleep(settle);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            () = &mut deadline => break,
-            event = endpoints.next_event() => match event.transpose()? {
-                Some(EndpointEvent::Up(e) | EndpointEvent::Changed(e)) => {
-                    // Instances without an id are not devices of this kind.
-                    if let Some(id) = e.txt.get_str("id") {
-                        let addresses = e.addresses.iter().map(|a| a.ip()).collect();
-                        devices.insert(e.instance.name.to_string(), (id.to_owned(), addresses));
-                    }
-                }
-                Some(EndpointEvent::Down(gone)) => {
-                    devices.remove(gone.name.as_str());
-                }
-                None => break,
-            },
-        }
-    }
+    // Every endpoint with an `id`, each with all the addresses that arrived meanwhile.
+    let devices = sd
+        .browse(&service_type)?
+        .resolved()
+        .with_txt("id", None)
+        .collect_for(settle)
+        .await?;
 
-    // One device may be seen under several instance names (one per interface or service).
+    // One device may be seen under several instance names (one per service it offers).
     let mut table: BTreeMap<&str, BTreeSet<IpAddr>> = BTreeMap::new();
-    for (id, addresses) in devices.values() {
-        table.entry(id).or_default().extend(addresses);
+    for e in &devices {
+        let id = e.txt.get_str("id").unwrap_or("(not text)");
+        table
+            .entry(id)
+            .or_default()
+            .extend(e.addresses.iter().map(|a| a.ip()));
     }
     println!("{:<20} addresses", "device id");
     for (id, addresses) in table {

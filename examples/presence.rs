@@ -19,7 +19,7 @@ async fn main() -> dnssd::Result<()> {
     let presence = ServiceType::new("_presence._tcp")?;
     // 5298: the port of link-local messaging (XEP-0174), which uses this service type.
     let me = sd
-        .register(Service::new(presence.clone(), 5298).name(name))
+        .register(Service::new(presence.clone(), 5298).with_name(name))
         .await?;
     // The daemon may have renamed us ("Alice (2)") if the name was taken.
     println!("present as {}", me.name());
@@ -30,22 +30,19 @@ async fn main() -> dnssd::Result<()> {
     loop {
         tokio::select! {
             () = &mut leave => break,
-            event = people.next_event() => match event {
-                // Our own registration shows up in the browse too: skip it by its name.
-                Some(Ok(EndpointEvent::Up(e))) if e.instance.name != *me.name() => {
+            event = people.next_event() => match event.transpose()? {
+                // Our own registration shows up in the browse too: is_own() tells.
+                Some(EndpointEvent::Up(e)) if !e.is_own() => {
                     println!("+ {} on {}", e.instance.name, e.host_target);
                 }
-                Some(Ok(EndpointEvent::Down(who))) if who.name != *me.name() => {
-                    println!("- {}", who.name);
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
+                Some(EndpointEvent::Down(e)) if !e.is_own() => println!("- {}", e.instance.name),
+                Some(_) => {}
                 None => break,
             },
         }
     }
-    // Leaving: dropping the registration withdraws it, shutdown() waits for the goodbyes.
-    drop(me);
+    // Leaving: withdraw (goodbyes), then let the engine finish before the process exits.
+    me.unregister().await;
     sd.shutdown().await;
     Ok(())
 }

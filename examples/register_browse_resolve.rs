@@ -24,7 +24,11 @@ async fn main() -> dnssd::Result<()> {
     let mut txt = TxtRecord::new();
     txt.insert("path", "/")?;
     let registration = sd
-        .register(Service::new(http.clone(), port).name(name).txt(txt))
+        .register(
+            Service::new(http.clone(), port)
+                .with_name(name)
+                .with_txt(txt),
+        )
         .await?;
     println!(
         "registered {} ({:?} backend)",
@@ -42,21 +46,11 @@ async fn main() -> dnssd::Result<()> {
             None => return Err(dnssd::Error::DaemonNotRunning),
         }
     };
-    println!(
-        "browsed {}.{}.{}",
-        instance.name, instance.service_type, instance.domain
-    );
+    println!("browsed {}", instance.full_name());
 
-    // Resolve it (bounded: resolve waits as long as it takes), then look up its host.
-    let resolved = tokio::time::timeout(Duration::from_secs(5), sd.resolve(&instance))
-        .await
-        .map_err(|_| dnssd::Error::Timeout)??;
-    let addresses = tokio::time::timeout(
-        Duration::from_secs(5),
-        sd.lookup_host(&resolved.host_target),
-    )
-    .await
-    .map_err(|_| dnssd::Error::Timeout)??;
+    // Resolve it, then look up its host (each fails with Error::Timeout if nothing answers).
+    let resolved = sd.resolve(&instance).await?;
+    let addresses = sd.lookup_host(&resolved.host_target).await?;
     let list: Vec<String> = addresses.iter().map(|a| a.addr.to_string()).collect();
     println!(
         "resolved {}:{} txt {} addresses {}",
@@ -71,7 +65,7 @@ async fn main() -> dnssd::Result<()> {
         () = tokio::time::sleep(hold) => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    drop(registration);
+    registration.unregister().await;
     sd.shutdown().await;
     println!("withdrawn");
     Ok(())

@@ -9,7 +9,7 @@ use std::error::Error;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dnssd::{Endpoint, EndpointEvent, ServiceDiscovery, ServiceType};
+use dnssd::{Endpoint, ServiceDiscovery, ServiceType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -20,9 +20,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .nth(1)
         .unwrap_or_else(|| "update.bin".to_owned());
     let sd = ServiceDiscovery::new().await?;
-    let server = timeout(Duration::from_secs(10), first_update_server(&sd))
-        .await
-        .map_err(|_| "no _update._tcp server with a TXT path= within 10 s")??;
+    let server = first_update_server(&sd).await?;
     let path = server.txt.get_str("path").unwrap_or("/");
     println!(
         "found {} at {}:{}",
@@ -35,17 +33,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The first update server that is up and says which file to fetch.
+/// The first update server that is up and says which file to fetch (`Error::Timeout` after
+/// 10 s).
 async fn first_update_server(sd: &ServiceDiscovery) -> dnssd::Result<Endpoint> {
-    let mut servers = sd.browse(&ServiceType::new("_update._tcp")?)?.resolved();
-    while let Some(event) = servers.next_event().await {
-        if let EndpointEvent::Up(e) | EndpointEvent::Changed(e) = event? {
-            if e.txt.get_str("path").is_some() {
-                return Ok(e);
-            }
-        }
-    }
-    Err(dnssd::Error::DaemonNotRunning)
+    sd.browse(&ServiceType::new("_update._tcp")?)?
+        .resolved()
+        .with_txt("path", None)
+        .first_matching(|_| true, Duration::from_secs(10))
+        .await
 }
 
 /// `GET path` from the first address that accepts a connection (IPv4 first: a link-local IPv6

@@ -27,18 +27,23 @@ mod api;
 mod backend;
 mod types;
 
-/// Settings of the embedded mDNS engine.
+/// Settings of the embedded mDNS engine ([`BackendKind::Embedded`]).
 pub mod embedded {
-    pub use crate::backend::embedded::*;
+    pub use crate::backend::embedded::EmbeddedConfig;
+    #[cfg(target_os = "linux")]
+    pub use crate::backend::embedded::interfaces::{InterfaceRule, InterfaceSelection};
 }
 
-pub use api::discovery::{BACKEND_ENV, Registration, ServiceDiscovery, ServiceDiscoveryBuilder};
-pub use api::stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
+pub use api::discovery::{
+    BACKEND_ENV, DEFAULT_ANSWER_TIMEOUT, Registration, ServiceDiscovery, ServiceDiscoveryBuilder,
+};
+pub use api::endpoints::{Endpoints, UP_SETTLE};
+pub use api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};
 pub use types::event::{
-    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex,
-    Record, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
+    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, Record,
+    RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
 };
 pub use types::name::{
     Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,

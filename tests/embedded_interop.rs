@@ -34,8 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dnssd::embedded::EmbeddedConfig;
-use dnssd::embedded::interfaces::{InterfaceRule, InterfaceSelection};
+use dnssd::embedded::{EmbeddedConfig, InterfaceRule, InterfaceSelection};
 use dnssd::{
     BackendKind, BrowseEvent, Error, HostAddress, Instance, InstanceName, Registration, Service,
     ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord,
@@ -75,10 +74,7 @@ where
 async fn embedded(host_label: &str) -> ServiceDiscovery {
     let sd = ServiceDiscovery::builder()
         .backend(BackendKind::Embedded)
-        .embedded_config(EmbeddedConfig {
-            host_name: Some(host_label.to_owned()),
-            ..EmbeddedConfig::default()
-        })
+        .embedded_config(EmbeddedConfig::default().with_host_name(host_label))
         .build()
         .await
         .unwrap();
@@ -88,8 +84,8 @@ async fn embedded(host_label: &str) -> ServiceDiscovery {
 
 fn service(name: &str, service_type: &str, port: u16, txt: &[(&str, &str)]) -> Service {
     Service::new(ServiceType::new(service_type).unwrap(), port)
-        .name(InstanceName::new(name).unwrap())
-        .txt(TxtRecord::from_pairs(txt.iter().copied()).unwrap())
+        .with_name(InstanceName::new(name).unwrap())
+        .with_txt(TxtRecord::from_pairs(txt.iter().copied()).unwrap())
 }
 
 async fn register(sd: &ServiceDiscovery, service: Service) -> Registration {
@@ -350,7 +346,7 @@ fn avahi_finds_our_subtype_and_our_service_type() {
     on_host(lab.host(1), move || async move {
         let sd = embedded("emb-h1").await;
         let with_subtype = service("Emb Sub", "_embsub._tcp", 8085, &[])
-            .subtype("_printer")
+            .with_subtype("_printer")
             .unwrap();
         let _registration = register(&sd, with_subtype).await;
         let escaped = avahi_escaped("Emb Sub");
@@ -1020,7 +1016,7 @@ fn ipv6_only_lookup_gives_link_local_with_scope() {
             };
             assert_eq!(v6.segments()[0] & 0xffc0, 0xfe80, "link-local: {a:?}");
             assert_eq!(a.scope_id, nl0, "scope id is the interface: {a:?}");
-            assert_eq!(a.interface, nl0);
+            assert_eq!(a.interface.index(), nl0);
             let SocketAddr::V6(sa) = a.socket_addr(80) else {
                 unreachable!()
             };
@@ -1066,7 +1062,7 @@ fn two_links_addresses_stay_on_their_interface() {
                 Ok(Some(Ok(dnssd::HostAddressEvent::Added(a)))) => {
                     all.push(a);
                     if a.addr.is_ipv4() {
-                        v4.insert((a.addr, a.interface));
+                        v4.insert((a.addr, a.interface.index()));
                     }
                 }
                 Ok(Some(Ok(_))) => {}
@@ -1082,7 +1078,7 @@ fn two_links_addresses_stay_on_their_interface() {
             "{all:?}"
         );
         for a in all.iter().filter(|a| a.addr.is_ipv6()) {
-            assert_eq!(a.scope_id, a.interface, "{a:?}");
+            assert_eq!(a.scope_id, a.interface.index(), "{a:?}");
         }
 
         // Our answers: each link hears only its own address of ours.
@@ -1125,11 +1121,13 @@ fn embedded_config_selects_the_interfaces() {
     on_host(lab.host(1), move || async move {
         let sd = ServiceDiscovery::builder()
             .backend(BackendKind::Embedded)
-            .embedded_config(EmbeddedConfig {
-                host_name: Some("emb-h1".to_owned()),
-                interfaces: InterfaceSelection::new().include(InterfaceRule::Name("nl1".into())),
-                ..EmbeddedConfig::default()
-            })
+            .embedded_config(
+                EmbeddedConfig::default()
+                    .with_host_name("emb-h1")
+                    .with_interfaces(
+                        InterfaceSelection::new().include(InterfaceRule::Name("nl1".into())),
+                    ),
+            )
             .build()
             .await
             .unwrap();
@@ -1391,7 +1389,7 @@ fn embedded_capabilities_match_what_it_refuses() {
         assert!(!sd.capabilities().local_only);
         let t = ServiceType::new("_embcap._tcp").unwrap();
         let r = sd
-            .register(Service::new(t.clone(), 1).interface(dnssd::Interface::LocalOnly))
+            .register(Service::new(t.clone(), 1).with_interface(dnssd::Interface::LocalOnly))
             .await;
         assert!(matches!(r, Err(Error::Unsupported { .. })), "{r:?}");
         let two = t.with_subtype("_a").unwrap().with_subtype("_b").unwrap();

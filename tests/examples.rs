@@ -292,7 +292,7 @@ fn attribute_query_lists_only_matching_txt() {
     assert!(line.contains(":631"), "{out}");
     assert!(line.contains("10.77.0.2"), "{out}");
     assert!(!out.contains("Mono Printer"), "{out}");
-    assert!(out.contains("1 of 2 instances have Color=T"), "{out}");
+    assert!(out.ends_with("1 instances have Color=T"), "{out}");
 }
 
 /// device_table: three services of two devices become two rows, each with the address.

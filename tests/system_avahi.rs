@@ -50,8 +50,8 @@ fn registration_is_seen_by_avahi_browse_on_another_host() {
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 4242)
-                    .name(InstanceName::new("Api Web.1").unwrap())
-                    .txt(t),
+                    .with_name(InstanceName::new("Api Web.1").unwrap())
+                    .with_txt(t),
             ),
         )
         .await
@@ -95,8 +95,8 @@ fn avahi_published_service_is_browsed_resolved_and_its_host_looked_up() {
             .unwrap();
         let instance = added(&mut browse, "Peer Printer").await;
         assert_eq!(instance.service_type.to_string(), "_systest._tcp");
-        assert_eq!(instance.domain, "local.");
-        assert_ne!(instance.interface, 0);
+        assert_eq!(instance.domain.as_str(), "local.");
+        assert_ne!(instance.interface.index(), 0);
 
         let resolved = within(NET, "resolve", sd.resolve(&instance)).await.unwrap();
         assert_eq!(resolved.port, 631);
@@ -187,10 +187,10 @@ fn query_record_streams_the_txt_record_of_a_peer_service() {
         .await;
         // The owner name reads as the embedded backend reports it (not Avahi's `\032` form).
         assert_eq!(record.name, "Rec Peer._systest._tcp.local.");
-        assert_eq!(record.rtype, 16);
+        assert_eq!(record.rtype, dnssd::RecordType::TXT);
         assert_eq!(record.class, 1);
         assert_eq!(record.rdata, b"\x03k=v");
-        assert_ne!(record.interface, 0);
+        assert_ne!(record.interface.index(), 0);
     });
 }
 
@@ -250,8 +250,8 @@ fn txt_update_is_seen_remotely() {
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 5000)
-                    .name(InstanceName::new("Txt Changer").unwrap())
-                    .txt(txt(&[("state", "old")])),
+                    .with_name(InstanceName::new("Txt Changer").unwrap())
+                    .with_txt(txt(&[("state", "old")])),
             ),
         )
         .await
@@ -300,7 +300,7 @@ fn dropping_the_registration_withdraws_it_remotely() {
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 5001)
-                    .name(InstanceName::new("Short Lived").unwrap()),
+                    .with_name(InstanceName::new("Short Lived").unwrap()),
             ),
         )
         .await
@@ -368,7 +368,7 @@ fn name_conflict_with_a_peer_renames_ours_and_reports_the_new_name() {
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 83)
-                    .name(InstanceName::new("Clash").unwrap()),
+                    .with_name(InstanceName::new("Clash").unwrap()),
             ),
         )
         .await
@@ -428,7 +428,7 @@ fn invalid_input_is_refused_before_the_call_with_typed_errors() {
         // What Avahi's library rejects with a warning is refused here, typed, before the call.
         let http = ServiceType::new("_http._tcp").unwrap();
         let e = sd
-            .register(Service::new(http.clone(), 1).interface(Interface::LocalOnly))
+            .register(Service::new(http.clone(), 1).with_interface(Interface::LocalOnly))
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
@@ -448,11 +448,10 @@ fn invalid_input_is_refused_before_the_call_with_typed_errors() {
             sd.browse(&two).unwrap_err(),
             Error::Unsupported { .. }
         ));
-        let e = sd
-            .register(Service::new(http, 1).host("bad\0host.local"))
-            .await
-            .unwrap_err();
+        // A host name with a NUL byte cannot even be built, so it never reaches the library.
+        let e = dnssd::HostName::new("bad\0host.local").unwrap_err();
         assert!(matches!(e, Error::InvalidHostName { .. }), "{e:?}");
+        drop(http);
         let e = sd.lookup_host("a\0b.local").await.unwrap_err();
         assert!(matches!(e, Error::InvalidHostName { .. }), "{e:?}");
         assert!(!sd.capabilities().flags);
@@ -492,8 +491,8 @@ fn subtype_registration_is_browsable_by_subtype() {
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 85)
-                    .name(InstanceName::new("Sub Typed").unwrap())
-                    .subtype("_color")
+                    .with_name(InstanceName::new("Sub Typed").unwrap())
+                    .with_subtype("_color")
                     .unwrap(),
             ),
         )
@@ -517,7 +516,7 @@ fn a_name_taken_on_the_same_daemon_is_renamed_and_the_default_name_is_the_hosts(
         let sd = system(true).await;
         let service = |port| {
             Service::new(ServiceType::new("_systest._tcp").unwrap(), port)
-                .name(InstanceName::new("Twin").unwrap())
+                .with_name(InstanceName::new("Twin").unwrap())
         };
         let first = within(NET, "first", sd.register(service(86)))
             .await

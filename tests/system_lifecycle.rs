@@ -127,7 +127,9 @@ fn killed_daemon_reports_registration_error_and_restart_republishes_it() {
         let mut reg = within(
             NET,
             "register",
-            sd.register(Service::new(systest(), 91).name(InstanceName::new("Phoenix").unwrap())),
+            sd.register(
+                Service::new(systest(), 91).with_name(InstanceName::new("Phoenix").unwrap()),
+            ),
         )
         .await
         .unwrap();
@@ -268,8 +270,8 @@ fn a_txt_update_made_while_the_daemon_is_down_is_published_when_it_returns() {
             "register",
             sd.register(
                 Service::new(systest(), 95)
-                    .name(InstanceName::new("Patient").unwrap())
-                    .txt(txt),
+                    .with_name(InstanceName::new("Patient").unwrap())
+                    .with_txt(txt),
             ),
         )
         .await

@@ -114,6 +114,8 @@ async fn enumerate(
                 Ok(Seen::Type(t, true))
             }
             Ok(ServiceTypeEvent::Removed(t)) => Ok(Seen::Type(t, false)),
+            // An event kind this program does not know yet.
+            Ok(_) => continue,
             Err(e) => Err(e),
         };
         if tx.send(seen).await.is_err() {

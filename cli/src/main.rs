@@ -202,14 +202,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let stop = stop_signal(deadline);
     let cx = Ctx { sd, out, interface };
     let result = match command {
-        Checked::Register(service) => register(&cx, service.interface(interface), stop).await,
+        Checked::Register(service) => register(&cx, service.with_interface(interface), stop).await,
         Checked::Browse(t, false) => browse(&cx, &t, stop).await,
         Checked::Browse(t, true) => browse_resolved(&cx, &t, stop).await,
         Checked::BrowseAll => browse_all(&cx, stop).await,
         Checked::Watch(scope) => watch::watch(&cx, scope, stop).await,
         Checked::Resolve(instance) => {
             let instance = Instance {
-                interface: interface_index(interface),
+                interface: Interface::from_index(interface_index(interface)),
                 ..instance
             };
             resolve(&cx, &instance, stop).await
@@ -267,13 +267,12 @@ impl Checked {
                         dnssd::NOT_RECOMMENDED_TXT_LEN
                     ));
                 }
-                let mut service = Service::new(t, port).txt(txt);
+                let mut service = Service::new(t, port).with_txt(txt);
                 if !name.is_empty() {
-                    service = service.name(InstanceName::new(name)?);
+                    service = service.with_name(InstanceName::new(name)?);
                 }
                 if let Some(host) = host {
-                    dnssd::HostName::new(&host)?;
-                    service = service.host(&host);
+                    service = service.with_host(dnssd::HostName::new(&host)?);
                 }
                 Checked::Register(service)
             }
@@ -295,8 +294,8 @@ impl Checked {
             } => Checked::Resolve(Instance {
                 name: InstanceName::new(name)?,
                 service_type: ServiceType::new(&service_type)?,
-                domain: dnssd::Domain::new(&domain)?.to_string(),
-                interface: 0,
+                domain: dnssd::Domain::new(&domain)?,
+                interface: Interface::Any,
             }),
             Command::Lookup { host } => {
                 dnssd::HostName::new(&host)?;
@@ -638,8 +637,8 @@ fn instance_json(event: &str, i: &Instance) -> Map<String, Value> {
     map.insert("time".into(), json!(timestamp()));
     map.insert("name".into(), json!(i.name.as_str()));
     map.insert("type".into(), json!(i.service_type.to_string()));
-    map.insert("domain".into(), json!(i.domain));
-    map.insert("interface".into(), json!(i.interface));
+    map.insert("domain".into(), json!(i.domain.as_str()));
+    map.insert("interface".into(), json!(i.interface.index()));
     map
 }
 
@@ -651,21 +650,21 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
         format!(
             "Registering Service {} {} port {}{}",
             service
-                .instance_name()
+                .name()
                 .map_or("(default name)".to_owned(), |n| n.to_string()),
             service.service_type().dns_sd_regtype(),
             service.port(),
-            if service.txt_record().is_empty() {
+            if service.txt().is_empty() {
                 String::new()
             } else {
-                format!(" TXT {}", service.txt_record())
+                format!(" TXT {}", service.txt())
             }
         )
     });
     cx.out.banner(date_banner);
     let t = service.service_type().clone();
     let port = service.port();
-    let txt = service.txt_record().clone();
+    let txt = service.txt().clone();
     let backend = backend_name(cx.sd.backend());
     let mut stop = stop;
     // Stopping before the daemon confirmed drops the pending registration, which withdraws it.
@@ -705,6 +704,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
             why = &mut stop => break why,
             event = next(&mut registration), if events_open => match event {
                 Some(Ok(RegistrationEvent::Registered(name))) => registered(&name),
+                Some(Ok(_)) => {}
                 // The system backend registers it again when the daemon comes back.
                 Some(Err(e @ Error::DaemonNotRunning)) => cx.out.transient(&e),
                 Some(Err(e)) => return Err(e),
@@ -736,6 +736,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
         let (ar, i) = match &event {
             BrowseEvent::Added(i) => ("Add", i),
             BrowseEvent::Removed(i) => ("Rmv", i),
+            _ => return,
         };
         cx.out.line(
             Value::Object(instance_json(
@@ -747,7 +748,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
                     "{}  {:<6} {:>3} {:<20} {:<20} {}",
                     timestamp(),
                     ar,
-                    i.interface,
+                    i.interface.index(),
                     i.domain,
                     format!("{}.", i.service_type),
                     i.name
@@ -760,7 +761,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
 
 fn endpoint_json(event: &str, e: &Endpoint) -> Value {
     let mut map = instance_json(event, &e.instance);
-    map.insert("interface".into(), json!(e.interface));
+    map.insert("interface".into(), json!(e.interface.index()));
     map.insert("host".into(), json!(e.host_target));
     map.insert("port".into(), json!(e.port));
     map.insert(
@@ -805,17 +806,19 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
                 endpoint_line(if kind == "up" { "Up" } else { "Changed" }, e, false)
             });
         }
-        EndpointEvent::Down(i) => {
+        EndpointEvent::Down(e) => {
+            let i = &e.instance;
             cx.out.line(Value::Object(instance_json("down", i)), || {
                 format!(
                     "{}  {:<7} {:>3} {}",
                     timestamp(),
                     "Down",
-                    i.interface,
+                    i.interface.index(),
                     i.name
                 )
             });
         }
+        _ => {}
     })
     .await
 }
@@ -831,7 +834,7 @@ fn endpoint_line(kind: &str, e: &Endpoint, with_type: bool) -> String {
         "{}  {:<7} {:>3} {:<30} {}:{}  [{}]  {}",
         timestamp(),
         kind,
-        e.interface,
+        e.interface.index(),
         name,
         e.host_target,
         e.port,
@@ -875,18 +878,20 @@ async fn browse_all(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
                 endpoint_line("Changed", &e, true)
             });
         }
-        all::Seen::Endpoint(EndpointEvent::Down(i)) => {
-            cx.out.line(Value::Object(instance_json("down", &i)), || {
+        all::Seen::Endpoint(EndpointEvent::Down(e)) => {
+            let i = &e.instance;
+            cx.out.line(Value::Object(instance_json("down", i)), || {
                 format!(
                     "{}  {:<7} {:>3} {}.{}",
                     timestamp(),
                     "Down",
-                    i.interface,
+                    i.interface.index(),
                     i.name.escaped(),
                     i.service_type
                 )
             });
         }
+        all::Seen::Endpoint(_) => {}
     })
     .await
 }
@@ -895,11 +900,7 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
     cx.out.banner(|| {
         format!(
             "Lookup {}",
-            dnssd::full_name(
-                &instance.name,
-                &instance.service_type,
-                &dnssd::Domain::new(&instance.domain).unwrap_or_default()
-            )
+            dnssd::full_name(&instance.name, &instance.service_type, &instance.domain)
         )
     });
     cx.out.banner(date_banner);
@@ -911,7 +912,7 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
         },
     };
     let mut map = instance_json("resolved", &resolved.instance);
-    map.insert("interface".into(), json!(resolved.interface));
+    map.insert("interface".into(), json!(resolved.interface.index()));
     map.insert("host".into(), json!(resolved.host_target));
     map.insert("port".into(), json!(resolved.port));
     map.insert("txt".into(), txt_json(&resolved.txt));
@@ -922,11 +923,11 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
             dnssd::full_name(
                 &resolved.instance.name,
                 &resolved.instance.service_type,
-                &dnssd::Domain::new(&resolved.instance.domain).unwrap_or_default()
+                &resolved.instance.domain
             ),
             resolved.host_target,
             resolved.port,
-            resolved.interface,
+            resolved.interface.index(),
             resolved.txt
         )
     });
@@ -940,7 +941,7 @@ fn address_json(event: &str, host: &str, a: &HostAddress) -> Value {
         "host": host,
         "address": a.addr.to_string(),
         "scope_id": a.scope_id,
-        "interface": a.interface,
+        "interface": a.interface.index(),
     })
 }
 
@@ -967,7 +968,7 @@ async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error>
             format!(
                 "{}  {ar}   {:>3} {:<38} {}",
                 timestamp(),
-                a.interface,
+                a.interface.index(),
                 host,
                 addr
             )
@@ -1003,6 +1004,7 @@ async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error>
                     print("Rmv", &a);
                     seen.retain(|x| *x != a);
                 }
+                Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None if seen.is_empty() => return Err(Error::DaemonNotRunning),
                 None => return Ok(()),
@@ -1063,14 +1065,14 @@ fn record_json(event: &str, r: &Record) -> Value {
         "event": event,
         "time": timestamp(),
         "name": r.name,
-        "rrtype": rrtype_name(r.rtype),
+        "rrtype": rrtype_name(r.rtype.0),
         "rrclass": r.class,
         "ttl": r.ttl,
-        "interface": r.interface,
-        "rdata": rdata_text(r.rtype, &r.rdata),
+        "interface": r.interface.index(),
+        "rdata": rdata_text(r.rtype.0, &r.rdata),
         "rdata_hex": r.rdata.iter().map(|b| format!("{b:02x}")).collect::<String>(),
     });
-    if r.rtype == 16 {
+    if r.rtype == RecordType::TXT {
         if let Some(map) = value.as_object_mut() {
             map.insert(
                 "txt".into(),
@@ -1093,21 +1095,22 @@ async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(),
         let (event, ar, r) = match &event {
             RecordEvent::Added(r) => ("added", "Add", r),
             RecordEvent::Removed(r) => ("removed", "Rmv", r),
+            _ => return,
         };
         cx.out.line(record_json(event, r), || {
             format!(
                 "{}  {:<5} {:>3} {:<32} {:<5} {:<6} {}",
                 timestamp(),
                 ar,
-                r.interface,
+                r.interface.index(),
                 r.name,
-                rrtype_name(r.rtype),
+                rrtype_name(r.rtype.0),
                 if r.class == 1 {
                     "IN".to_owned()
                 } else {
                     r.class.to_string()
                 },
-                rdata_text(r.rtype, &r.rdata)
+                rdata_text(r.rtype.0, &r.rdata)
             )
         });
     })
@@ -1125,6 +1128,7 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
         let (event, ar, t) = match &event {
             ServiceTypeEvent::Added(t) => ("added", "Add", t),
             ServiceTypeEvent::Removed(t) => ("removed", "Rmv", t),
+            _ => return,
         };
         cx.out.line(
             json!({ "event": event, "time": timestamp(), "type": t.to_string() }),

@@ -34,8 +34,8 @@ fn row_key(i: &Instance) -> RowKey {
     (
         i.service_type.to_string().to_ascii_lowercase(),
         i.name.as_str().to_lowercase(),
-        i.domain.to_ascii_lowercase(),
-        i.interface,
+        i.domain.as_str().to_ascii_lowercase(),
+        i.interface.index(),
     )
 }
 
@@ -75,9 +75,11 @@ impl Board {
             Seen::Endpoint(EndpointEvent::Up(e) | EndpointEvent::Changed(e)) => {
                 self.rows.insert(row_key(&e.instance), e);
             }
-            Seen::Endpoint(EndpointEvent::Down(i)) => {
-                self.rows.remove(&row_key(&i));
+            Seen::Endpoint(EndpointEvent::Down(e)) => {
+                self.rows.remove(&row_key(&e.instance));
             }
+            // An event kind this program does not know yet.
+            Seen::Endpoint(_) => {}
         }
     }
 
@@ -299,26 +301,23 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
-    use dnssd::{InstanceName, ServiceType, TxtRecord};
+    use dnssd::ServiceType;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
+    /// An endpoint as the library would report it (its fields are not all public: built
+    /// from its serde form).
     fn endpoint(name: &str, t: &str, port: u16) -> Endpoint {
-        let mut txt = TxtRecord::new();
-        txt.insert("path", "/x").unwrap();
-        Endpoint {
-            instance: Instance {
-                name: InstanceName::new(name).unwrap(),
-                service_type: ServiceType::new(t).unwrap(),
-                domain: "local.".into(),
-                interface: 2,
-            },
-            host_target: "h2.local.".into(),
-            addresses: vec![format!("10.77.0.2:{port}").parse().unwrap()],
-            port,
-            txt,
-            interface: 2,
-        }
+        serde_json::from_value(serde_json::json!({
+            "instance": {"name": name, "service_type": t, "domain": "local.", "interface": 2},
+            "host_target": "h2.local.",
+            "addresses": [format!("10.77.0.2:{port}")],
+            "port": port,
+            "txt": {"path": "/x"},
+            "interface": 2,
+            "own": false,
+        }))
+        .unwrap()
     }
 
     fn screen(board: &Board) -> String {
@@ -371,7 +370,7 @@ mod tests {
         assert!(text.contains("10.77.0.2"), "{text}");
         assert!(text.contains("path=/x"), "{text}");
 
-        let gone = endpoint("Web B", "_http._tcp", 80).instance;
+        let gone = endpoint("Web B", "_http._tcp", 80);
         board.apply(Seen::Endpoint(EndpointEvent::Down(gone)));
         let text = screen(&board);
         assert!(!text.contains("Web B"), "{text}");
@@ -380,7 +379,7 @@ mod tests {
         // A type that is no longer advertised still shows while an instance of it is up.
         board.apply(Seen::Type(ServiceType::new("_ipp._tcp").unwrap(), false));
         assert!(screen(&board).contains("Printer"));
-        let printer = endpoint("Printer", "_ipp._tcp", 631).instance;
+        let printer = endpoint("Printer", "_ipp._tcp", 631);
         board.apply(Seen::Endpoint(EndpointEvent::Down(printer)));
         board.apply(Seen::Type(ServiceType::new("_ssh._tcp").unwrap(), true));
         let text = screen(&board);

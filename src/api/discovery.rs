@@ -1,8 +1,9 @@
 //! The public handle: [`ServiceDiscovery`] picks a backend once and runs every operation
 //! through it.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use crate::backend::operation::RegistrationGuard;
 use crate::backend::{Backend, BackendKind, Capabilities, choice};
 use crate::types::error::{Error, Result};
 use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
-use crate::types::name::{InstanceName, ServiceType};
+use crate::types::name::{Domain, InstanceName, ServiceType};
 use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
@@ -32,7 +33,11 @@ pub struct ServiceDiscoveryBuilder {
     backend: BackendKind,
     reconnect: bool,
     embedded: EmbeddedConfig,
+    answer_timeout: Duration,
 }
+
+/// Default of [`ServiceDiscoveryBuilder::answer_timeout`].
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServiceDiscoveryBuilder {
     /// Choose the backend (default [`BackendKind::Auto`]; see [`ServiceDiscovery`] for how
@@ -47,6 +52,15 @@ impl ServiceDiscoveryBuilder {
     /// fatal error for every open operation.
     pub fn reconnect(mut self, reconnect: bool) -> Self {
         self.reconnect = reconnect;
+        self
+    }
+
+    /// How long the one-shot calls ([`ServiceDiscovery::resolve`],
+    /// [`ServiceDiscovery::lookup_host`]) wait for a first answer before they fail with
+    /// [`Error::Timeout`] (default [`DEFAULT_ANSWER_TIMEOUT`], 10 s: an mDNS responder that is
+    /// there answers within about a second, and a querier retries for a few seconds more).
+    pub fn answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
         self
     }
 
@@ -88,7 +102,11 @@ impl ServiceDiscoveryBuilder {
             BackendKind::Embedded => crate::backend::embedded::start(self.embedded)?,
             _ => crate::backend::dns_sd::start(self.reconnect)?,
         };
-        Ok(ServiceDiscovery { backend })
+        Ok(ServiceDiscovery {
+            backend,
+            own: Arc::default(),
+            answer_timeout: self.answer_timeout,
+        })
     }
 }
 
@@ -169,6 +187,81 @@ impl ServiceDiscoveryBuilder {
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
     backend: Arc<dyn Backend>,
+    /// Services registered through this handle (and its clones), for [`Endpoint::is_own`].
+    ///
+    /// [`Endpoint::is_own`]: crate::Endpoint::is_own
+    own: Arc<OwnRegistrations>,
+    answer_timeout: Duration,
+}
+
+/// The (instance, type, domain) keys of this handle's live registrations, with a count each
+/// (the same name may be registered twice, on two interfaces).
+#[derive(Debug, Default)]
+struct OwnRegistrations {
+    keys: Mutex<HashMap<String, usize>>,
+}
+
+impl OwnRegistrations {
+    fn key(name: &InstanceName, service_type: &ServiceType, domain: &Domain) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}",
+            name.as_str().to_lowercase(),
+            service_type
+                .without_subtypes()
+                .to_string()
+                .to_ascii_lowercase(),
+            domain.as_str().to_ascii_lowercase()
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(&self, key: &str) {
+        *self.lock().entry(key.to_owned()).or_default() += 1;
+    }
+
+    fn remove(&self, key: &str) {
+        let mut keys = self.lock();
+        if let Some(count) = keys.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                keys.remove(key);
+            }
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+}
+
+/// A registration's entry in [`OwnRegistrations`], removed when the registration ends.
+#[derive(Debug)]
+struct OwnEntry {
+    set: Arc<OwnRegistrations>,
+    key: String,
+}
+
+impl OwnEntry {
+    fn new(set: &Arc<OwnRegistrations>, name: &InstanceName, service: &Service) -> OwnEntry {
+        let domain = service.domain().cloned().unwrap_or_else(Domain::local);
+        let key = OwnRegistrations::key(name, service.service_type(), &domain);
+        set.add(&key);
+        OwnEntry {
+            set: Arc::clone(set),
+            key,
+        }
+    }
+}
+
+impl Drop for OwnEntry {
+    fn drop(&mut self) {
+        self.set.remove(&self.key);
+    }
 }
 
 impl ServiceDiscovery {
@@ -183,6 +276,7 @@ impl ServiceDiscovery {
             backend: BackendKind::Auto,
             reconnect: true,
             embedded: EmbeddedConfig::default(),
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         }
     }
 
@@ -200,7 +294,33 @@ impl ServiceDiscovery {
     /// rename on conflict). Dropping the returned handle deregisters it.
     pub async fn register(&self, service: Service) -> Result<Registration> {
         let (name, guard) = self.backend.register(&service).await?;
-        Ok(Registration { name, guard })
+        tracing::info!(
+            backend = %self.backend.kind(),
+            requested = ?service.name().map(InstanceName::as_str),
+            name = %name,
+            service_type = %service.service_type(),
+            port = service.port(),
+            "service registered"
+        );
+        let own = OwnEntry::new(&self.own, &name, &service);
+        let service = Mutex::new(service.with_name(name.clone()));
+        Ok(Registration {
+            name,
+            guard,
+            own,
+            service,
+            discovery: self.clone(),
+        })
+    }
+
+    /// True when `instance` is one of the services registered through this handle (or a
+    /// clone of it) and still registered.
+    pub fn is_own(&self, instance: &Instance) -> bool {
+        self.own.contains(&OwnRegistrations::key(
+            &instance.name,
+            &instance.service_type,
+            &instance.domain,
+        ))
     }
 
     /// Browse for instances of `service_type` (with at most one subtype on Avahi) on every
@@ -220,13 +340,15 @@ impl ServiceDiscovery {
         Ok(Browse::new(events, self.clone()))
     }
 
-    /// Resolve an instance: its first answer. Waits until one arrives (wrap in a timeout for a
-    /// bound); a missing daemon is reported at once.
+    /// Resolve an instance: its first answer. Fails with [`Error::Timeout`] when none arrives
+    /// within the [answer timeout](ServiceDiscoveryBuilder::answer_timeout); a missing daemon is
+    /// reported at once.
     pub async fn resolve(&self, instance: &Instance) -> Result<Resolved> {
         let mut stream = self.backend.resolve(instance)?;
-        match stream.next_event().await {
-            Some(result) => result,
-            None => Err(Error::DaemonNotRunning),
+        match tokio::time::timeout(self.answer_timeout, stream.next_event()).await {
+            Err(_elapsed) => Err(Error::Timeout),
+            Ok(Some(result)) => result,
+            Ok(None) => Err(Error::DaemonNotRunning),
         }
     }
 
@@ -245,8 +367,10 @@ impl ServiceDiscovery {
         Ok(ResolveStream::from_events(self.backend.resolve(instance)?))
     }
 
-    /// Addresses of `host` (e.g. `h.local`): waits for the first, then collects those that
-    /// follow within a short settling time. IPv6 link-local addresses carry their scope id.
+    /// Addresses of `host` (e.g. `h.local`): waits for the first (at most the
+    /// [answer timeout](ServiceDiscoveryBuilder::answer_timeout), then [`Error::Timeout`]),
+    /// then collects those that follow within a short settling time. IPv6 link-local addresses
+    /// carry their scope id.
     pub async fn lookup_host(&self, host: &str) -> Result<Vec<HostAddress>> {
         let mut stream = self.backend.lookup_host(host, Interface::Any)?;
         let mut addresses: Vec<HostAddress> = Vec::new();
@@ -258,11 +382,13 @@ impl ServiceDiscovery {
             }
             HostAddressEvent::Removed(a) => addresses.retain(|x| *x != a),
         };
+        let first_deadline = tokio::time::Instant::now() + self.answer_timeout;
         while addresses.is_empty() {
-            match stream.next_event().await {
-                Some(Ok(event)) => apply(event, &mut addresses),
-                Some(Err(e)) => return Err(e),
-                None => return Err(Error::DaemonNotRunning),
+            match tokio::time::timeout_at(first_deadline, stream.next_event()).await {
+                Err(_elapsed) => return Err(Error::Timeout),
+                Ok(Some(Ok(event))) => apply(event, &mut addresses),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(None) => return Err(Error::DaemonNotRunning),
             }
         }
         let deadline = tokio::time::Instant::now() + LOOKUP_SETTLE;
@@ -337,9 +463,14 @@ impl ServiceDiscovery {
 /// confirmation: the daemon going away (an `Err` item), the registration being re-established
 /// when it comes back, or a rename after a late conflict.
 #[derive(Debug)]
+#[must_use = "dropping a Registration withdraws the service at once; keep it for as long as the service should be visible"]
 pub struct Registration {
     name: InstanceName,
     guard: RegistrationGuard,
+    own: OwnEntry,
+    /// What was registered (with the confirmed name and latest TXT), for re-registration.
+    service: Mutex<Service>,
+    discovery: ServiceDiscovery,
 }
 
 impl Registration {
@@ -350,14 +481,68 @@ impl Registration {
 
     /// Replace the TXT record while the service stays registered.
     pub async fn update_txt(&self, txt: TxtRecord) -> Result<()> {
-        self.guard.control.update_txt(&txt).await
+        self.guard.control.update_txt(&txt).await?;
+        let mut service = self.lock_service();
+        *service = service.clone().with_txt(txt);
+        Ok(())
+    }
+
+    /// Move the service to another port. DNS-SD has no "change the port" operation a
+    /// responder announces as such, so this withdraws the registration (goodbye) and registers
+    /// it again under its confirmed name and current TXT; browsers see it leave and come back
+    /// (about a second, the probing of the name). On error the service is no longer
+    /// registered.
+    pub async fn update_port(&mut self, port: u16) -> Result<()> {
+        let service = self.service().with_name(self.name.clone()).with_port(port);
+        let (name, guard) = {
+            let old = std::mem::replace(&mut self.guard, RegistrationGuard::ended());
+            old.control.unregister().await;
+            self.discovery.backend.register(&service).await?
+        };
+        self.own = OwnEntry::new(&self.discovery.own, &name, &service);
+        self.name = name;
+        self.guard = guard;
+        *self.lock_service() = service;
+        Ok(())
+    }
+
+    /// Withdraw the service and wait until the backend has acted on it: the embedded engine
+    /// has queued its goodbye packets, the daemon's reference is released (the daemon then
+    /// sends the goodbyes). Dropping a `Registration` withdraws it too, without waiting.
+    pub async fn unregister(self) {
+        let Registration { guard, own, .. } = self;
+        guard.control.unregister().await;
+        drop(own);
+    }
+
+    /// The service as registered now: its confirmed name, latest TXT and port.
+    pub fn service(&self) -> Service {
+        self.lock_service().clone()
+    }
+
+    fn lock_service(&self) -> std::sync::MutexGuard<'_, Service> {
+        self.service
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn renamed(&mut self, name: &InstanceName) {
+        if *name != self.name {
+            tracing::info!(from = %self.name, to = %name, "registration renamed after a name conflict");
+        } else {
+            tracing::info!(name = %name, "registration re-established");
+        }
+        self.name = name.clone();
+        let service = self.service().with_name(name.clone());
+        self.own = OwnEntry::new(&self.discovery.own, name, &service);
+        *self.lock_service() = service;
     }
 
     /// The next event after confirmation; `None` once the registration ended for good.
     pub async fn next_event(&mut self) -> Option<Result<RegistrationEvent>> {
         let event = self.guard.events.next_event().await;
         if let Some(Ok(RegistrationEvent::Registered(name))) = &event {
-            self.name = name.clone();
+            self.renamed(name);
         }
         event
     }
@@ -370,7 +555,7 @@ impl Stream for Registration {
         let this = self.get_mut();
         let event = crate::api::stream::poll_registration_event(&mut this.guard, cx);
         if let Poll::Ready(Some(Ok(RegistrationEvent::Registered(name)))) = &event {
-            this.name = name.clone();
+            this.renamed(name);
         }
         event
     }

@@ -74,6 +74,24 @@ where
     D: AsyncFnOnce() -> Option<DaemonProbe>,
     R: FnOnce() -> Option<String>,
 {
+    let chosen = choose_quietly(requested, platform, probes).await;
+    match &chosen {
+        Ok(kind) => tracing::debug!(requested = %requested, chosen = %kind, "dnssd backend chosen"),
+        Err(e) => tracing::warn!(requested = %requested, error = %e, "no dnssd backend"),
+    }
+    chosen
+}
+
+async fn choose_quietly<A, D, R>(
+    requested: BackendKind,
+    platform: Platform,
+    probes: HostProbes<A, D, R>,
+) -> Result<BackendKind>
+where
+    A: AsyncFnOnce() -> bool,
+    D: AsyncFnOnce() -> Option<DaemonProbe>,
+    R: FnOnce() -> Option<String>,
+{
     match requested {
         BackendKind::Avahi | BackendKind::DnsSd | BackendKind::Embedded => return Ok(requested),
         BackendKind::System | BackendKind::Auto => {}
@@ -81,13 +99,17 @@ where
     if platform.always_system {
         return Ok(BackendKind::DnsSd);
     }
-    if (probes.avahi_dbus)().await {
+    let avahi = (probes.avahi_dbus)().await;
+    tracing::debug!(avahi_dbus = avahi, "asked the system bus for avahi-daemon");
+    if avahi {
         return Ok(BackendKind::Avahi);
     }
     if requested == BackendKind::System || !platform.embedded_available {
         return Ok(BackendKind::DnsSd);
     }
-    match (probes.dns_sd)().await {
+    let dns_sd = (probes.dns_sd)().await;
+    tracing::debug!(answer = ?dns_sd, "probed the libdns_sd daemon");
+    match dns_sd {
         // A hung daemon still owns the host: never bind 5353 next to it.
         Some(DaemonProbe::Answered | DaemonProbe::NoAnswer) => return Ok(BackendKind::DnsSd),
         Some(DaemonProbe::NotRunning) | None => {}

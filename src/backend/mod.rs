@@ -202,6 +202,13 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
 pub(crate) trait RegistrationControl: Send + Sync {
     /// Replace the TXT record while the service stays registered.
     fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>>;
+
+    /// Withdraw the service and return once the backend has acted on it (goodbyes queued, or
+    /// the daemon's reference released). By default: dropping the control withdraws it.
+    fn unregister(self: Box<Self>) -> BoxFuture<'static, ()> {
+        drop(self);
+        Box::pin(async {})
+    }
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@ use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
 
-use crate::backend::RegistrationControl;
-use crate::types::error::Result;
+use crate::backend::{BoxFuture, RegistrationControl};
+use crate::types::error::{Error, Result};
 use crate::types::event::RegistrationEvent;
+use crate::types::txt::TxtRecord;
 
 /// Cancels a backend operation when dropped. Backends put whatever their cancellation needs in
 /// it (the system backend needs nothing: its tasks stop when the channel closes).
@@ -73,6 +74,24 @@ impl<T> fmt::Debug for EventStream<T> {
 pub(crate) struct RegistrationGuard {
     pub(crate) control: Box<dyn RegistrationControl>,
     pub(crate) events: EventStream<RegistrationEvent>,
+}
+
+impl RegistrationGuard {
+    /// A guard of a registration that has already ended (its events end at once), to stand in
+    /// while a registration is replaced.
+    pub(crate) fn ended() -> Self {
+        struct Ended;
+        impl RegistrationControl for Ended {
+            fn update_txt<'a>(&'a self, _: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+                Box::pin(async { Err(Error::BadReference) })
+            }
+        }
+        let (_, events) = mpsc::unbounded_channel();
+        RegistrationGuard {
+            control: Box::new(Ended),
+            events: EventStream::new(events, OperationGuard::none()),
+        }
+    }
 }
 
 impl fmt::Debug for RegistrationGuard {

@@ -26,7 +26,7 @@ use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
-use crate::types::name::{InstanceName, ServiceType};
+use crate::types::name::{Domain, HostName, InstanceName, ServiceType};
 use crate::types::service::{Interface, Service};
 use crate::types::txt::TxtRecord;
 
@@ -110,21 +110,24 @@ impl SystemBackend {
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
-        let interface = self.interface(service.interface_choice(), "register")?;
-        for name in [service.host_name(), service.domain_name()]
-            .into_iter()
-            .flatten()
+        let interface = self.interface(service.interface(), "register")?;
+        for name in [
+            service.host().map(HostName::as_str),
+            service.domain().map(Domain::as_str),
+        ]
+        .into_iter()
+        .flatten()
         {
             check_c_name(name)?;
         }
         let spec = RegistrationSpec {
             interface,
-            name: service.instance_name().map(ToString::to_string),
+            name: service.name().map(ToString::to_string),
             regtype: regtype(service.service_type()),
-            domain: service.domain_name().map(ToOwned::to_owned),
-            host: service.host_name().map(ToOwned::to_owned),
+            domain: service.domain().map(Domain::as_str).map(ToOwned::to_owned),
+            host: service.host().map(HostName::as_str).map(ToOwned::to_owned),
             port: service.port(),
-            txt: service.txt_record().to_wire(),
+            txt: service.txt().to_wire(),
         };
         let (confirm_tx, confirm_rx) = oneshot::channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -201,10 +204,10 @@ impl Backend for SystemBackend {
 
     fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let api = self.api;
-        let interface = instance.interface;
+        let interface = instance.interface.index();
         let name = instance.name.to_string();
         let regtype = instance.service_type.to_string();
-        let domain = instance.domain.clone();
+        let domain = instance.domain.as_str().to_owned();
         let creator: Creator = Arc::new(move || {
             ServiceRef::resolve(api, interface, &name, &regtype, &domain).map(|r| vec![r])
         });

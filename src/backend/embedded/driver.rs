@@ -147,8 +147,17 @@ pub struct DriverStats {
     pub resumes_from_sleep: u64,
 }
 
-/// Settings of the embedded backend.
+/// Settings of the embedded backend, built with `with_*` methods:
+///
+/// ```
+/// use dnssd::embedded::{EmbeddedConfig, InterfaceRule, InterfaceSelection};
+/// let config = EmbeddedConfig::default()
+///     .with_host_name("kiosk-7")
+///     .with_interfaces(InterfaceSelection::new().include(InterfaceRule::Name("eth0".into())));
+/// assert_eq!(config.host_name.as_deref(), Some("kiosk-7"));
+/// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct EmbeddedConfig {
     /// Interfaces and families to run on.
     pub interfaces: InterfaceSelection,
@@ -156,6 +165,29 @@ pub struct EmbeddedConfig {
     pub host_name: Option<String>,
     /// Seed of the engine's RNG; `None`: random.
     pub rng_seed: Option<u64>,
+}
+
+impl EmbeddedConfig {
+    /// Run on these interfaces and families only.
+    #[must_use]
+    pub fn with_interfaces(mut self, interfaces: InterfaceSelection) -> Self {
+        self.interfaces = interfaces;
+        self
+    }
+
+    /// Use this host label (without `.local`) instead of the machine's host name.
+    #[must_use]
+    pub fn with_host_name(mut self, host_name: impl Into<String>) -> Self {
+        self.host_name = Some(host_name.into());
+        self
+    }
+
+    /// Seed the engine's RNG (reproducible timing in tests).
+    #[must_use]
+    pub fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
 }
 
 /// The API side's handle on the driver task. Cloning is cheap; when the last clone is gone,

@@ -19,14 +19,14 @@
 #[cfg(target_os = "linux")]
 mod driver;
 #[cfg(target_os = "linux")]
-pub mod interfaces;
+pub(crate) mod interfaces;
 #[cfg(target_os = "linux")]
-pub mod socket;
+pub(crate) mod socket;
 
 #[cfg(target_os = "linux")]
 mod operations;
 #[cfg(target_os = "linux")]
-pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_GRACE};
+pub use driver::EmbeddedConfig;
 #[cfg(target_os = "linux")]
 pub(crate) use operations::start;
 
@@ -38,7 +38,7 @@ pub use unsupported::EmbeddedConfig;
 pub(crate) use unsupported::start;
 
 /// Name of this backend in errors and capability reports.
-pub const BACKEND_NAME: &str = "embedded";
+pub(crate) const BACKEND_NAME: &str = "embedded";
 
 use crate::backend::Capabilities;
 

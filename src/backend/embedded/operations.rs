@@ -16,11 +16,11 @@ use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
 use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
-    BrowseEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex, Record, RecordEvent,
-    RegistrationEvent, Resolved, ServiceTypeEvent,
+    BrowseEvent, HostAddress, HostAddressEvent, Instance, Record, RecordEvent, RegistrationEvent,
+    Resolved, ServiceTypeEvent,
 };
-use crate::types::name::{Domain, InstanceName, ServiceType, full_name, parse_full_name};
-use crate::types::service::{Interface, Service};
+use crate::types::name::{Domain, HostName, InstanceName, ServiceType, full_name, parse_full_name};
+use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
 /// The embedded mDNS backend: one driver task per backend value.
@@ -123,8 +123,8 @@ fn instance_of(name: &Name, interface: InterfaceId) -> Option<Instance> {
     Some(Instance {
         name,
         service_type,
-        domain: domain.as_str().to_owned(),
-        interface: interface.0,
+        domain,
+        interface: Interface::from_index(interface.0),
     })
 }
 
@@ -137,7 +137,7 @@ fn service_type_of(name: &Name) -> Option<ServiceType> {
 }
 
 /// Scope id for an address seen on `interface`: the interface for IPv6 link-local, else 0.
-fn scope_of(addr: IpAddr, interface: InterfaceIndex) -> u32 {
+fn scope_of(addr: IpAddr, interface: u32) -> u32 {
     match addr {
         IpAddr::V6(v6) if v6.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80) => interface,
         _ => 0,
@@ -190,10 +190,10 @@ impl EmbeddedBackend {
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
-        let iface = engine_interface(service.interface_choice(), "register on LocalOnly")?;
-        let domain = engine_domain(service.domain_name())?;
+        let iface = engine_interface(service.interface(), "register on LocalOnly")?;
+        let domain = engine_domain(service.domain().map(Domain::as_str))?;
         let service_type = service.service_type();
-        let instance = match service.instance_name() {
+        let instance = match service.name() {
             Some(name) => name.as_str().to_owned(),
             None => self.default_instance_name.clone(),
         };
@@ -202,9 +202,9 @@ impl EmbeddedBackend {
             service_type: service_type.without_subtypes().to_string(),
             subtypes: service_type.subtypes().to_vec(),
             domain,
-            host: service.host_name().map(str::to_owned),
+            host: service.host().map(HostName::as_str).map(str::to_owned),
             port: service.port(),
-            txt: service.txt_record().to_wire(),
+            txt: service.txt().to_wire(),
             iface,
         };
         let key = self.driver.new_key();
@@ -344,13 +344,15 @@ impl Backend for EmbeddedBackend {
     }
 
     fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
-        let domain = Domain::new(&instance.domain)?;
         let name = full_name(
             &instance.name,
             &instance.service_type.without_subtypes(),
-            &domain,
+            &instance.domain,
         );
-        let wanted = (instance.interface != 0).then_some(InterfaceId(instance.interface));
+        let wanted = match instance.interface {
+            Interface::Index(index) => Some(InterfaceId(index.get())),
+            Interface::Any | Interface::LocalOnly => None,
+        };
         let instance = instance.clone();
         let request = QueryRequest::Resolve {
             instance: name,
@@ -365,13 +367,13 @@ impl Backend for EmbeddedBackend {
                 ..
             } if on_interface(wanted, interface) => Some(Ok(Resolved {
                 instance: Instance {
-                    interface: interface.0,
+                    interface: Interface::from_index(interface.0),
                     ..instance.clone()
                 },
                 host_target: target.to_string(),
                 port,
                 txt: TxtRecord::from_wire_lossy(&txt),
-                interface: interface.0,
+                interface: Interface::from_index(interface.0),
             })),
             _ => None,
         })
@@ -405,11 +407,11 @@ impl Backend for EmbeddedBackend {
                 }
                 let record = Record {
                     name: record.name.to_string(),
-                    rtype: record.rtype().0,
+                    rtype: RecordType(record.rtype().0),
                     class: record.class,
                     rdata: record.rdata_wire(),
                     ttl: record.ttl,
-                    interface: interface.0,
+                    interface: Interface::from_index(interface.0),
                 };
                 Some(Ok(if added {
                     RecordEvent::Added(record)
@@ -446,7 +448,7 @@ impl Backend for EmbeddedBackend {
             let address = HostAddress {
                 addr,
                 scope_id: scope_of(addr, interface.0),
-                interface: interface.0,
+                interface: Interface::from_index(interface.0),
             };
             Some(Ok(if added {
                 HostAddressEvent::Added(address)
@@ -522,8 +524,8 @@ mod tests {
         let instance = instance_of(&name, InterfaceId(3)).unwrap();
         assert_eq!(instance.name.as_str(), "My.Web x");
         assert_eq!(instance.service_type.to_string(), "_http._tcp");
-        assert_eq!(instance.domain, "local.");
-        assert_eq!(instance.interface, 3);
+        assert_eq!(instance.domain.as_str(), "local.");
+        assert_eq!(instance.interface.index(), 3);
     }
 
     #[test]

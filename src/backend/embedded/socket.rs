@@ -462,6 +462,7 @@ impl OwnEchoFilter {
     }
 
     /// Number of sends still waiting for their echo.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.sent.len()
     }

@@ -17,6 +17,22 @@ pub struct EmbeddedConfig {
     pub rng_seed: Option<u64>,
 }
 
+impl EmbeddedConfig {
+    /// Use this host label (without `.local`) instead of the machine's host name.
+    #[must_use]
+    pub fn with_host_name(mut self, host_name: impl Into<String>) -> Self {
+        self.host_name = Some(host_name.into());
+        self
+    }
+
+    /// Seed the engine's RNG (reproducible timing in tests).
+    #[must_use]
+    pub fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
+}
+
 /// Always fails: not supported on this system yet.
 pub(crate) fn start(_config: EmbeddedConfig) -> Result<Arc<dyn Backend>> {
     Err(Error::unsupported(
