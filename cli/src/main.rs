@@ -30,12 +30,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use dnssd::{
-    BackendKind, BrowseEvent, Endpoint, EndpointEvent, Error, HostAddress, HostAddressEvent,
-    Instance, InstanceName, Interface, Record, RecordEvent, RecordType, RegistrationEvent, Service,
-    ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
+    BackendKind, BrowseEvent, Domain, Endpoint, EndpointEvent, Error, HostAddress,
+    HostAddressEvent, Instance, InstanceName, Interface, Record, RecordEvent, RecordType,
+    RegistrationEvent, Service, ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord,
 };
 use futures_core::Stream;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 use tokio::sync::Notify;
 
 #[derive(Parser, Debug)]
@@ -176,10 +176,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {
-                print_line(
-                    &json!({ "event": "error", "error": e.to_string(), "code": e.code() })
-                        .to_string(),
-                );
+                Output { json }.error(&e, true);
             }
             warn(&format!("error: {e}"));
             ExitCode::FAILURE
@@ -526,23 +523,46 @@ struct Output {
 }
 
 impl Output {
-    fn line(&self, value: Value, human: impl FnOnce() -> String) {
+    /// One event: with `--json`, `{"event": EVENT, "time": ..., ...data}` where `data` is the
+    /// library's own serde form of what happened (an `Instance`, `Endpoint`, `Resolved`,
+    /// `HostAddress`, `Record`...), flattened in; else the `human` line.
+    fn line<T: Serialize>(&self, event: &str, data: T, human: impl FnOnce() -> String) {
         if self.json {
-            print_line(&value.to_string());
+            let line = JsonLine {
+                event,
+                time: timestamp(),
+                data,
+            };
+            match serde_json::to_string(&line) {
+                Ok(text) => print_line(&text),
+                Err(e) => warn(&format!("cannot write {event} as JSON: {e}")),
+            }
         } else {
             print_line(&human());
         }
+    }
+
+    /// `{"event":"error",...}` (JSON only).
+    fn error(&self, e: &Error, fatal: bool) {
+        #[derive(Serialize)]
+        struct ErrorData {
+            error: String,
+            code: Option<i32>,
+            fatal: bool,
+        }
+        let data = ErrorData {
+            error: e.to_string(),
+            code: e.code(),
+            fatal,
+        };
+        self.line("error", data, String::new);
     }
 
     /// An error the command survives (the daemon went away; the library reconnects): a
     /// warning on stderr, and a non-fatal error event with `--json`.
     fn transient(&self, e: &Error) {
         if self.json {
-            print_line(
-                &json!({ "event": "error", "time": timestamp(), "error": e.to_string(),
-                         "code": e.code(), "fatal": false })
-                .to_string(),
-            );
+            self.error(e, false);
         }
         warn(&format!("warning: {e}; waiting for it to come back"));
     }
@@ -552,6 +572,21 @@ impl Output {
             print_line(&text());
         }
     }
+}
+
+/// One `--json` line.
+#[derive(Serialize)]
+struct JsonLine<'a, T> {
+    event: &'a str,
+    time: String,
+    #[serde(flatten)]
+    data: T,
+}
+
+/// A service type event's data.
+#[derive(Serialize)]
+struct TypeData<'a> {
+    service_type: &'a ServiceType,
 }
 
 /// Fires once stdout is gone (its reader exited, as in `dnssd browse ... | head -1`): the
@@ -614,34 +649,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// TXT as a JSON object: text values as strings, flags as `true`, other bytes as an escaped
-/// string (`\xNN`).
-fn txt_json(txt: &TxtRecord) -> Value {
-    let mut map = Map::new();
-    for (key, value) in txt.iter() {
-        let v = match value {
-            TxtValue::Flag => Value::Bool(true),
-            TxtValue::Bytes(bytes) => Value::String(match std::str::from_utf8(bytes) {
-                Ok(s) => s.to_owned(),
-                Err(_) => bytes.iter().map(|b| format!("\\x{b:02x}")).collect(),
-            }),
-        };
-        map.insert(key.to_owned(), v);
-    }
-    Value::Object(map)
-}
-
-fn instance_json(event: &str, i: &Instance) -> Map<String, Value> {
-    let mut map = Map::new();
-    map.insert("event".into(), json!(event));
-    map.insert("time".into(), json!(timestamp()));
-    map.insert("name".into(), json!(i.name.as_str()));
-    map.insert("type".into(), json!(i.service_type.to_string()));
-    map.insert("domain".into(), json!(i.domain.as_str()));
-    map.insert("interface".into(), json!(i.interface.index()));
-    map
-}
-
 // ---------------------------------------------------------------------------------------------
 // Commands.
 
@@ -665,6 +672,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     let t = service.service_type().clone();
     let port = service.port();
     let txt = service.txt().clone();
+    let domain = service.domain().cloned();
     let backend = backend_name(cx.sd.backend());
     let mut stop = stop;
     // Stopping before the daemon confirmed drops the pending registration, which withdraws it.
@@ -672,28 +680,34 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
         r = cx.sd.register(service) => r?,
         _ = &mut stop => return Ok(()),
     };
+    #[derive(Serialize)]
+    struct Registered<'a> {
+        name: &'a InstanceName,
+        service_type: &'a ServiceType,
+        domain: &'a Domain,
+        port: u16,
+        txt: &'a TxtRecord,
+        backend: &'a str,
+    }
+    let local = Domain::local();
+    let domain = domain.as_ref().unwrap_or(&local);
     let registered = |name: &InstanceName| {
-        cx.out.line(
-            json!({
-                "event": "registered",
-                "time": timestamp(),
-                "name": name.as_str(),
-                "type": t.to_string(),
-                "subtypes": t.subtypes(),
-                "domain": "local.",
-                "port": port,
-                "txt": txt_json(&txt),
-                "backend": backend,
-            }),
-            || {
-                format!(
-                    "{}  Got a reply for service {}.{}.local.: Name now registered and active",
-                    timestamp(),
-                    name.escaped(),
-                    t
-                )
-            },
-        );
+        let data = Registered {
+            name,
+            service_type: &t,
+            domain,
+            port,
+            txt: &txt,
+            backend,
+        };
+        cx.out.line("registered", data, || {
+            format!(
+                "{}  Got a reply for service {}.{}.local.: Name now registered and active",
+                timestamp(),
+                name.escaped(),
+                t
+            )
+        });
     };
     registered(registration.name());
     // Renames after a late conflict and re-registrations after a daemon restart are reported;
@@ -715,9 +729,22 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     let name = registration.name().clone();
     // Dropping the registration deregisters it (the daemon sends goodbyes).
     drop(registration);
+    #[derive(Serialize)]
+    struct Deregistered<'a> {
+        name: &'a InstanceName,
+        reason: &'a str,
+    }
+    let reason = if why == Stop::Timeout {
+        "timeout"
+    } else {
+        "signal"
+    };
     cx.out.line(
-        json!({ "event": "deregistered", "time": timestamp(), "name": name.as_str(),
-                "reason": if why == Stop::Timeout { "timeout" } else { "signal" } }),
+        "deregistered",
+        Deregistered {
+            name: &name,
+            reason,
+        },
         || format!("{}  Deregistered {}", timestamp(), name),
     );
     Ok(())
@@ -738,12 +765,8 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
             BrowseEvent::Removed(i) => ("Rmv", i),
             _ => return,
         };
-        cx.out.line(
-            Value::Object(instance_json(
-                if ar == "Add" { "added" } else { "removed" },
-                i,
-            )),
-            || {
+        cx.out
+            .line(if ar == "Add" { "added" } else { "removed" }, i, || {
                 format!(
                     "{}  {:<6} {:>3} {:<20} {:<20} {}",
                     timestamp(),
@@ -753,37 +776,9 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
                     format!("{}.", i.service_type),
                     i.name
                 )
-            },
-        );
+            });
     })
     .await
-}
-
-fn endpoint_json(event: &str, e: &Endpoint) -> Value {
-    let mut map = instance_json(event, &e.instance);
-    map.insert("interface".into(), json!(e.interface.index()));
-    map.insert("host".into(), json!(e.host_target));
-    map.insert("port".into(), json!(e.port));
-    map.insert(
-        "addresses".into(),
-        json!(
-            e.addresses
-                .iter()
-                .map(|a| a.ip().to_string())
-                .collect::<Vec<_>>()
-        ),
-    );
-    map.insert(
-        "socket_addresses".into(),
-        json!(
-            e.addresses
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-        ),
-    );
-    map.insert("txt".into(), txt_json(&e.txt));
-    Value::Object(map)
 }
 
 async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error> {
@@ -802,13 +797,13 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
             } else {
                 "changed"
             };
-            cx.out.line(endpoint_json(kind, e), || {
+            cx.out.line(kind, e, || {
                 endpoint_line(if kind == "up" { "Up" } else { "Changed" }, e, false)
             });
         }
         EndpointEvent::Down(e) => {
             let i = &e.instance;
-            cx.out.line(Value::Object(instance_json("down", i)), || {
+            cx.out.line("down", e, || {
                 format!(
                     "{}  {:<7} {:>3} {}",
                     timestamp(),
@@ -857,30 +852,25 @@ async fn browse_all(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
     drive(cx.out, stream, stop, |seen| match seen {
         all::Seen::Type(t, added) => {
             let event = if added { "type_added" } else { "type_removed" };
-            cx.out.line(
-                json!({ "event": event, "time": timestamp(), "type": t.to_string() }),
-                || {
-                    format!(
-                        "{}  {:<7}     {}",
-                        timestamp(),
-                        if added { "Type+" } else { "Type-" },
-                        t
-                    )
-                },
-            );
+            cx.out.line(event, TypeData { service_type: &t }, || {
+                format!(
+                    "{}  {:<7}     {}",
+                    timestamp(),
+                    if added { "Type+" } else { "Type-" },
+                    t
+                )
+            });
         }
         all::Seen::Endpoint(EndpointEvent::Up(e)) => {
-            cx.out
-                .line(endpoint_json("up", &e), || endpoint_line("Up", &e, true));
+            cx.out.line("up", &e, || endpoint_line("Up", &e, true));
         }
         all::Seen::Endpoint(EndpointEvent::Changed(e)) => {
-            cx.out.line(endpoint_json("changed", &e), || {
-                endpoint_line("Changed", &e, true)
-            });
+            cx.out
+                .line("changed", &e, || endpoint_line("Changed", &e, true));
         }
         all::Seen::Endpoint(EndpointEvent::Down(e)) => {
             let i = &e.instance;
-            cx.out.line(Value::Object(instance_json("down", i)), || {
+            cx.out.line("down", &e, || {
                 format!(
                     "{}  {:<7} {:>3} {}.{}",
                     timestamp(),
@@ -911,12 +901,7 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
             Stop::Signal => Ok(()),
         },
     };
-    let mut map = instance_json("resolved", &resolved.instance);
-    map.insert("interface".into(), json!(resolved.interface.index()));
-    map.insert("host".into(), json!(resolved.host_target));
-    map.insert("port".into(), json!(resolved.port));
-    map.insert("txt".into(), txt_json(&resolved.txt));
-    cx.out.line(Value::Object(map), || {
+    cx.out.line("resolved", &resolved, || {
         format!(
             "{}  {} can be reached at {}:{} (interface {})\n {}",
             timestamp(),
@@ -934,15 +919,12 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
     Ok(())
 }
 
-fn address_json(event: &str, host: &str, a: &HostAddress) -> Value {
-    json!({
-        "event": event,
-        "time": timestamp(),
-        "host": host,
-        "address": a.addr.to_string(),
-        "scope_id": a.scope_id,
-        "interface": a.interface.index(),
-    })
+/// A `lookup` event's data: the host asked for and the library's `HostAddress`.
+#[derive(Serialize)]
+struct AddressData<'a> {
+    host: &'a str,
+    #[serde(flatten)]
+    address: &'a HostAddress,
 }
 
 /// After the first address, how long `lookup` waits for the other family's.
@@ -960,7 +942,7 @@ async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error>
     let mut settle_at: Option<tokio::time::Instant> = None;
     let print = |ar: &str, a: &HostAddress| {
         let event = if ar == "Add" { "added" } else { "removed" };
-        cx.out.line(address_json(event, host, a), || {
+        cx.out.line(event, AddressData { host, address: a }, || {
             let addr = match (a.addr, a.scope_id) {
                 (IpAddr::V6(v6), scope) if scope != 0 => format!("{v6}%{scope}"),
                 (addr, _) => addr.to_string(),
@@ -1060,27 +1042,28 @@ fn rdata_text(rtype: u16, rdata: &[u8]) -> String {
     }
 }
 
-fn record_json(event: &str, r: &Record) -> Value {
-    let mut value = json!({
-        "event": event,
-        "time": timestamp(),
-        "name": r.name,
-        "rrtype": rrtype_name(r.rtype.0),
-        "rrclass": r.class,
-        "ttl": r.ttl,
-        "interface": r.interface.index(),
-        "rdata": rdata_text(r.rtype.0, &r.rdata),
-        "rdata_hex": r.rdata.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    });
-    if r.rtype == RecordType::TXT {
-        if let Some(map) = value.as_object_mut() {
-            map.insert(
-                "txt".into(),
-                txt_json(&TxtRecord::from_wire_lossy(&r.rdata)),
-            );
+/// A `query` event's data: the library's `Record` (type number, rdata bytes) with the type's
+/// mnemonic, the rdata in presentation form and, for TXT, the parsed record.
+#[derive(Serialize)]
+struct RecordData<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    rrtype: String,
+    rdata_text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    txt: Option<TxtRecord>,
+}
+
+impl<'a> RecordData<'a> {
+    fn new(record: &'a Record) -> Self {
+        RecordData {
+            record,
+            rrtype: rrtype_name(record.rtype.0),
+            rdata_text: rdata_text(record.rtype.0, &record.rdata),
+            txt: (record.rtype == RecordType::TXT)
+                .then(|| TxtRecord::from_wire_lossy(&record.rdata)),
         }
     }
-    value
 }
 
 async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(), Error> {
@@ -1097,7 +1080,7 @@ async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(),
             RecordEvent::Removed(r) => ("removed", "Rmv", r),
             _ => return,
         };
-        cx.out.line(record_json(event, r), || {
+        cx.out.line(event, RecordData::new(r), || {
             format!(
                 "{}  {:<5} {:>3} {:<32} {:<5} {:<6} {}",
                 timestamp(),
@@ -1130,10 +1113,9 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
             ServiceTypeEvent::Removed(t) => ("removed", "Rmv", t),
             _ => return,
         };
-        cx.out.line(
-            json!({ "event": event, "time": timestamp(), "type": t.to_string() }),
-            || format!("{}  {:<6} {}", timestamp(), ar, t),
-        );
+        cx.out.line(event, TypeData { service_type: t }, || {
+            format!("{}  {:<6} {}", timestamp(), ar, t)
+        });
     })
     .await
 }

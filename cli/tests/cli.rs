@@ -625,7 +625,7 @@ fn browse_resolve_json(backend: Backend) {
     let events = out.json();
     let ours: Vec<&Value> = events
         .iter()
-        .filter(|e| e["name"] == "Peer Browse")
+        .filter(|e| e["instance"]["name"] == "Peer Browse")
         .collect();
     let up = ours
         .iter()
@@ -633,21 +633,26 @@ fn browse_resolve_json(backend: Backend) {
         .unwrap_or_else(|| panic!("no up event:\n{}", out.stdout));
     for key in [
         "event",
-        "name",
-        "type",
-        "domain",
-        "interface",
-        "host",
-        "port",
+        "time",
+        "instance",
+        "host_target",
         "addresses",
+        "port",
         "txt",
+        "interface",
     ] {
         assert!(up.get(key).is_some(), "{key} missing in {up}");
     }
-    assert_eq!(up["type"], "_clibrw._tcp");
-    assert_eq!(up["domain"], "local.");
+    assert_eq!(up["instance"]["service_type"], "_clibrw._tcp");
+    assert_eq!(up["instance"]["domain"], "local.");
     assert!(up["interface"].as_u64().is_some_and(|i| i > 0), "{up}");
-    assert_eq!(up["host"], net.peer_fqdn().as_str());
+    assert_eq!(up["host_target"], net.peer_fqdn().as_str());
+    // The line is the library's serde form of the endpoint (plus event and time).
+    let endpoint: dnssd::Endpoint = serde_json::from_value((*up).clone()).unwrap();
+    assert_eq!(endpoint.port, 4242);
+    assert_eq!(endpoint.instance.name.as_str(), "Peer Browse");
+    assert_eq!(endpoint.txt.get_str("k"), Some("v"));
+    assert!(!endpoint.is_own());
     assert_eq!(up["port"], 4242);
     assert!(up["txt"].is_object(), "{up}");
     assert_eq!(up["txt"]["k"], "v");
@@ -656,9 +661,9 @@ fn browse_resolve_json(backend: Backend) {
     assert!(
         ours.iter()
             .filter(|e| e["event"] == "up" || e["event"] == "changed")
-            .any(|e| e["addresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == "10.77.0.2"))),
+            .any(|e| e["addresses"].as_array().is_some_and(|a| a
+                .iter()
+                .any(|x| x.as_str().is_some_and(|x| x.starts_with("10.77.0.2:"))))),
         "10.77.0.2 never reported:\n{}",
         out.stdout
     );
@@ -728,7 +733,7 @@ fn browse_python_zeroconf(backend: Backend) {
     let up = resolved
         .json()
         .into_iter()
-        .find(|e| e["event"] == "up" && e["name"] == "Zc Peer")
+        .find(|e| e["event"] == "up" && e["instance"]["name"] == "Zc Peer")
         .unwrap_or_else(|| panic!("no up event:\n{}", resolved.stdout));
     assert_eq!(up["port"], 5151);
     assert_eq!(up["txt"]["zk"], "zv");
@@ -790,9 +795,9 @@ fn resolve_lookup_query_types(backend: Backend) {
         .into_iter()
         .find(|e| e["event"] == "resolved")
         .unwrap_or_else(|| panic!("no resolved event:\n{}", out.stdout));
-    assert_eq!(resolved["name"], "Peer Rsl");
-    assert_eq!(resolved["type"], "_clirsl._tcp");
-    assert_eq!(resolved["host"], net.peer_fqdn().as_str());
+    assert_eq!(resolved["instance"]["name"], "Peer Rsl");
+    assert_eq!(resolved["instance"]["service_type"], "_clirsl._tcp");
+    assert_eq!(resolved["host_target"], net.peer_fqdn().as_str());
     assert_eq!(resolved["port"], 4343);
     assert_eq!(resolved["txt"]["k"], "v");
     assert_eq!(resolved["txt"]["flag"], true);
@@ -813,7 +818,7 @@ fn resolve_lookup_query_types(backend: Backend) {
     assert!(
         out.json()
             .iter()
-            .any(|e| e["event"] == "added" && e["address"] == "10.77.0.2"),
+            .any(|e| e["event"] == "added" && e["addr"] == "10.77.0.2"),
         "{}",
         out.stdout
     );
@@ -1139,10 +1144,11 @@ fn browse_all(backend: Backend) {
     let mut browse = Running::start(net.cli(backend.arg(), &["--json", "browse", "--all"]));
     let with_v4 = |v: &Value, name: &str| {
         (v["event"] == "up" || v["event"] == "changed")
-            && v["name"] == name
-            && v["addresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == "10.77.0.2"))
+            && v["instance"]["name"] == name
+            && v["addresses"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.starts_with("10.77.0.2:")))
+            })
     };
     let seen = browse.wait_json_all(LONG, "both services with 10.77.0.2", |seen| {
         ["All One", "All Two"]
@@ -1155,18 +1161,20 @@ fn browse_all(backend: Backend) {
     ] {
         assert!(
             seen.iter()
-                .any(|v| v["event"] == "type_added" && v["type"] == service_type),
+                .any(|v| v["event"] == "type_added" && v["service_type"] == service_type),
             "no type_added for {service_type}: {seen:?}"
         );
         let up = seen.iter().find(|v| with_v4(v, name)).unwrap();
-        assert_eq!(up["type"], service_type, "{up}");
+        assert_eq!(up["instance"]["service_type"], service_type, "{up}");
         assert_eq!(up["port"], port, "{up}");
         assert_eq!(up["txt"][key], value, "{up}");
-        assert_eq!(up["host"], net.peer_fqdn().as_str(), "{up}");
+        assert_eq!(up["host_target"], net.peer_fqdn().as_str(), "{up}");
     }
     drop(first);
     browse.wait_json(LONG, "All One down", |v| {
-        v["event"] == "down" && v["name"] == "All One" && v["type"] == "_clialla._tcp"
+        v["event"] == "down"
+            && v["instance"]["name"] == "All One"
+            && v["instance"]["service_type"] == "_clialla._tcp"
     });
     browse.signal("TERM");
     let done = browse.finish(Duration::from_secs(10));
@@ -1175,7 +1183,7 @@ fn browse_all(backend: Backend) {
         !done
             .json()
             .iter()
-            .any(|v| v["event"] == "down" && v["name"] == "All Two"),
+            .any(|v| v["event"] == "down" && v["instance"]["name"] == "All Two"),
         "All Two went down while it was still published:\n{}",
         done.stdout
     );
