@@ -1,7 +1,6 @@
 //! The public handle: [`ServiceDiscovery`] picks a backend once and runs every operation
 //! through it.
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -9,13 +8,14 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
+use crate::api::own::{OwnEntry, OwnRegistrations};
 use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 use crate::backend::embedded::EmbeddedConfig;
 use crate::backend::operation::RegistrationGuard;
 use crate::backend::{Backend, BackendKind, Capabilities, choice};
 use crate::types::error::{Error, Result};
 use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
-use crate::types::name::{Domain, InstanceName, ServiceType};
+use crate::types::name::{InstanceName, ServiceType};
 use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
@@ -194,76 +194,6 @@ pub struct ServiceDiscovery {
     answer_timeout: Duration,
 }
 
-/// The (instance, type, domain) keys of this handle's live registrations, with a count each
-/// (the same name may be registered twice, on two interfaces).
-#[derive(Debug, Default)]
-struct OwnRegistrations {
-    keys: Mutex<HashMap<String, usize>>,
-}
-
-impl OwnRegistrations {
-    fn key(name: &InstanceName, service_type: &ServiceType, domain: &Domain) -> String {
-        format!(
-            "{}\u{0}{}\u{0}{}",
-            name.as_str().to_lowercase(),
-            service_type
-                .without_subtypes()
-                .to_string()
-                .to_ascii_lowercase(),
-            domain.as_str().to_ascii_lowercase()
-        )
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn add(&self, key: &str) {
-        *self.lock().entry(key.to_owned()).or_default() += 1;
-    }
-
-    fn remove(&self, key: &str) {
-        let mut keys = self.lock();
-        if let Some(count) = keys.get_mut(key) {
-            *count -= 1;
-            if *count == 0 {
-                keys.remove(key);
-            }
-        }
-    }
-
-    fn contains(&self, key: &str) -> bool {
-        self.lock().contains_key(key)
-    }
-}
-
-/// A registration's entry in [`OwnRegistrations`], removed when the registration ends.
-#[derive(Debug)]
-struct OwnEntry {
-    set: Arc<OwnRegistrations>,
-    key: String,
-}
-
-impl OwnEntry {
-    fn new(set: &Arc<OwnRegistrations>, name: &InstanceName, service: &Service) -> OwnEntry {
-        let domain = service.domain().cloned().unwrap_or_else(Domain::local);
-        let key = OwnRegistrations::key(name, service.service_type(), &domain);
-        set.add(&key);
-        OwnEntry {
-            set: Arc::clone(set),
-            key,
-        }
-    }
-}
-
-impl Drop for OwnEntry {
-    fn drop(&mut self) {
-        self.set.remove(&self.key);
-    }
-}
-
 impl ServiceDiscovery {
     /// A handle with [`BackendKind::Auto`] (overridden by `DNSSD_BACKEND`).
     pub async fn new() -> Result<Self> {
@@ -337,7 +267,11 @@ impl ServiceDiscovery {
         interface: Interface,
     ) -> Result<Browse> {
         let events = self.backend.browse(service_type, domain, interface)?;
-        Ok(Browse::new(events, self.clone()))
+        Ok(Browse::new(
+            events,
+            Arc::clone(&self.backend),
+            Arc::clone(&self.own),
+        ))
     }
 
     /// Resolve an instance: its first answer. Fails with [`Error::Timeout`] when none arrives

@@ -25,8 +25,10 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::api::discovery::ServiceDiscovery;
-use crate::api::stream::{HostLookup, ResolveStream};
+use std::sync::Arc;
+
+use crate::api::own::OwnRegistrations;
+use crate::backend::Backend;
 use crate::backend::operation::EventStream;
 use crate::types::error::{Error, Result};
 use crate::types::event::{
@@ -145,13 +147,14 @@ impl<K: Eq + Hash + Clone, S: Stream + Unpin> StreamSet<K, S> {
 /// ```
 #[must_use = "streams do nothing unless polled; dropping one cancels the operation"]
 pub struct Endpoints {
-    discovery: ServiceDiscovery,
+    backend: Arc<dyn Backend>,
+    own: Arc<OwnRegistrations>,
     /// `None` once the browse ended.
     browse: Option<EventStream<BrowseEvent>>,
     instances: HashMap<Instance, TrackedInstance>,
-    resolves: StreamSet<Instance, ResolveStream>,
+    resolves: StreamSet<Instance, EventStream<Resolved>>,
     hosts: HashMap<HostKey, TrackedHost>,
-    lookups: StreamSet<HostKey, HostLookup>,
+    lookups: StreamSet<HostKey, EventStream<HostAddressEvent>>,
     /// Held first `Up`s, by the time they are due.
     held: BTreeMap<Instant, Vec<Instance>>,
     timer: Option<Pin<Box<Sleep>>>,
@@ -169,9 +172,14 @@ impl std::fmt::Debug for Endpoints {
 }
 
 impl Endpoints {
-    pub(crate) fn new(discovery: ServiceDiscovery, browse: EventStream<BrowseEvent>) -> Self {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        own: Arc<OwnRegistrations>,
+        browse: EventStream<BrowseEvent>,
+    ) -> Self {
         Endpoints {
-            discovery,
+            backend,
+            own,
             browse: Some(browse),
             instances: HashMap::new(),
             resolves: StreamSet::new(),
@@ -311,9 +319,9 @@ impl Endpoints {
                 self.detach(&instance, &key);
             }
         }
-        match self.discovery.resolve_stream(&instance) {
-            Ok(stream) => {
-                self.resolves.insert(instance.clone(), stream);
+        match self.backend.resolve(&instance) {
+            Ok(events) => {
+                self.resolves.insert(instance.clone(), events);
                 self.instances.insert(instance, TrackedInstance::default());
             }
             Err(e) => self.ready.push_back(Err(e)),
@@ -348,8 +356,8 @@ impl Endpoints {
                 self.detach(instance, &old_key);
             }
             if !self.hosts.contains_key(&key) {
-                match self.discovery.lookup_host_stream(&key.0, key.1) {
-                    Ok(lookup) => self.lookups.insert(key.clone(), lookup),
+                match self.backend.lookup_host(&key.0, key.1) {
+                    Ok(events) => self.lookups.insert(key.clone(), events),
                     Err(e) => self.ready.push_back(Err(e)),
                 }
             }
@@ -414,7 +422,11 @@ impl Endpoints {
             // Never report a half-resolved endpoint; keep the last complete one.
             return;
         }
-        let own = self.discovery.is_own(instance);
+        let own = self.own.contains(&OwnRegistrations::key(
+            &instance.name,
+            &instance.service_type,
+            &instance.domain,
+        ));
         let endpoint = endpoint(resolved, addresses, own);
         let matches = self.filter.iter().all(|c| c.holds(&endpoint.txt));
         match (&tracked.reported, matches) {

@@ -8,8 +8,11 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::api::discovery::ServiceDiscovery;
+use std::sync::Arc;
+
 use crate::api::endpoints::Endpoints;
+use crate::api::own::OwnRegistrations;
+use crate::backend::Backend;
 use crate::backend::operation::{EventStream, RegistrationGuard};
 use crate::types::error::Result;
 use crate::types::event::{
@@ -73,12 +76,21 @@ event_stream!(
 #[must_use = "streams do nothing unless polled; dropping one cancels the browse"]
 pub struct Browse {
     inner: EventStream<BrowseEvent>,
-    discovery: ServiceDiscovery,
+    backend: Arc<dyn Backend>,
+    own: Arc<OwnRegistrations>,
 }
 
 impl Browse {
-    pub(crate) fn new(inner: EventStream<BrowseEvent>, discovery: ServiceDiscovery) -> Self {
-        Browse { inner, discovery }
+    pub(crate) fn new(
+        inner: EventStream<BrowseEvent>,
+        backend: Arc<dyn Backend>,
+        own: Arc<OwnRegistrations>,
+    ) -> Self {
+        Browse {
+            inner,
+            backend,
+            own,
+        }
     }
 
     /// The next event; `None` once the browse ended.
@@ -90,7 +102,7 @@ impl Browse {
     /// and its host's addresses looked up; it is reported `Up` only when complete, `Changed`
     /// when any of that changes and `Down` when it goes away.
     pub fn resolved(self) -> Endpoints {
-        Endpoints::new(self.discovery, self.inner)
+        Endpoints::new(self.backend, self.own, self.inner)
     }
 }
 
