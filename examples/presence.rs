@@ -1,5 +1,5 @@
 //! LAN presence list: announce yourself under `_presence._tcp` and print who else is on the
-//! network as people arrive (`+`) and leave (`-`).
+//! network as people arrive (`+`) and leave (`-`), until Ctrl-C or the time is up.
 //!
 //! ```text
 //! cargo run --example presence -- Alice 30      # NAME, then how long to stay (seconds)
@@ -30,6 +30,7 @@ async fn main() -> dnssd::Result<()> {
     loop {
         tokio::select! {
             () = &mut leave => break,
+            _ = tokio::signal::ctrl_c() => break,
             event = people.next_event() => match event.transpose()? {
                 // Our own registration shows up in the browse too: is_own() tells.
                 Some(EndpointEvent::Up(e)) if !e.is_own() => {

@@ -165,6 +165,15 @@ impl Running {
         self.wait_for(false, LONG, what, pred)
     }
 
+    /// Sends SIGINT (Ctrl-C) to the child, by PID.
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -INT failed");
+    }
+
     /// Waits up to `limit` for the exit; returns the status and the whole stdout.
     fn finish(mut self, limit: Duration) -> (ExitStatus, String) {
         let deadline = Instant::now() + limit;
@@ -214,7 +223,7 @@ fn run(command: Command, limit: Duration) -> String {
 #[test]
 fn presence_lists_who_comes_and_goes() {
     let net = Net::new(false);
-    let mut alice = Running::start(net.example("embedded", "presence", &["Alice", "10"]));
+    let mut alice = Running::start(net.example("embedded", "presence", &["Alice", "60"]));
     alice.wait_line("present as Alice", |l| l == "present as Alice");
     let bob = net.publish("Bob", "_presence._tcp", 5298, &[]);
     let line = alice.wait_line("+ Bob", |l| l.starts_with("+ Bob"));
@@ -225,6 +234,7 @@ fn presence_lists_who_comes_and_goes() {
     assert!(seen.contains(";Alice;_presence._tcp;"), "{seen}");
     drop(bob);
     alice.wait_line("- Bob", |l| l == "- Bob");
+    alice.interrupt();
     let (_, out) = alice.finish(LONG);
     assert!(!out.contains("+ Alice"), "own entry listed:\n{out}");
 }
@@ -350,11 +360,7 @@ fn register_browse_resolve(backend: &str) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let interrupt = Command::new("kill")
-        .args(["-INT", &program.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupt.success());
+    program.interrupt();
     let (_, out) = program.finish(LONG);
     assert!(out.ends_with("withdrawn"), "{out}");
 }

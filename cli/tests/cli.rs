@@ -1290,7 +1290,7 @@ fn watch(backend: Backend, quit: Quit) {
     // minus once raw mode is off).
     let shell = format!(
         "sh -c 'echo $$ > {pid}; exec {bin} --backend {be} watch'; echo \"exit=$?\"; \
-         stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; sleep 60",
+         stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; echo checked; sleep 60",
         pid = pid_file.display(),
         bin = dnssd_bin().display(),
         be = backend.arg(),
@@ -1323,8 +1323,8 @@ fn watch(backend: Backend, quit: Quit) {
             assert!(kill.success());
         }
     }
-    let screen = tmux.wait_screen(Duration::from_secs(10), "the exit status", |s| {
-        s.contains("exit=")
+    let screen = tmux.wait_screen(Duration::from_secs(10), "the exit status and mode", |s| {
+        s.lines().any(|l| l.trim() == "checked")
     });
     assert!(screen.contains("exit=0"), "{screen}");
     assert!(
