@@ -53,7 +53,7 @@ pub(crate) fn capabilities() -> Capabilities {
         max_browse_subtypes: Some(1),
         nat_port_mapping: false,
         record_ttl: true,
-        reconfirm: false,
+        reconfirm: true,
         txt_update: true,
         query_any: true,
     }

@@ -305,6 +305,19 @@ impl Backend for EmbeddedBackend {
         Box::pin(self.driver.shutdown())
     }
 
+    fn reconfirm<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let service_type = instance.service_type.without_subtypes();
+            let name = full_name(&instance.name, &service_type, &instance.domain);
+            let type_name = format!("{service_type}.{}", instance.domain);
+            self.driver
+                .reconfirm(name, type_name)
+                .await
+                .map_err(driver_error)?
+                .map_err(command_error)
+        })
+    }
+
     fn browse(
         &self,
         service_type: &ServiceType,
