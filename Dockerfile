@@ -3,15 +3,13 @@
 # container: `docker compose run --rm tests` (compose.yaml sets `privileged: true`).
 FROM rust:1.85-bookworm
 
-RUN printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \
- && apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      avahi-daemon avahi-utils dbus libavahi-compat-libdnssd-dev libclang-dev clang \
-      pkg-config iproute2 bind9 bind9-utils bind9-dnsutils tcpdump tshark valgrind python3-pip procps \
+# No package install may start a service in the container's own namespace (policy-rc.d stays).
+RUN printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+# The packages, python-zeroconf and cargo-nextest: the same script scripts/test and .ci/run run.
+COPY scripts/install-deps /usr/local/bin/dnssd-install-deps
+RUN dnssd-install-deps \
  && rm -rf /var/lib/apt/lists/* \
- && pip3 install --break-system-packages zeroconf==0.154.0 \
- && rustup component add rustfmt clippy \
- && cargo install --locked cargo-nextest
+ && rustup component add rustfmt clippy
 
 WORKDIR /src
 COPY . .

@@ -559,17 +559,19 @@ fn three_hosts_with_one_host_name_never_show_another_hosts_address_in_the_cli() 
         if event != "up" && event != "changed" {
             continue;
         }
-        let name = v["name"].as_str().unwrap_or_default();
+        // The CLI's JSON is the library's Endpoint: `instance.name`, socket `addresses`.
+        let name = v["instance"]["name"].as_str().unwrap_or_default();
         let Some(i) = name.strip_prefix("Clone ") else {
             continue;
         };
         let own = format!("10.77.0.{i}");
-        let v4: Vec<&str> = v["addresses"]
+        let v4: Vec<String> = v["addresses"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|a| a.as_str())
-            .filter(|a| a.contains('.'))
+            .filter_map(|a| a.as_str()?.parse::<std::net::SocketAddr>().ok())
+            .filter(|a| a.is_ipv4())
+            .map(|a| a.ip().to_string())
             .collect();
         for a in &v4 {
             assert_eq!(
@@ -577,7 +579,7 @@ fn three_hosts_with_one_host_name_never_show_another_hosts_address_in_the_cli() 
                 "{name} reported with another host's address: {line}"
             );
         }
-        if v4.contains(&own.as_str()) {
+        if v4.contains(&own) {
             complete.insert(name.to_owned());
         }
     }

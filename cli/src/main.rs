@@ -3,15 +3,21 @@
 //! ```text
 //! dnssd register "My Web" _http._tcp 8080 path=/ --subtype _printer
 //! dnssd browse _http._tcp --resolve --json --timeout 5
+//! dnssd browse --all
+//! dnssd watch
 //! dnssd resolve "My Web" _http._tcp
 //! dnssd lookup myhost.local
 //! dnssd query _http._tcp.local PTR
 //! dnssd types
+//! dnssd completions bash
 //! ```
 //!
 //! Every command runs until Ctrl-C, SIGTERM or `--timeout SECS` (then exits 0); `resolve` and
 //! `lookup` exit 0 once they have printed an answer, and fail if none came before the timeout.
 //! `--json` prints one JSON object per line. Errors print the typed error and exit 1.
+
+mod all;
+mod watch;
 
 use std::future::Future;
 use std::io::Write;
@@ -24,12 +30,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use dnssd::{
-    BackendKind, BrowseEvent, Endpoint, EndpointEvent, Error, HostAddress, HostAddressEvent,
-    Instance, InstanceName, Interface, Record, RecordEvent, RecordType, RegistrationEvent, Service,
-    ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
+    BackendKind, BrowseEvent, Domain, Endpoint, EndpointEvent, Error, HostAddress,
+    HostAddressEvent, Instance, InstanceName, Interface, Record, RecordEvent, RecordType,
+    RegistrationEvent, Service, ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord,
 };
 use futures_core::Stream;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 use tokio::sync::Notify;
 
 #[derive(Parser, Debug)]
@@ -96,11 +102,15 @@ enum Command {
         #[arg(long, value_name = "DOMAIN")]
         domain: Option<String>,
     },
-    /// Browse for instances of a service type.
+    /// Browse for instances of a service type (or of every type: --all).
     Browse {
         /// Service type, e.g. _http._tcp or _printer._sub._http._tcp.
-        #[arg(value_name = "TYPE")]
-        service_type: String,
+        #[arg(
+            value_name = "TYPE",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        service_type: Option<String>,
         /// Resolve each instance and report ready-to-connect endpoints.
         #[arg(long)]
         resolve: bool,
@@ -108,6 +118,16 @@ enum Command {
         /// --dns-server, the enumerated browse domains.
         #[arg(long, value_name = "DOMAIN")]
         domain: Option<String>,
+        /// Every service type on the network, resolved, as they come and go (like
+        /// `avahi-browse -art`).
+        #[arg(long, conflicts_with = "domain")]
+        all: bool,
+    },
+    /// A full-screen live table of the services on the network, grouped by type (q quits).
+    Watch {
+        /// Only this service type (default: every type).
+        #[arg(value_name = "TYPE")]
+        service_type: Option<String>,
     },
     /// Resolve one instance to host, port, TXT (and addresses).
     Resolve {
@@ -136,6 +156,11 @@ enum Command {
     Types,
     /// List the browse and registration domains found by RFC 6763 §11 enumeration.
     Domains,
+    /// Print a shell completion script (e.g. `dnssd completions bash > /etc/bash_completion.d/dnssd`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
@@ -178,15 +203,23 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        // Nothing to discover: no backend is started.
+        use clap::CommandFactory;
+        // Into a buffer first: clap_complete panics on a failed write (`| head`).
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "dnssd", &mut script);
+        let mut out = std::io::stdout().lock();
+        // A closed pipe is the reader's choice, not an error.
+        let _ = out.write_all(&script).and_then(|()| out.flush());
+        return ExitCode::SUCCESS;
+    }
     let json = cli.common.json;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {
-                print_line(
-                    &json!({ "event": "error", "error": e.to_string(), "code": e.code() })
-                        .to_string(),
-                );
+                Output { json }.error(&e, true);
             }
             warn(&format!("error: {e}"));
             ExitCode::FAILURE
@@ -213,6 +246,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Checked::Register(service) => register(&cx, service.with_interface(interface), stop).await,
         Checked::Browse(t, false, domain) => browse(&cx, &t, domain.as_deref(), stop).await,
         Checked::Browse(t, true, domain) => browse_resolved(&cx, &t, domain.as_deref(), stop).await,
+        Checked::BrowseAll => browse_all(&cx, stop).await,
+        Checked::Watch(scope) => watch::watch(&cx, scope, stop).await,
         Checked::Resolve(instance) => {
             let instance = Instance {
                 interface: Interface::from_index(interface_index(interface)),
@@ -241,6 +276,8 @@ struct Ctx {
 enum Checked {
     Register(Service),
     Browse(ServiceType, bool, Option<String>),
+    BrowseAll,
+    Watch(all::Scope),
     Resolve(Instance),
     Lookup(String),
     Query(String, u16),
@@ -287,9 +324,10 @@ impl Checked {
                 Checked::Register(service)
             }
             Command::Browse {
-                service_type,
+                service_type: Some(service_type),
                 resolve,
                 domain,
+                all: false,
             } => {
                 let domain = match domain {
                     Some(d) => Some(dnssd::Domain::new(&d)?.to_string()),
@@ -297,6 +335,12 @@ impl Checked {
                 };
                 Checked::Browse(ServiceType::new(&service_type)?, resolve, domain)
             }
+            // clap requires a type without --all and refuses one with it.
+            Command::Browse { .. } => Checked::BrowseAll,
+            Command::Watch { service_type } => Checked::Watch(match service_type {
+                Some(t) => all::Scope::One(ServiceType::new(&t)?),
+                None => all::Scope::Every,
+            }),
             Command::Resolve {
                 name,
                 service_type,
@@ -317,6 +361,11 @@ impl Checked {
             }
             Command::Types => Checked::Types,
             Command::Domains => Checked::Domains,
+            Command::Completions { .. } => {
+                return Err(usage_error(
+                    "completions are printed before any backend starts",
+                ));
+            }
         })
     }
 }
@@ -348,6 +397,14 @@ fn parse_interface(arg: Option<&str>) -> Result<Interface, Error> {
     NonZeroU32::new(index)
         .map(Interface::Index)
         .ok_or_else(|| bad_interface(arg))
+}
+
+/// A command line that cannot be carried out as given.
+fn usage_error(message: &str) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        message.to_owned(),
+    ))
 }
 
 fn bad_interface(arg: &str) -> Error {
@@ -524,23 +581,46 @@ struct Output {
 }
 
 impl Output {
-    fn line(&self, value: Value, human: impl FnOnce() -> String) {
+    /// One event: with `--json`, `{"event": EVENT, "time": ..., ...data}` where `data` is the
+    /// library's own serde form of what happened (an `Instance`, `Endpoint`, `Resolved`,
+    /// `HostAddress`, `Record`...), flattened in; else the `human` line.
+    fn line<T: Serialize>(&self, event: &str, data: T, human: impl FnOnce() -> String) {
         if self.json {
-            print_line(&value.to_string());
+            let line = JsonLine {
+                event,
+                time: timestamp(),
+                data,
+            };
+            match serde_json::to_string(&line) {
+                Ok(text) => print_line(&text),
+                Err(e) => warn(&format!("cannot write {event} as JSON: {e}")),
+            }
         } else {
             print_line(&human());
         }
+    }
+
+    /// `{"event":"error",...}` (JSON only).
+    fn error(&self, e: &Error, fatal: bool) {
+        #[derive(Serialize)]
+        struct ErrorData {
+            error: String,
+            code: Option<i32>,
+            fatal: bool,
+        }
+        let data = ErrorData {
+            error: e.to_string(),
+            code: e.code(),
+            fatal,
+        };
+        self.line("error", data, String::new);
     }
 
     /// An error the command survives (the daemon went away; the library reconnects): a
     /// warning on stderr, and a non-fatal error event with `--json`.
     fn transient(&self, e: &Error) {
         if self.json {
-            print_line(
-                &json!({ "event": "error", "time": timestamp(), "error": e.to_string(),
-                         "code": e.code(), "fatal": false })
-                .to_string(),
-            );
+            self.error(e, false);
         }
         warn(&format!("warning: {e}; waiting for it to come back"));
     }
@@ -550,6 +630,21 @@ impl Output {
             print_line(&text());
         }
     }
+}
+
+/// One `--json` line.
+#[derive(Serialize)]
+struct JsonLine<'a, T> {
+    event: &'a str,
+    time: String,
+    #[serde(flatten)]
+    data: T,
+}
+
+/// A service type event's data.
+#[derive(Serialize)]
+struct TypeData<'a> {
+    service_type: &'a ServiceType,
 }
 
 /// Fires once stdout is gone (its reader exited, as in `dnssd browse ... | head -1`): the
@@ -612,34 +707,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// TXT as a JSON object: text values as strings, flags as `true`, other bytes as an escaped
-/// string (`\xNN`).
-fn txt_json(txt: &TxtRecord) -> Value {
-    let mut map = Map::new();
-    for (key, value) in txt.iter() {
-        let v = match value {
-            TxtValue::Flag => Value::Bool(true),
-            TxtValue::Bytes(bytes) => Value::String(match std::str::from_utf8(bytes) {
-                Ok(s) => s.to_owned(),
-                Err(_) => bytes.iter().map(|b| format!("\\x{b:02x}")).collect(),
-            }),
-        };
-        map.insert(key.to_owned(), v);
-    }
-    Value::Object(map)
-}
-
-fn instance_json(event: &str, i: &Instance) -> Map<String, Value> {
-    let mut map = Map::new();
-    map.insert("event".into(), json!(event));
-    map.insert("time".into(), json!(timestamp()));
-    map.insert("name".into(), json!(i.name.as_str()));
-    map.insert("type".into(), json!(i.service_type.to_string()));
-    map.insert("domain".into(), json!(i.domain.as_str()));
-    map.insert("interface".into(), json!(i.interface.index()));
-    map
-}
-
 // ---------------------------------------------------------------------------------------------
 // Commands.
 
@@ -663,6 +730,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     let t = service.service_type().clone();
     let port = service.port();
     let txt = service.txt().clone();
+    let domain = service.domain().cloned();
     let backend = backend_name(cx.sd.backend());
     let mut stop = stop;
     // Stopping before the daemon confirmed drops the pending registration, which withdraws it.
@@ -670,28 +738,34 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
         r = cx.sd.register(service) => r?,
         _ = &mut stop => return Ok(()),
     };
+    #[derive(Serialize)]
+    struct Registered<'a> {
+        name: &'a InstanceName,
+        service_type: &'a ServiceType,
+        domain: &'a Domain,
+        port: u16,
+        txt: &'a TxtRecord,
+        backend: &'a str,
+    }
+    let local = Domain::local();
+    let domain = domain.as_ref().unwrap_or(&local);
     let registered = |name: &InstanceName| {
-        cx.out.line(
-            json!({
-                "event": "registered",
-                "time": timestamp(),
-                "name": name.as_str(),
-                "type": t.to_string(),
-                "subtypes": t.subtypes(),
-                "domain": "local.",
-                "port": port,
-                "txt": txt_json(&txt),
-                "backend": backend,
-            }),
-            || {
-                format!(
-                    "{}  Got a reply for service {}.{}.local.: Name now registered and active",
-                    timestamp(),
-                    name.escaped(),
-                    t
-                )
-            },
-        );
+        let data = Registered {
+            name,
+            service_type: &t,
+            domain,
+            port,
+            txt: &txt,
+            backend,
+        };
+        cx.out.line("registered", data, || {
+            format!(
+                "{}  Got a reply for service {}.{}.local.: Name now registered and active",
+                timestamp(),
+                name.escaped(),
+                t
+            )
+        });
     };
     registered(registration.name());
     // Renames after a late conflict and re-registrations after a daemon restart are reported;
@@ -703,8 +777,8 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
             event = next(&mut registration), if events_open => match event {
                 Some(Ok(RegistrationEvent::Registered(name))) => registered(&name),
                 Some(Ok(RegistrationEvent::Withdrawn(name))) => cx.out.line(
-                    json!({ "event": "withdrawn", "time": timestamp(), "name": name.as_str(),
-                            "type": t.to_string(), "domain": "local.", "backend": backend }),
+                    "withdrawn",
+                    Registered { name: &name, service_type: &t, domain, port, txt: &txt, backend },
                     || format!(
                         "{}  Got a reply for service {}.{}.local.: Name in use, withdrawn; \
                          renaming",
@@ -724,9 +798,22 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     let name = registration.name().clone();
     // Dropping the registration deregisters it (the daemon sends goodbyes).
     drop(registration);
+    #[derive(Serialize)]
+    struct Deregistered<'a> {
+        name: &'a InstanceName,
+        reason: &'a str,
+    }
+    let reason = if why == Stop::Timeout {
+        "timeout"
+    } else {
+        "signal"
+    };
     cx.out.line(
-        json!({ "event": "deregistered", "time": timestamp(), "name": name.as_str(),
-                "reason": if why == Stop::Timeout { "timeout" } else { "signal" } }),
+        "deregistered",
+        Deregistered {
+            name: &name,
+            reason,
+        },
         || format!("{}  Deregistered {}", timestamp(), name),
     );
     Ok(())
@@ -752,12 +839,8 @@ async fn browse(
             BrowseEvent::Removed(i) => ("Rmv", i),
             _ => return,
         };
-        cx.out.line(
-            Value::Object(instance_json(
-                if ar == "Add" { "added" } else { "removed" },
-                i,
-            )),
-            || {
+        cx.out
+            .line(if ar == "Add" { "added" } else { "removed" }, i, || {
                 format!(
                     "{}  {:<6} {:>3} {:<20} {:<20} {}",
                     timestamp(),
@@ -767,37 +850,9 @@ async fn browse(
                     format!("{}.", i.service_type),
                     i.name
                 )
-            },
-        );
+            });
     })
     .await
-}
-
-fn endpoint_json(event: &str, e: &Endpoint) -> Value {
-    let mut map = instance_json(event, &e.instance);
-    map.insert("interface".into(), json!(e.interface.index()));
-    map.insert("host".into(), json!(e.host_target));
-    map.insert("port".into(), json!(e.port));
-    map.insert(
-        "addresses".into(),
-        json!(
-            e.addresses
-                .iter()
-                .map(|a| a.ip().to_string())
-                .collect::<Vec<_>>()
-        ),
-    );
-    map.insert(
-        "socket_addresses".into(),
-        json!(
-            e.addresses
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-        ),
-    );
-    map.insert("txt".into(), txt_json(&e.txt));
-    Value::Object(map)
 }
 
 async fn browse_resolved(
@@ -821,24 +876,13 @@ async fn browse_resolved(
             } else {
                 "changed"
             };
-            cx.out.line(endpoint_json(kind, e), || {
-                let addrs: Vec<String> = e.addresses.iter().map(|a| a.ip().to_string()).collect();
-                format!(
-                    "{}  {:<7} {:>3} {:<30} {}:{}  [{}]  {}",
-                    timestamp(),
-                    if kind == "up" { "Up" } else { "Changed" },
-                    e.interface.index(),
-                    e.instance.name,
-                    e.host_target,
-                    e.port,
-                    addrs.join(", "),
-                    e.txt
-                )
+            cx.out.line(kind, e, || {
+                endpoint_line(if kind == "up" { "Up" } else { "Changed" }, e, false)
             });
         }
         EndpointEvent::Down(e) => {
             let i = &e.instance;
-            cx.out.line(Value::Object(instance_json("down", i)), || {
+            cx.out.line("down", e, || {
                 format!(
                     "{}  {:<7} {:>3} {}",
                     timestamp(),
@@ -849,6 +893,74 @@ async fn browse_resolved(
             });
         }
         _ => {}
+    })
+    .await
+}
+
+fn endpoint_line(kind: &str, e: &Endpoint, with_type: bool) -> String {
+    let addrs: Vec<String> = e.addresses.iter().map(|a| a.ip().to_string()).collect();
+    let name = if with_type {
+        format!("{}.{}", e.instance.name.escaped(), e.instance.service_type)
+    } else {
+        e.instance.name.to_string()
+    };
+    format!(
+        "{}  {:<7} {:>3} {:<30} {}:{}  [{}]  {}",
+        timestamp(),
+        kind,
+        e.interface.index(),
+        name,
+        e.host_target,
+        e.port,
+        addrs.join(", "),
+        e.txt
+    )
+}
+
+/// Every type on the network, resolved, live (`avahi-browse -art`, or `dns-sd -B
+/// _services._dns-sd._udp` and then each type).
+async fn browse_all(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
+    cx.out
+        .banner(|| "Browsing for every service type and resolving".to_owned());
+    cx.out.banner(date_banner);
+    cx.out.banner(|| {
+        "Timestamp     Event    if Instance.Type                  Host:Port / Addresses / TXT"
+            .to_owned()
+    });
+    let stream = all::Everything::start(&cx.sd, all::Scope::Every, cx.interface)?;
+    drive(cx.out, stream, stop, |seen| match seen {
+        all::Seen::Type(t, added) => {
+            let event = if added { "type_added" } else { "type_removed" };
+            cx.out.line(event, TypeData { service_type: &t }, || {
+                format!(
+                    "{}  {:<7}     {}",
+                    timestamp(),
+                    if added { "Type+" } else { "Type-" },
+                    t
+                )
+            });
+        }
+        all::Seen::Endpoint(EndpointEvent::Up(e)) => {
+            cx.out.line("up", &e, || endpoint_line("Up", &e, true));
+        }
+        all::Seen::Endpoint(EndpointEvent::Changed(e)) => {
+            cx.out
+                .line("changed", &e, || endpoint_line("Changed", &e, true));
+        }
+        all::Seen::Endpoint(EndpointEvent::Down(e)) => {
+            let i = &e.instance;
+            cx.out.line("down", &e, || {
+                format!(
+                    "{}  {:<7} {:>3} {}.{}",
+                    timestamp(),
+                    "Down",
+                    i.interface.index(),
+                    i.name.escaped(),
+                    i.service_type
+                )
+            });
+        }
+        all::Seen::Endpoint(_) => {}
     })
     .await
 }
@@ -868,12 +980,7 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
             Stop::Signal => Ok(()),
         },
     };
-    let mut map = instance_json("resolved", &resolved.instance);
-    map.insert("interface".into(), json!(resolved.interface.index()));
-    map.insert("host".into(), json!(resolved.host_target));
-    map.insert("port".into(), json!(resolved.port));
-    map.insert("txt".into(), txt_json(&resolved.txt));
-    cx.out.line(Value::Object(map), || {
+    cx.out.line("resolved", &resolved, || {
         format!(
             "{}  {} can be reached at {}:{} (interface {})\n {}",
             timestamp(),
@@ -891,15 +998,12 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
     Ok(())
 }
 
-fn address_json(event: &str, host: &str, a: &HostAddress) -> Value {
-    json!({
-        "event": event,
-        "time": timestamp(),
-        "host": host,
-        "address": a.addr.to_string(),
-        "scope_id": a.scope_id,
-        "interface": a.interface.index(),
-    })
+/// A `lookup` event's data: the host asked for and the library's `HostAddress`.
+#[derive(Serialize)]
+struct AddressData<'a> {
+    host: &'a str,
+    #[serde(flatten)]
+    address: &'a HostAddress,
 }
 
 /// After the first address, how long `lookup` waits for the other family's.
@@ -917,7 +1021,7 @@ async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error>
     let mut settle_at: Option<tokio::time::Instant> = None;
     let print = |ar: &str, a: &HostAddress| {
         let event = if ar == "Add" { "added" } else { "removed" };
-        cx.out.line(address_json(event, host, a), || {
+        cx.out.line(event, AddressData { host, address: a }, || {
             let addr = match (a.addr, a.scope_id) {
                 (IpAddr::V6(v6), scope) if scope != 0 => format!("{v6}%{scope}"),
                 (addr, _) => addr.to_string(),
@@ -1017,27 +1121,28 @@ fn rdata_text(rtype: u16, rdata: &[u8]) -> String {
     }
 }
 
-fn record_json(event: &str, r: &Record) -> Value {
-    let mut value = json!({
-        "event": event,
-        "time": timestamp(),
-        "name": r.name,
-        "rrtype": rrtype_name(r.rtype.0),
-        "rrclass": r.class,
-        "ttl": r.ttl,
-        "interface": r.interface.index(),
-        "rdata": rdata_text(r.rtype.0, &r.rdata),
-        "rdata_hex": r.rdata.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    });
-    if r.rtype == RecordType::TXT {
-        if let Some(map) = value.as_object_mut() {
-            map.insert(
-                "txt".into(),
-                txt_json(&TxtRecord::from_wire_lossy(&r.rdata)),
-            );
+/// A `query` event's data: the library's `Record` (type number, rdata bytes) with the type's
+/// mnemonic, the rdata in presentation form and, for TXT, the parsed record.
+#[derive(Serialize)]
+struct RecordData<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    rrtype: String,
+    rdata_text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    txt: Option<TxtRecord>,
+}
+
+impl<'a> RecordData<'a> {
+    fn new(record: &'a Record) -> Self {
+        RecordData {
+            record,
+            rrtype: rrtype_name(record.rtype.0),
+            rdata_text: rdata_text(record.rtype.0, &record.rdata),
+            txt: (record.rtype == RecordType::TXT)
+                .then(|| TxtRecord::from_wire_lossy(&record.rdata)),
         }
     }
-    value
 }
 
 async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(), Error> {
@@ -1054,7 +1159,7 @@ async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(),
             RecordEvent::Removed(r) => ("removed", "Rmv", r),
             _ => return,
         };
-        cx.out.line(record_json(event, r), || {
+        cx.out.line(event, RecordData::new(r), || {
             format!(
                 "{}  {:<5} {:>3} {:<32} {:<5} {:<6} {}",
                 timestamp(),
@@ -1087,10 +1192,9 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
             ServiceTypeEvent::Removed(t) => ("removed", "Rmv", t),
             _ => return,
         };
-        cx.out.line(
-            json!({ "event": event, "time": timestamp(), "type": t.to_string() }),
-            || format!("{}  {:<6} {}", timestamp(), ar, t),
-        );
+        cx.out.line(event, TypeData { service_type: t }, || {
+            format!("{}  {:<6} {}", timestamp(), ar, t)
+        });
     })
     .await
 }
@@ -1110,10 +1214,14 @@ async fn domains(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
         ("default-registration", &found.default_registration),
     ] {
         for domain in list {
-            cx.out.line(
-                json!({ "event": "domain", "kind": kind, "domain": domain.to_string() }),
-                || format!("{kind:<21} {domain}"),
-            );
+            #[derive(Serialize)]
+            struct DomainData<'a, D> {
+                kind: &'a str,
+                domain: &'a D,
+            }
+            cx.out.line("domain", DomainData { kind, domain }, || {
+                format!("{kind:<21} {domain}")
+            });
         }
     }
     Ok(())

@@ -221,6 +221,29 @@ impl Running {
         serde_json::from_str(&line).unwrap()
     }
 
+    /// Waits up to `limit` until the JSON lines seen so far (from the first) satisfy `pred`;
+    /// returns them.
+    fn wait_json_all(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        pred: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let seen: Vec<Value> = self
+                .seen
+                .iter()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if pred(&seen) {
+                return seen;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.wait_line(left, what, |_| true);
+        }
+    }
+
     /// Sends `signal` (`"TERM"`, `"INT"`) to the child, by PID.
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -631,7 +654,7 @@ fn browse_resolve_json(backend: Backend) {
     let events = out.json();
     let ours: Vec<&Value> = events
         .iter()
-        .filter(|e| e["name"] == "Peer Browse")
+        .filter(|e| e["instance"]["name"] == "Peer Browse")
         .collect();
     let up = ours
         .iter()
@@ -639,21 +662,26 @@ fn browse_resolve_json(backend: Backend) {
         .unwrap_or_else(|| panic!("no up event:\n{}", out.stdout));
     for key in [
         "event",
-        "name",
-        "type",
-        "domain",
-        "interface",
-        "host",
-        "port",
+        "time",
+        "instance",
+        "host_target",
         "addresses",
+        "port",
         "txt",
+        "interface",
     ] {
         assert!(up.get(key).is_some(), "{key} missing in {up}");
     }
-    assert_eq!(up["type"], "_clibrw._tcp");
-    assert_eq!(up["domain"], "local.");
+    assert_eq!(up["instance"]["service_type"], "_clibrw._tcp");
+    assert_eq!(up["instance"]["domain"], "local.");
     assert!(up["interface"].as_u64().is_some_and(|i| i > 0), "{up}");
-    assert_eq!(up["host"], net.peer_fqdn().as_str());
+    assert_eq!(up["host_target"], net.peer_fqdn().as_str());
+    // The line is the library's serde form of the endpoint (plus event and time).
+    let endpoint: dnssd::Endpoint = serde_json::from_value((*up).clone()).unwrap();
+    assert_eq!(endpoint.port, 4242);
+    assert_eq!(endpoint.instance.name.as_str(), "Peer Browse");
+    assert_eq!(endpoint.txt.get_str("k"), Some("v"));
+    assert!(!endpoint.is_own());
     assert_eq!(up["port"], 4242);
     assert!(up["txt"].is_object(), "{up}");
     assert_eq!(up["txt"]["k"], "v");
@@ -662,9 +690,9 @@ fn browse_resolve_json(backend: Backend) {
     assert!(
         ours.iter()
             .filter(|e| e["event"] == "up" || e["event"] == "changed")
-            .any(|e| e["addresses"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == "10.77.0.2"))),
+            .any(|e| e["addresses"].as_array().is_some_and(|a| a
+                .iter()
+                .any(|x| x.as_str().is_some_and(|x| x.starts_with("10.77.0.2:"))))),
         "10.77.0.2 never reported:\n{}",
         out.stdout
     );
@@ -734,7 +762,7 @@ fn browse_python_zeroconf(backend: Backend) {
     let up = resolved
         .json()
         .into_iter()
-        .find(|e| e["event"] == "up" && e["name"] == "Zc Peer")
+        .find(|e| e["event"] == "up" && e["instance"]["name"] == "Zc Peer")
         .unwrap_or_else(|| panic!("no up event:\n{}", resolved.stdout));
     assert_eq!(up["port"], 5151);
     assert_eq!(up["txt"]["zk"], "zv");
@@ -796,9 +824,9 @@ fn resolve_lookup_query_types(backend: Backend) {
         .into_iter()
         .find(|e| e["event"] == "resolved")
         .unwrap_or_else(|| panic!("no resolved event:\n{}", out.stdout));
-    assert_eq!(resolved["name"], "Peer Rsl");
-    assert_eq!(resolved["type"], "_clirsl._tcp");
-    assert_eq!(resolved["host"], net.peer_fqdn().as_str());
+    assert_eq!(resolved["instance"]["name"], "Peer Rsl");
+    assert_eq!(resolved["instance"]["service_type"], "_clirsl._tcp");
+    assert_eq!(resolved["host_target"], net.peer_fqdn().as_str());
     assert_eq!(resolved["port"], 4343);
     assert_eq!(resolved["txt"]["k"], "v");
     assert_eq!(resolved["txt"]["flag"], true);
@@ -819,7 +847,7 @@ fn resolve_lookup_query_types(backend: Backend) {
     assert!(
         out.json()
             .iter()
-            .any(|e| e["event"] == "added" && e["address"] == "10.77.0.2"),
+            .any(|e| e["event"] == "added" && e["addr"] == "10.77.0.2"),
         "{}",
         out.stdout
     );
@@ -1130,4 +1158,244 @@ fn auto_backend_uses_avahi_when_it_runs() {
 #[test]
 fn auto_backend_is_embedded_without_a_daemon() {
     auto_backend(false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// browse --all
+
+/// `browse --all --json` reports every type's services resolved, as they come and go: two
+/// avahi-published services of different types come up (with port, TXT and the peer's address),
+/// one is withdrawn and goes down, and SIGTERM ends the command with status 0.
+fn browse_all(backend: Backend) {
+    let net = net(backend);
+    let first = net.publish("All One", "_clialla._tcp", 4101, &["a=1"]);
+    let _second = net.publish("All Two", "_cliallb._udp", 4102, &["b=2"]);
+    let mut browse = Running::start(net.cli(backend.arg(), &["--json", "browse", "--all"]));
+    let with_v4 = |v: &Value, name: &str| {
+        (v["event"] == "up" || v["event"] == "changed")
+            && v["instance"]["name"] == name
+            && v["addresses"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|x| x.starts_with("10.77.0.2:")))
+            })
+    };
+    let seen = browse.wait_json_all(LONG, "both services with 10.77.0.2", |seen| {
+        ["All One", "All Two"]
+            .iter()
+            .all(|name| seen.iter().any(|v| with_v4(v, name)))
+    });
+    for (name, service_type, port, key, value) in [
+        ("All One", "_clialla._tcp", 4101, "a", "1"),
+        ("All Two", "_cliallb._udp", 4102, "b", "2"),
+    ] {
+        assert!(
+            seen.iter()
+                .any(|v| v["event"] == "type_added" && v["service_type"] == service_type),
+            "no type_added for {service_type}: {seen:?}"
+        );
+        let up = seen.iter().find(|v| with_v4(v, name)).unwrap();
+        assert_eq!(up["instance"]["service_type"], service_type, "{up}");
+        assert_eq!(up["port"], port, "{up}");
+        assert_eq!(up["txt"][key], value, "{up}");
+        assert_eq!(up["host_target"], net.peer_fqdn().as_str(), "{up}");
+    }
+    drop(first);
+    browse.wait_json(LONG, "All One down", |v| {
+        v["event"] == "down"
+            && v["instance"]["name"] == "All One"
+            && v["instance"]["service_type"] == "_clialla._tcp"
+    });
+    browse.signal("TERM");
+    let done = browse.finish(Duration::from_secs(10));
+    done.assert_success("browse --all after SIGTERM");
+    assert!(
+        !done
+            .json()
+            .iter()
+            .any(|v| v["event"] == "down" && v["instance"]["name"] == "All Two"),
+        "All Two went down while it was still published:\n{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn browse_all_follows_every_type_system() {
+    browse_all(Backend::System);
+}
+
+#[test]
+fn browse_all_follows_every_type_embedded() {
+    browse_all(Backend::Embedded);
+}
+
+// ---------------------------------------------------------------------------------------------
+// watch (full screen, in a tmux pseudo-terminal inside host 1)
+
+/// A private tmux server in host 1 (its own socket); killed when dropped.
+struct Tmux<'a> {
+    net: &'a Net,
+    socket: PathBuf,
+}
+
+impl<'a> Tmux<'a> {
+    /// Starts `shell_command` in a detached 160x40 session.
+    fn start(net: &'a Net, shell_command: &str) -> Tmux<'a> {
+        let socket = std::env::temp_dir().join(format!("dnssd-watch-{}.tmux", std::process::id()));
+        let tmux = Tmux { net, socket };
+        let out = run(
+            tmux.command(&["new-session", "-d", "-x", "160", "-y", "40", shell_command]),
+            Duration::from_secs(10),
+        );
+        out.assert_success("tmux new-session");
+        tmux
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.net.ours().command("tmux");
+        command
+            .env("TERM", "xterm-256color")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
+            .args(args);
+        command
+    }
+
+    /// The visible screen as text.
+    fn screen(&self) -> String {
+        let out = run(
+            self.command(&["capture-pane", "-p"]),
+            Duration::from_secs(10),
+        );
+        out.assert_success("tmux capture-pane");
+        out.stdout
+    }
+
+    /// Polls the screen until `pred` holds; panics with the last screen after `limit`.
+    fn wait_screen(&self, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "screen never showed {what} within {limit:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn keys(&self, keys: &str) {
+        run(self.command(&["send-keys", keys]), Duration::from_secs(10))
+            .assert_success("tmux send-keys");
+    }
+}
+
+impl Drop for Tmux<'_> {
+    fn drop(&mut self) {
+        let _ = run(self.command(&["kill-server"]), Duration::from_secs(10));
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// How `watch` is told to end.
+#[derive(Clone, Copy)]
+enum Quit {
+    Key,
+    Sigterm,
+}
+
+/// `dnssd watch` in a pseudo-terminal: an avahi-published service appears on the screen under
+/// its type with port, address and TXT, disappears when withdrawn; `q` (or SIGTERM) ends it with
+/// status 0 and the terminal back in its normal mode (no raw mode, alternate screen left).
+fn watch(backend: Backend, quit: Quit) {
+    let net = net(backend);
+    let pid_file = std::env::temp_dir().join(format!("dnssd-watch-{}.pid", std::process::id()));
+    let _ = std::fs::remove_file(&pid_file);
+    // The inner shell records its PID and becomes `dnssd watch`; the pane outlives it so its
+    // final state can be read: the exit status, then the terminal mode (`icanon` without a
+    // minus once raw mode is off).
+    let shell = format!(
+        "sh -c 'echo $$ > {pid}; exec {bin} --backend {be} watch'; echo \"exit=$?\"; \
+         stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; echo checked; sleep 60",
+        pid = pid_file.display(),
+        bin = dnssd_bin().display(),
+        be = backend.arg(),
+    );
+    let tmux = Tmux::start(&net, &shell);
+    tmux.wait_screen(LONG, "the title", |s| s.contains("dnssd watch:"));
+
+    let publisher = net.publish("Watch Me", "_cliwatch._tcp", 4321, &["room=lab"]);
+    let screen = tmux.wait_screen(LONG, "the service with its IPv4 address", |s| {
+        s.lines()
+            .any(|l| l.contains("Watch Me") && l.contains("10.77.0.2"))
+    });
+    let line = screen.lines().find(|l| l.contains("Watch Me")).unwrap();
+    assert!(line.contains(":4321"), "{screen}");
+    assert!(line.contains("room=lab"), "{screen}");
+    let heading = screen.find("_cliwatch._tcp").expect("type heading");
+    assert!(heading < screen.find("Watch Me").unwrap(), "{screen}");
+
+    drop(publisher);
+    tmux.wait_screen(LONG, "the service gone", |s| !s.contains("Watch Me"));
+
+    match quit {
+        Quit::Key => tmux.keys("q"),
+        Quit::Sigterm => {
+            let pid = std::fs::read_to_string(&pid_file).unwrap();
+            let kill = Command::new("kill")
+                .args(["-TERM", pid.trim()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+        }
+    }
+    let screen = tmux.wait_screen(Duration::from_secs(10), "the exit status and mode", |s| {
+        s.lines().any(|l| l.trim() == "checked")
+    });
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "terminal left in raw mode:\n{screen}"
+    );
+    assert!(
+        !screen.contains("dnssd watch:"),
+        "the table is still on the screen (alternate screen not left):\n{screen}"
+    );
+    let _ = std::fs::remove_file(&pid_file);
+}
+
+#[test]
+fn watch_shows_a_service_come_and_go_then_q_quits_embedded() {
+    watch(Backend::Embedded, Quit::Key);
+}
+
+#[test]
+fn watch_shows_a_service_come_and_go_then_sigterm_quits_system() {
+    watch(Backend::System, Quit::Sigterm);
+}
+
+// ---------------------------------------------------------------------------------------------
+// completions
+
+#[test]
+fn completions_cover_every_command() {
+    let net = net_with(false);
+    for (shell, marker) in [
+        ("bash", "_dnssd()"),
+        ("zsh", "#compdef dnssd"),
+        ("fish", "complete -c dnssd"),
+    ] {
+        let out = run(net.cli("embedded", &["completions", shell]), LONG);
+        out.assert_success(&format!("completions {shell}"));
+        assert!(out.stdout.contains(marker), "{shell}:\n{}", out.stdout);
+        for command in [
+            "register", "browse", "watch", "resolve", "lookup", "query", "types",
+        ] {
+            assert!(out.stdout.contains(command), "{shell} lacks {command}");
+        }
+        assert!(out.stdout.contains("--all"), "{shell} lacks --all");
+    }
 }
