@@ -848,10 +848,9 @@ impl SleepDetector {
     }
 
     fn slept_since_last_check(&mut self) -> bool {
-        let Ok(boot) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) else {
+        let Some(boot) = boot_clock() else {
             return false;
         };
-        let boot = Duration::from(boot);
         let mono = std::time::Instant::now();
         let slept = self.last.is_some_and(|(last_boot, last_mono)| {
             suspended_for(last_boot, boot, mono.saturating_duration_since(last_mono))
@@ -859,6 +858,39 @@ impl SleepDetector {
         });
         self.last = Some((boot, mono));
         slept
+    }
+}
+
+/// Time since boot including suspension (Linux `CLOCK_BOOTTIME`). `None` on Windows: its
+/// `Instant` (`QueryPerformanceCounter`) does not say whether it counts suspension either,
+/// so the comparison would mean nothing there; sleep is then only noticed by the engine's
+/// own timers.
+fn boot_clock() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+            .ok()
+            .map(Duration::from)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// This machine's host name as the system reports it (`gethostname`; `COMPUTERNAME` on
+/// Windows); empty if unknown.
+pub(crate) fn system_host_name() -> String {
+    #[cfg(target_os = "linux")]
+    {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::env::var("COMPUTERNAME").unwrap_or_default()
     }
 }
 
@@ -929,11 +961,7 @@ fn random_seed() -> u64 {
 /// This machine's host name as one DNS label: first label of `gethostname`, characters
 /// outside `[A-Za-z0-9-]` replaced by `-`, at most 63 bytes; `"dnssd"` if nothing is left.
 pub fn local_host_label() -> String {
-    let raw = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    clean_host_label(&raw)
+    clean_host_label(&system_host_name())
 }
 
 fn clean_host_label(raw: &str) -> String {

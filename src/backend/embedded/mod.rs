@@ -13,26 +13,27 @@
 //! exit should call it. If the runtime is dropped first, the driver task is dropped with it;
 //! its `Drop` then sends the goodbyes synchronously as a last resort (unpaced, best effort).
 //!
-//! Linux only for now (netlink for interface changes, `IP_PKTINFO`); elsewhere
-//! [`EmbeddedBackend::start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
+//! Linux (netlink for interface changes, `IP_PKTINFO`) and Windows (`GetAdaptersAddresses`,
+//! `WSARecvMsg`); elsewhere [`EmbeddedBackend::start`] returns
+//! [`Error::Unsupported`](crate::Error::Unsupported).
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod driver;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub mod interfaces;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub mod socket;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod operations;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_GRACE};
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub use operations::EmbeddedBackend;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub use unsupported::{EmbeddedBackend, EmbeddedConfig};
 
 /// Name of this backend in errors and capability reports.
