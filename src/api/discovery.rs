@@ -75,9 +75,14 @@ impl ServiceDiscoveryBuilder {
         };
         match requested {
             BackendKind::Auto => {
-                auto_choice(cfg!(target_os = "macos"), cfg!(target_os = "linux"), || {
-                    crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok()
-                })
+                // Windows: Bonjour's service when `dnssd.dll` loads and the service answers,
+                // else the embedded engine (Windows' own DNS-SD API is not a backend; see
+                // docs/DESIGN.md, "Windows").
+                auto_choice(
+                    cfg!(target_os = "macos"),
+                    cfg!(any(target_os = "linux", windows)),
+                    || crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok(),
+                )
             }
             other => other,
         }
@@ -115,6 +120,10 @@ impl ServiceDiscoveryBuilder {
 ///   within ~2 ms), or no library at all: the embedded engine. No answer within the timeout
 ///   (a hung daemon) counts as a daemon: the system backend, rather than a second responder
 ///   fighting it.
+/// - Windows: the same probe against Bonjour's `dnssd.dll` (`DNSServiceCreateConnection`):
+///   the Bonjour service answers -> system backend; no `dnssd.dll`, or the service is stopped
+///   (`kDNSServiceErr_ServiceNotRunning`) -> the embedded engine. Windows' own DNS-SD API in
+///   `dnsapi.dll` is never chosen.
 ///
 /// The choice is made once, in [`ServiceDiscoveryBuilder::build`];
 /// [`ServiceDiscoveryBuilder::chosen_backend`] tells what it would pick.
