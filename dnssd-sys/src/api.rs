@@ -517,6 +517,25 @@ struct Loaded {
 
 /// The run-time loaded table, set once by the first successful [`Api::load`].
 static LOADED: OnceLock<Loaded> = OnceLock::new();
+/// Opens `name`. On Windows a default name (`dnssd.dll`) is looked up in System32 only, where
+/// Bonjour installs it: the loader's usual search would also try the executable's and the
+/// current directory, where anyone who can write a file could plant a `dnssd.dll`.
+///
+/// # Safety
+/// As [`Library::new`]: the library's initialisers run.
+unsafe fn open(name: &str, default: bool) -> Result<Library, libloading::Error> {
+    #[cfg(windows)]
+    if default {
+        use libloading::os::windows::{LOAD_LIBRARY_SEARCH_SYSTEM32, Library as WindowsLibrary};
+        // SAFETY: per this function's contract.
+        return unsafe { WindowsLibrary::load_with_flags(name, LOAD_LIBRARY_SEARCH_SYSTEM32) }
+            .map(Library::from);
+    }
+    let _ = default;
+    // SAFETY: per this function's contract.
+    unsafe { Library::new(name) }
+}
+
 /// Serialises loading so two threads never open the library twice.
 static LOADING: Mutex<()> = Mutex::new(());
 
@@ -542,19 +561,20 @@ impl Api {
         if let Some(loaded) = LOADED.get() {
             return Ok(&loaded.api);
         }
-        let candidates: Vec<String> = match std::env::var_os(LIBRARY_ENV) {
-            Some(path) if !path.is_empty() => vec![path.to_string_lossy().into_owned()],
+        // (name, whether it is one of the defaults)
+        let candidates: Vec<(String, bool)> = match std::env::var_os(LIBRARY_ENV) {
+            Some(path) if !path.is_empty() => vec![(path.to_string_lossy().into_owned(), false)],
             _ => DEFAULT_LIBRARY_NAMES
                 .iter()
-                .map(|name| (*name).to_owned())
+                .map(|name| ((*name).to_owned(), true))
                 .collect(),
         };
         let mut attempts = Vec::new();
-        for name in candidates {
+        for (name, default) in candidates {
             // SAFETY: opening a library runs its initialisers. The candidates are the system's
             // dns_sd client library (or the one the user named in DNSSD_LIBRARY), whose
             // initialisers have no preconditions.
-            match unsafe { Library::new(&name) } {
+            match unsafe { open(&name, default) } {
                 Ok(library) => {
                     // SAFETY: the library is a dns_sd implementation (checked below through its
                     // required symbols) and is stored in `LOADED`, never unloaded.

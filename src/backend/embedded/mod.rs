@@ -39,9 +39,11 @@ pub use unsupported::{EmbeddedBackend, EmbeddedConfig};
 /// Name of this backend in errors and capability reports.
 pub const BACKEND_NAME: &str = "embedded";
 
+#[cfg(any(target_os = "linux", windows))]
 use crate::backend::Capabilities;
 
 /// What the embedded backend can do.
+#[cfg(any(target_os = "linux", windows))]
 pub(crate) fn capabilities() -> Capabilities {
     Capabilities {
         // Host lookups are native A/AAAA queries answered with real addresses and scopes.
