@@ -42,8 +42,9 @@ async fn main() -> ExitCode {
 async fn run(service_type: &str, count: usize) -> dnssd::Result<()> {
     let service_type = ServiceType::new(service_type)?;
     let sd = ServiceDiscovery::builder()
-        .backend(BackendKind::System)
-        .build()?;
+        .backend(BackendKind::DnsSd)
+        .build()
+        .await?;
     let (done_tx, mut done) = mpsc::unbounded_channel();
 
     let start = Instant::now();
@@ -60,7 +61,7 @@ async fn run(service_type: &str, count: usize) -> dnssd::Result<()> {
                         drop(done.send(sd.resolve(&instance).await));
                     }));
                 }
-                Some(Ok(BrowseEvent::Removed(_))) => {}
+                Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Err(dnssd::Error::DaemonNotRunning),
             },

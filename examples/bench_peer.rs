@@ -70,8 +70,7 @@ enum Command {
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse()
-        .map_err(|()| format!("unknown backend {s:?} (auto, system, embedded)"))
+    s.parse().map_err(|e: dnssd::Error| e.to_string())
 }
 
 fn wall() -> f64 {
@@ -128,6 +127,7 @@ async fn register(
     let sd = ServiceDiscovery::builder()
         .backend(backend)
         .build()
+        .await
         .map_err(|e| e.to_string())?;
     let mut tasks = JoinSet::new();
     for i in 0..count {
@@ -139,7 +139,7 @@ async fn register(
         let name = InstanceName::new(&name).map_err(|e| e.to_string())?;
         let mut txt = TxtRecord::new();
         txt.insert("i", i.to_string()).map_err(|e| e.to_string())?;
-        let service = Service::new(t.clone(), port).name(name).txt(txt);
+        let service = Service::new(t.clone(), port).with_name(name).with_txt(txt);
         let sd = sd.clone();
         tasks.spawn(async move { sd.register(service).await });
     }
@@ -177,6 +177,7 @@ async fn browse(
     let sd = ServiceDiscovery::builder()
         .backend(backend)
         .build()
+        .await
         .map_err(|e| e.to_string())?;
     let mut endpoints = sd.browse(&t).map_err(|e| e.to_string())?.resolved();
     let mut seen: HashSet<String> = HashSet::new();

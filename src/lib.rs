@@ -8,7 +8,7 @@
 //! ```no_run
 //! # async fn demo() -> dnssd::Result<()> {
 //! use dnssd::{BrowseEvent, Service, ServiceDiscovery, ServiceType};
-//! let sd = ServiceDiscovery::new()?;
+//! let sd = ServiceDiscovery::new().await?;
 //! let http = ServiceType::new("_http._tcp")?;
 //! let registration = sd.register(Service::new(http.clone(), 8080)).await?;
 //! println!("registered as {}", registration.name());
@@ -27,18 +27,23 @@ mod api;
 mod backend;
 mod types;
 
-/// Settings of the embedded mDNS engine.
+/// Settings of the embedded mDNS engine ([`BackendKind::Embedded`]).
 pub mod embedded {
-    pub use crate::backend::embedded::*;
+    pub use crate::backend::embedded::EmbeddedConfig;
+    #[cfg(any(target_os = "linux", windows))]
+    pub use crate::backend::embedded::interfaces::{InterfaceRule, InterfaceSelection};
 }
 
-pub use api::discovery::{BACKEND_ENV, Registration, ServiceDiscovery, ServiceDiscoveryBuilder};
-pub use api::stream::{Browse, Endpoints, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
+pub use api::discovery::{
+    BACKEND_ENV, DEFAULT_ANSWER_TIMEOUT, Registration, ServiceDiscovery, ServiceDiscoveryBuilder,
+};
+pub use api::endpoints::{Endpoints, UP_SETTLE};
+pub use api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};
 pub use types::event::{
-    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex,
-    Record, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
+    BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, Record,
+    RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
 };
 pub use types::name::{
     Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,

@@ -64,9 +64,9 @@ fn auto_without_a_daemon_is_embedded() {
     let (chosen, kind, local_only, bound) = on_host(lab.host(1), || async {
         let builder = ServiceDiscovery::builder();
         let start = std::time::Instant::now();
-        let chosen = builder.chosen_backend();
+        let chosen = builder.chosen_backend().await.unwrap();
         eprintln!("probe without a daemon: {:?}", start.elapsed());
-        let sd = builder.build().unwrap();
+        let sd = builder.build().await.unwrap();
         let kind = sd.backend();
         let local_only = sd.capabilities().local_only;
         let bound = binds_mdns_port();
@@ -86,7 +86,7 @@ fn auto_with_a_running_avahi_is_system_and_never_binds_5353() {
     set_env(Some(avahi.bus_address()), None);
     let (kind, max_subtypes, bound) = on_host(lab.host(1), || async {
         let start = std::time::Instant::now();
-        let sd = ServiceDiscovery::new().unwrap();
+        let sd = ServiceDiscovery::new().await.unwrap();
         eprintln!("probe and build with avahi running: {:?}", start.elapsed());
         let kind = sd.backend();
         let max_subtypes = sd.capabilities().max_browse_subtypes;
@@ -103,7 +103,7 @@ fn auto_with_a_running_avahi_is_system_and_never_binds_5353() {
         sd.shutdown().await;
         (kind, max_subtypes, bound)
     });
-    assert_eq!(kind, BackendKind::System);
+    assert_eq!(kind, BackendKind::DnsSd);
     assert_eq!(max_subtypes, Some(1), "Avahi browses one subtype at a time");
     assert!(!bound, "the system backend must not bind port 5353");
 }
@@ -115,12 +115,12 @@ fn a_daemon_that_went_away_is_not_chosen_again() {
     set_env(Some(avahi.bus_address()), None);
     let host = lab.host(1).clone();
     let (before, after) = on_host(&host, move || async move {
-        let before = ServiceDiscovery::builder().chosen_backend();
+        let before = ServiceDiscovery::builder().chosen_backend().await.unwrap();
         avahi.kill();
-        let after = ServiceDiscovery::builder().chosen_backend();
+        let after = ServiceDiscovery::builder().chosen_backend().await.unwrap();
         (before, after)
     });
-    assert_eq!(before, BackendKind::System);
+    assert_eq!(before, BackendKind::DnsSd);
     assert_eq!(after, BackendKind::Embedded);
 }
 
@@ -130,7 +130,7 @@ fn environment_overrides_auto() {
     let avahi = lab.host(1).start_avahi();
     set_env(Some(avahi.bus_address()), Some("embedded"));
     let kind = on_host(lab.host(1), || async {
-        let sd = ServiceDiscovery::new().unwrap();
+        let sd = ServiceDiscovery::new().await.unwrap();
         let kind = sd.backend();
         sd.shutdown().await;
         kind
@@ -146,12 +146,13 @@ fn builder_overrides_environment_and_auto() {
         let sd = ServiceDiscovery::builder()
             .backend(BackendKind::System)
             .build()
+            .await
             .unwrap();
         let t = ServiceType::new("_choice._tcp").unwrap();
         let registered = sd.register(Service::new(t, 4242)).await.map(drop);
         (sd.backend(), registered)
     });
-    assert_eq!(kind, BackendKind::System);
+    assert_eq!(kind, BackendKind::DnsSd);
     assert!(
         matches!(registered, Err(Error::DaemonNotRunning)),
         "{registered:?}"

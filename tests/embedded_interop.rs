@@ -34,8 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dnssd::embedded::EmbeddedConfig;
-use dnssd::embedded::interfaces::{InterfaceRule, InterfaceSelection};
+use dnssd::embedded::{EmbeddedConfig, InterfaceRule, InterfaceSelection};
 use dnssd::{
     BackendKind, BrowseEvent, Error, HostAddress, Instance, InstanceName, Registration, Service,
     ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord,
@@ -72,14 +71,12 @@ where
 
 /// Our embedded engine, with a host name of its own (every lab host shares the machine's
 /// UTS name).
-fn embedded(host_label: &str) -> ServiceDiscovery {
+async fn embedded(host_label: &str) -> ServiceDiscovery {
     let sd = ServiceDiscovery::builder()
         .backend(BackendKind::Embedded)
-        .embedded_config(EmbeddedConfig {
-            host_name: Some(host_label.to_owned()),
-            ..EmbeddedConfig::default()
-        })
+        .embedded_config(EmbeddedConfig::default().with_host_name(host_label))
         .build()
+        .await
         .unwrap();
     assert_eq!(sd.backend(), BackendKind::Embedded);
     sd
@@ -87,8 +84,8 @@ fn embedded(host_label: &str) -> ServiceDiscovery {
 
 fn service(name: &str, service_type: &str, port: u16, txt: &[(&str, &str)]) -> Service {
     Service::new(ServiceType::new(service_type).unwrap(), port)
-        .name(InstanceName::new(name).unwrap())
-        .txt(TxtRecord::from_pairs(txt.iter().copied()).unwrap())
+        .with_name(InstanceName::new(name).unwrap())
+        .with_txt(TxtRecord::from_pairs(txt.iter().copied()).unwrap())
 }
 
 async fn register(sd: &ServiceDiscovery, service: Service) -> Registration {
@@ -309,7 +306,7 @@ fn avahi_sees_our_registration_and_its_goodbye() {
     let _avahi = lab.host(2).start_avahi();
     let h2 = lab.host(2).clone();
     on_host(lab.host(1), move || async move {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let registration = register(
             &sd,
             service("Emb Web", "_embav._tcp", 8080, &[("path", "/x")]),
@@ -347,9 +344,9 @@ fn avahi_finds_our_subtype_and_our_service_type() {
     let _avahi = lab.host(2).start_avahi();
     let h2 = lab.host(2).clone();
     on_host(lab.host(1), move || async move {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let with_subtype = service("Emb Sub", "_embsub._tcp", 8085, &[])
-            .subtype("_printer")
+            .with_subtype("_printer")
             .unwrap();
         let _registration = register(&sd, with_subtype).await;
         let escaped = avahi_escaped("Emb Sub");
@@ -389,7 +386,7 @@ fn python_zeroconf_sees_registration_txt_update_and_goodbye() {
         let mut zc = zc_peer(&h2);
         zc.args(["browse", "_embzc._tcp", "--timeout", "40"]);
         let mut browser = Lines::spawn(zc);
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let registration =
             register(&sd, service("Emb Zc", "_embzc._tcp", 8081, &[("k", "1")])).await;
         let line = browser
@@ -455,7 +452,7 @@ fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
         };
 
         // 1. `shutdown()` with a registration still held: goodbye before it returns.
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let held = register(&sd, service("Bye Shutdown", "_embbye._tcp", 8120, &[])).await;
         assert!(
             browser
@@ -482,7 +479,7 @@ fn shutdown_and_a_dropped_runtime_both_send_goodbyes() {
                 .build()
                 .unwrap();
             let (sd, registration) = runtime.block_on(async {
-                let sd = embedded("emb-h1b");
+                let sd = embedded("emb-h1b").await;
                 let r = register(&sd, service("Bye Runtime", "_embbye._tcp", 8121, &[])).await;
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 (sd, r)
@@ -506,7 +503,7 @@ fn dig_legacy_unicast_queries_get_srv_txt_and_a() {
     let lab = Lab::new(2);
     let h2 = lab.host(2).clone();
     on_host(lab.host(1), move || async move {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let _registration =
             register(&sd, service("Emb Dig", "_embdig._tcp", 8082, &[("a", "b")])).await;
         let dig = |name: &str, rtype: &str| {
@@ -569,7 +566,7 @@ fn legacy_multicast_query_gets_a_conforming_unicast_reply() {
     let lab = Lab::new(2);
     let h2 = lab.host(2).clone();
     on_host(lab.host(1), move || async move {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let _registration = register(&sd, service("Emb Legacy", "_emblu._tcp", 8083, &[])).await;
         let reply = tokio::task::spawn_blocking(move || {
             legacy_multicast_query(&h2, r"Emb\032Legacy._emblu._tcp.local.", RecordType(33))
@@ -695,7 +692,7 @@ fn we_find_resolve_and_look_up_avahi_and_zeroconf_services() {
     let avahi_host = format!("{}.", h2.avahi_host_name());
     on_host(lab.host(1), move || async move {
         let zc = Lines::spawn(zc);
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let t = ServiceType::new("_embfind._tcp").unwrap();
         let mut browse = sd.browse(&t).unwrap();
         let mut found: Vec<Instance> = Vec::new();
@@ -831,7 +828,7 @@ fn a_sigkilled_peer_leaves_our_browse_after_poof() {
                 .await
                 .is_some()
         );
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let t = ServiceType::new("_embpoof._tcp").unwrap();
         let mut browse = sd.browse(&t).unwrap();
         assert!(
@@ -878,7 +875,7 @@ fn name_conflicts_with_avahi_rename_the_later_registrant_only() {
     let _avahi = lab.host(2).start_avahi();
     let h2 = lab.host(2).clone();
     on_host(lab.host(1), move || async move {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         // Avahi first: we rename.
         let mut publish = h2.command("avahi-publish");
         publish.args(["-s", "Dup Web", "_embdup._tcp", "8093"]);
@@ -938,7 +935,7 @@ fn name_conflicts_with_python_zeroconf_rename_the_later_registrant_only() {
     let lab = Lab::new(2);
     let h2 = lab.host(2).clone();
     on_host(lab.host(1), move || async move {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         // python-zeroconf first: we rename.
         let mut zc = zc_peer(&h2);
         zc.args([
@@ -1007,7 +1004,7 @@ fn ipv6_only_lookup_gives_link_local_with_scope() {
     let avahi_host = h2.avahi_host_name();
     on_host(lab.host(1), move || async move {
         let nl0 = index_of("nl0");
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let addresses = tokio::time::timeout(SOON, sd.lookup_host(&avahi_host))
             .await
             .expect("lookup answered")
@@ -1019,7 +1016,7 @@ fn ipv6_only_lookup_gives_link_local_with_scope() {
             };
             assert_eq!(v6.segments()[0] & 0xffc0, 0xfe80, "link-local: {a:?}");
             assert_eq!(a.scope_id, nl0, "scope id is the interface: {a:?}");
-            assert_eq!(a.interface, nl0);
+            assert_eq!(a.interface.index(), nl0);
             let SocketAddr::V6(sa) = a.socket_addr(80) else {
                 unreachable!()
             };
@@ -1050,7 +1047,7 @@ fn two_links_addresses_stay_on_their_interface() {
     let avahi_host = h2.avahi_host_name();
     on_host(lab.host(1), move || async move {
         let (nl0, nl1) = (index_of("nl0"), index_of("nl1"));
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let _registration = register(&sd, service("Two Links", "_emb2._tcp", 8102, &[])).await;
 
         // Our lookup: each of avahi's addresses on the interface it belongs to.
@@ -1065,7 +1062,7 @@ fn two_links_addresses_stay_on_their_interface() {
                 Ok(Some(Ok(dnssd::HostAddressEvent::Added(a)))) => {
                     all.push(a);
                     if a.addr.is_ipv4() {
-                        v4.insert((a.addr, a.interface));
+                        v4.insert((a.addr, a.interface.index()));
                     }
                 }
                 Ok(Some(Ok(_))) => {}
@@ -1081,7 +1078,7 @@ fn two_links_addresses_stay_on_their_interface() {
             "{all:?}"
         );
         for a in all.iter().filter(|a| a.addr.is_ipv6()) {
-            assert_eq!(a.scope_id, a.interface, "{a:?}");
+            assert_eq!(a.scope_id, a.interface.index(), "{a:?}");
         }
 
         // Our answers: each link hears only its own address of ours.
@@ -1124,12 +1121,15 @@ fn embedded_config_selects_the_interfaces() {
     on_host(lab.host(1), move || async move {
         let sd = ServiceDiscovery::builder()
             .backend(BackendKind::Embedded)
-            .embedded_config(EmbeddedConfig {
-                host_name: Some("emb-h1".to_owned()),
-                interfaces: InterfaceSelection::new().include(InterfaceRule::Name("nl1".into())),
-                ..EmbeddedConfig::default()
-            })
+            .embedded_config(
+                EmbeddedConfig::default()
+                    .with_host_name("emb-h1")
+                    .with_interfaces(
+                        InterfaceSelection::new().include(InterfaceRule::Name("nl1".into())),
+                    ),
+            )
             .build()
+            .await
             .unwrap();
         let _registration = register(&sd, service("Only One", "_embsel._tcp", 8103, &[])).await;
         let escaped = avahi_escaped("Only One");
@@ -1194,7 +1194,7 @@ fn address_and_link_changes_are_followed() {
     let h1 = lab.host(1).clone();
     let h2 = lab.host(2).clone();
     on_host(&h1.clone(), move || async move {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let mut registration = register(&sd, service("Flappy", "_embflap._tcp", 8106, &[])).await;
         assert_eq!(dig_a(&h2, "10.77.1.1").await, ["10.77.1.1"]);
 
@@ -1254,7 +1254,7 @@ fn host_name_conflict_between_two_embedded_hosts_renames_one() {
     let h2 = lab.host(2).clone();
     let first = std::thread::spawn(move || {
         on_host(&h2, move || async move {
-            let sd = embedded("twin");
+            let sd = embedded("twin").await;
             let r = register(&sd, service("Twin A", "_embtwin._tcp", 8104, &[])).await;
             ready_tx.send(r.name().to_string()).unwrap();
             tokio::task::spawn_blocking(move || stop_rx.recv_timeout(Duration::from_secs(40)))
@@ -1267,7 +1267,7 @@ fn host_name_conflict_between_two_embedded_hosts_renames_one() {
     });
     ready_rx.recv_timeout(SOON).expect("host 2 registered");
     on_host(lab.host(1), move || async move {
-        let sd = embedded("twin");
+        let sd = embedded("twin").await;
         let mut r = register(&sd, service("Twin B", "_embtwin._tcp", 8105, &[])).await;
         let both = |lines: &[Vec<String>]| {
             ["Twin\\032A", "Twin\\032B"]
@@ -1330,7 +1330,7 @@ fn register_to_avahi_browse_timing() {
             let escaped = avahi_escaped(name);
             move |l: &str| l.starts_with('-') && l.split(';').nth(3) == Some(escaped.as_str())
         };
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         let mut c = h2.command("avahi-browse");
         c.args(["-rp", "_embtime._tcp"]);
         let mut browser = Lines::spawn(c);
@@ -1385,11 +1385,11 @@ fn embedded_capabilities_match_what_it_refuses() {
     // LocalOnly is not something the embedded engine can do: refused before anything is sent.
     let lab = Lab::new(1);
     on_host(lab.host(1), || async {
-        let sd = embedded("emb-h1");
+        let sd = embedded("emb-h1").await;
         assert!(!sd.capabilities().local_only);
         let t = ServiceType::new("_embcap._tcp").unwrap();
         let r = sd
-            .register(Service::new(t.clone(), 1).interface(dnssd::Interface::LocalOnly))
+            .register(Service::new(t.clone(), 1).with_interface(dnssd::Interface::LocalOnly))
             .await;
         assert!(matches!(r, Err(Error::Unsupported { .. })), "{r:?}");
         let two = t.with_subtype("_a").unwrap().with_subtype("_b").unwrap();

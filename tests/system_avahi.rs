@@ -42,7 +42,7 @@ async fn added(browse: &mut dnssd::Browse, name: &str) -> Instance {
 fn registration_is_seen_by_avahi_browse_on_another_host() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut t = txt(&[("path", "/index.html"), ("v", "1")]);
         t.insert_flag("secure").unwrap();
         let reg = within(
@@ -50,8 +50,8 @@ fn registration_is_seen_by_avahi_browse_on_another_host() {
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 4242)
-                    .name(InstanceName::new("Api Web.1").unwrap())
-                    .txt(t),
+                    .with_name(InstanceName::new("Api Web.1").unwrap())
+                    .with_txt(t),
             ),
         )
         .await
@@ -89,14 +89,14 @@ fn avahi_published_service_is_browsed_resolved_and_its_host_looked_up() {
         &["rp=queue", "color=T", "dup=first", "dup=second", "flag"],
     );
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut browse = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap();
         let instance = added(&mut browse, "Peer Printer").await;
         assert_eq!(instance.service_type.to_string(), "_systest._tcp");
-        assert_eq!(instance.domain, "local.");
-        assert_ne!(instance.interface, 0);
+        assert_eq!(instance.domain.as_str(), "local.");
+        assert_ne!(instance.interface.index(), 0);
 
         let resolved = within(NET, "resolve", sd.resolve(&instance)).await.unwrap();
         assert_eq!(resolved.port, 631);
@@ -139,7 +139,7 @@ fn browse_reports_each_instance_once_although_avahi_sends_it_per_protocol() {
             == 2
     });
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut browse = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap();
@@ -167,7 +167,7 @@ fn query_record_streams_the_txt_record_of_a_peer_service() {
     let (lab, _a1, _a2) = lab();
     let _peer = publish(lab.host(2), "Rec Peer", "_systest._tcp", 9, &["k=v"]);
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         // DNSServiceQueryRecord takes the escaped full name (`.` and `\` escaped).
         let full = dnssd::full_name(
             &InstanceName::new("Rec Peer").unwrap(),
@@ -187,10 +187,10 @@ fn query_record_streams_the_txt_record_of_a_peer_service() {
         .await;
         // The owner name reads as the embedded backend reports it (not Avahi's `\032` form).
         assert_eq!(record.name, "Rec Peer._systest._tcp.local.");
-        assert_eq!(record.rtype, 16);
+        assert_eq!(record.rtype, dnssd::RecordType::TXT);
         assert_eq!(record.class, 1);
         assert_eq!(record.rdata, b"\x03k=v");
-        assert_ne!(record.interface, 0);
+        assert_ne!(record.interface.index(), 0);
     });
 }
 
@@ -205,7 +205,7 @@ fn endpoints_stream_yields_a_complete_endpoint() {
         &["x=y"],
     );
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut endpoints = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap()
@@ -244,14 +244,14 @@ fn endpoints_stream_yields_a_complete_endpoint() {
 fn txt_update_is_seen_remotely() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let reg = within(
             NET,
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 5000)
-                    .name(InstanceName::new("Txt Changer").unwrap())
-                    .txt(txt(&[("state", "old")])),
+                    .with_name(InstanceName::new("Txt Changer").unwrap())
+                    .with_txt(txt(&[("state", "old")])),
             ),
         )
         .await
@@ -294,13 +294,13 @@ fn txt_update_is_seen_remotely() {
 fn dropping_the_registration_withdraws_it_remotely() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let reg = within(
             NET,
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 5001)
-                    .name(InstanceName::new("Short Lived").unwrap()),
+                    .with_name(InstanceName::new("Short Lived").unwrap()),
             ),
         )
         .await
@@ -331,7 +331,7 @@ fn peer_going_away_is_reported_removed() {
     let (lab, _a1, _a2) = lab();
     let peer = publish(lab.host(2), "Leaving Peer", "_systest._tcp", 81, &[]);
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut browse = sd
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap();
@@ -362,13 +362,13 @@ fn name_conflict_with_a_peer_renames_ours_and_reports_the_new_name() {
         l.iter().any(|l| l.name == "Clash")
     });
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let reg = within(
             NET,
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 83)
-                    .name(InstanceName::new("Clash").unwrap()),
+                    .with_name(InstanceName::new("Clash").unwrap()),
             ),
         )
         .await
@@ -397,7 +397,7 @@ fn name_conflict_with_a_peer_renames_ours_and_reports_the_new_name() {
 fn invalid_input_is_refused_before_the_call_with_typed_errors() {
     let (_lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         assert!(matches!(
             ServiceType::new("_http._xyz"),
             Err(Error::InvalidServiceType { .. })
@@ -428,7 +428,7 @@ fn invalid_input_is_refused_before_the_call_with_typed_errors() {
         // What Avahi's library rejects with a warning is refused here, typed, before the call.
         let http = ServiceType::new("_http._tcp").unwrap();
         let e = sd
-            .register(Service::new(http.clone(), 1).interface(Interface::LocalOnly))
+            .register(Service::new(http.clone(), 1).with_interface(Interface::LocalOnly))
             .await
             .unwrap_err();
         assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
@@ -448,11 +448,10 @@ fn invalid_input_is_refused_before_the_call_with_typed_errors() {
             sd.browse(&two).unwrap_err(),
             Error::Unsupported { .. }
         ));
-        let e = sd
-            .register(Service::new(http, 1).host("bad\0host.local"))
-            .await
-            .unwrap_err();
+        // A host name with a NUL byte cannot even be built, so it never reaches the library.
+        let e = dnssd::HostName::new("bad\0host.local").unwrap_err();
         assert!(matches!(e, Error::InvalidHostName { .. }), "{e:?}");
+        drop(http);
         let e = sd.lookup_host("a\0b.local").await.unwrap_err();
         assert!(matches!(e, Error::InvalidHostName { .. }), "{e:?}");
         assert!(!sd.capabilities().flags);
@@ -465,7 +464,7 @@ fn browse_types_sees_a_peer_service_type() {
     let (lab, _a1, _a2) = lab();
     let _peer = publish(lab.host(2), "Typed", "_systype._udp", 84, &[]);
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut types = sd.browse_types().unwrap();
         within(NET, "_systype._udp", async {
             loop {
@@ -486,14 +485,14 @@ fn browse_types_sees_a_peer_service_type() {
 fn subtype_registration_is_browsable_by_subtype() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let _reg = within(
             NET,
             "register",
             sd.register(
                 Service::new(ServiceType::new("_systest._tcp").unwrap(), 85)
-                    .name(InstanceName::new("Sub Typed").unwrap())
-                    .subtype("_color")
+                    .with_name(InstanceName::new("Sub Typed").unwrap())
+                    .with_subtype("_color")
                     .unwrap(),
             ),
         )
@@ -514,10 +513,10 @@ fn subtype_registration_is_browsable_by_subtype() {
 fn a_name_taken_on_the_same_daemon_is_renamed_and_the_default_name_is_the_hosts() {
     let (lab, _a1, _a2) = lab();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let service = |port| {
             Service::new(ServiceType::new("_systest._tcp").unwrap(), port)
-                .name(InstanceName::new("Twin").unwrap())
+                .with_name(InstanceName::new("Twin").unwrap())
         };
         let first = within(NET, "first", sd.register(service(86)))
             .await

@@ -108,7 +108,7 @@ async fn await_burst(sd: &ServiceDiscovery, burst_type: &ServiceType) -> Instanc
     while seen.len() < BURST {
         match tokio::time::timeout_at(deadline, browse.next_event()).await {
             Ok(Some(Ok(BrowseEvent::Added(instance)))) => seen.push(instance),
-            Ok(Some(Ok(BrowseEvent::Removed(_)))) => {}
+            Ok(Some(Ok(_))) => {}
             Ok(Some(Err(e))) => panic!("burst browse failed: {e}"),
             Ok(None) => panic!("burst browse ended"),
             Err(_) => panic!("only {} of {BURST} burst instances seen", seen.len()),
@@ -124,8 +124,8 @@ fn service(fixture: &Fixture, cycle: usize) -> Service {
     // A few names only: re-registering a name whose previous registration is still being
     // withdrawn exercises the conflict-rename path too.
     Service::new(fixture.plain_type.clone(), 4000 + (cycle % 1000) as u16)
-        .name(InstanceName::new(format!("drop stress {}", cycle % 3)).unwrap())
-        .txt(txt)
+        .with_name(InstanceName::new(format!("drop stress {}", cycle % 3)).unwrap())
+        .with_txt(txt)
 }
 
 /// One cycle: start an operation and drop it at a point chosen by `cycle`.
@@ -317,8 +317,9 @@ fn dropping_system_handles_at_every_point_leaks_no_fd_or_thread() {
         .unwrap();
     runtime.block_on(async {
         let sd = ServiceDiscovery::builder()
-            .backend(BackendKind::System)
+            .backend(BackendKind::DnsSd)
             .build()
+            .await
             .expect("system backend");
         let target = await_burst(&sd, &burst_type).await;
         let target_txt_name = format!(

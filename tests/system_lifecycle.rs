@@ -79,7 +79,7 @@ fn killed_daemon_ends_browse_with_an_error_and_restart_brings_it_back() {
     let _peer = publish(lab.host(2), "Survivor", "_systest._tcp", 90, &[]);
     let a1 = std::sync::Arc::new(a1);
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut browse = sd.browse(&systest()).unwrap();
         added(&mut browse, "Survivor").await;
 
@@ -123,11 +123,13 @@ fn killed_daemon_reports_registration_error_and_restart_republishes_it() {
     let (lab, a1, a2) = lab();
     let (a1, a2) = (std::sync::Arc::new(a1), std::sync::Arc::new(a2));
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut reg = within(
             NET,
             "register",
-            sd.register(Service::new(systest(), 91).name(InstanceName::new("Phoenix").unwrap())),
+            sd.register(
+                Service::new(systest(), 91).with_name(InstanceName::new("Phoenix").unwrap()),
+            ),
         )
         .await
         .unwrap();
@@ -204,7 +206,7 @@ fn a_daemon_that_starts_after_the_browse_is_picked_up() {
     let _peer = publish(lab.host(2), "Early Bird", "_systest._tcp", 92, &[]);
     let host1 = lab.host(1).clone();
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         // No daemon: registering fails at once with the typed error.
         let e = within(
             NET,
@@ -238,7 +240,7 @@ fn without_reconnect_a_killed_daemon_ends_the_stream() {
     let (lab, a1, _a2) = lab();
     let _peer = publish(lab.host(2), "Once", "_systest._tcp", 94, &[]);
     runtime().block_on(async {
-        let sd = system(false);
+        let sd = system(false).await;
         let mut browse = sd.browse(&systest()).unwrap();
         added(&mut browse, "Once").await;
         blocking(move || a1.kill()).await;
@@ -260,7 +262,7 @@ fn a_txt_update_made_while_the_daemon_is_down_is_published_when_it_returns() {
     let (lab, a1, a2) = lab();
     let (a1, a2) = (std::sync::Arc::new(a1), std::sync::Arc::new(a2));
     runtime().block_on(async {
-        let sd = system(true);
+        let sd = system(true).await;
         let mut txt = dnssd::TxtRecord::new();
         txt.insert("v", "1").unwrap();
         let mut reg = within(
@@ -268,8 +270,8 @@ fn a_txt_update_made_while_the_daemon_is_down_is_published_when_it_returns() {
             "register",
             sd.register(
                 Service::new(systest(), 95)
-                    .name(InstanceName::new("Patient").unwrap())
-                    .txt(txt),
+                    .with_name(InstanceName::new("Patient").unwrap())
+                    .with_txt(txt),
             ),
         )
         .await

@@ -53,8 +53,10 @@ struct Common {
     /// One JSON object per line instead of the table.
     #[arg(long, global = true)]
     json: bool,
-    /// Which implementation to use: auto, system (Bonjour/Avahi) or embedded.
-    #[arg(long, global = true, value_name = "auto|system|embedded", default_value = "auto",
+    /// Which implementation to use: auto, system (the OS's responder, whichever path), avahi
+    /// (avahi-daemon over D-Bus), dns-sd (libdns_sd: Bonjour, or Avahi's compatibility
+    /// library) or embedded.
+    #[arg(long, global = true, value_name = "auto|system|avahi|dns-sd|embedded", default_value = "auto",
           value_parser = parse_backend)]
     backend: BackendKind,
     /// Interface name or index (default: all).
@@ -127,8 +129,7 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    s.parse::<BackendKind>()
-        .map_err(|_| format!("unknown backend {s:?} (expected auto, system or embedded)"))
+    s.parse::<BackendKind>().map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -159,17 +160,18 @@ async fn run(cli: Cli) -> Result<(), Error> {
     let command = Checked::new(cli.command)?;
     let sd = ServiceDiscovery::builder()
         .backend(common.backend)
-        .build()?;
+        .build()
+        .await?;
     let deadline = common.timeout;
     let stop = stop_signal(deadline);
     let cx = Ctx { sd, out, interface };
     let result = match command {
-        Checked::Register(service) => register(&cx, service.interface(interface), stop).await,
+        Checked::Register(service) => register(&cx, service.with_interface(interface), stop).await,
         Checked::Browse(t, false) => browse(&cx, &t, stop).await,
         Checked::Browse(t, true) => browse_resolved(&cx, &t, stop).await,
         Checked::Resolve(instance) => {
             let instance = Instance {
-                interface: interface_index(interface),
+                interface: Interface::from_index(interface_index(interface)),
                 ..instance
             };
             resolve(&cx, &instance, stop).await
@@ -225,13 +227,12 @@ impl Checked {
                         dnssd::NOT_RECOMMENDED_TXT_LEN
                     ));
                 }
-                let mut service = Service::new(t, port).txt(txt);
+                let mut service = Service::new(t, port).with_txt(txt);
                 if !name.is_empty() {
-                    service = service.name(InstanceName::new(name)?);
+                    service = service.with_name(InstanceName::new(name)?);
                 }
                 if let Some(host) = host {
-                    dnssd::HostName::new(&host)?;
-                    service = service.host(&host);
+                    service = service.with_host(dnssd::HostName::new(&host)?);
                 }
                 Checked::Register(service)
             }
@@ -246,8 +247,8 @@ impl Checked {
             } => Checked::Resolve(Instance {
                 name: InstanceName::new(name)?,
                 service_type: ServiceType::new(&service_type)?,
-                domain: dnssd::Domain::new(&domain)?.to_string(),
-                interface: 0,
+                domain: dnssd::Domain::new(&domain)?,
+                interface: Interface::Any,
             }),
             Command::Lookup { host } => {
                 dnssd::HostName::new(&host)?;
@@ -295,11 +296,27 @@ fn index_of_interface(name: &str) -> Result<u32, Error> {
     Ok(unsafe { libc::if_nametoindex(c_name.as_ptr()) })
 }
 
-/// The index of the interface named `name` (its friendly name, "Ethernet"; 0 if none).
+/// The index of the interface named `name`: its alias ("Ethernet", what `ipconfig` shows; 0 if
+/// there is none).
 #[cfg(windows)]
 fn index_of_interface(name: &str) -> Result<u32, Error> {
-    let list = dnssd::embedded::interfaces::list_interfaces().map_err(Error::Io)?;
-    Ok(list.iter().find(|i| i.name == name).map_or(0, |i| i.index))
+    use windows_sys::Win32::NetworkManagement::IpHelper::{
+        ConvertInterfaceAliasToLuid, ConvertInterfaceLuidToIndex,
+    };
+    use windows_sys::Win32::NetworkManagement::Ndis::NET_LUID_LH;
+    let alias: Vec<u16> = name.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut luid = NET_LUID_LH { Value: 0 };
+    // SAFETY: `alias` is a NUL-terminated UTF-16 string and `luid` a writable NET_LUID, both
+    // alive for the call.
+    if unsafe { ConvertInterfaceAliasToLuid(alias.as_ptr(), &mut luid) } != 0 {
+        return Ok(0);
+    }
+    let mut index = 0u32;
+    // SAFETY: `luid` was filled in by the call above; `index` is a writable u32.
+    if unsafe { ConvertInterfaceLuidToIndex(&luid, &mut index) } != 0 {
+        return Ok(0);
+    }
+    Ok(index)
 }
 
 fn bad_interface(arg: &str) -> Error {
@@ -358,11 +375,7 @@ fn parse_rrtype(s: &str) -> Result<u16, Error> {
 }
 
 fn backend_name(kind: BackendKind) -> &'static str {
-    match kind {
-        BackendKind::System => "system",
-        BackendKind::Embedded => "embedded",
-        _ => "auto",
-    }
+    kind.name()
 }
 
 fn rrtype_name(n: u16) -> String {
@@ -638,8 +651,8 @@ fn instance_json(event: &str, i: &Instance) -> Map<String, Value> {
     map.insert("time".into(), json!(timestamp()));
     map.insert("name".into(), json!(i.name.as_str()));
     map.insert("type".into(), json!(i.service_type.to_string()));
-    map.insert("domain".into(), json!(i.domain));
-    map.insert("interface".into(), json!(i.interface));
+    map.insert("domain".into(), json!(i.domain.as_str()));
+    map.insert("interface".into(), json!(i.interface.index()));
     map
 }
 
@@ -651,21 +664,21 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
         format!(
             "Registering Service {} {} port {}{}",
             service
-                .instance_name()
+                .name()
                 .map_or("(default name)".to_owned(), |n| n.to_string()),
             service.service_type().dns_sd_regtype(),
             service.port(),
-            if service.txt_record().is_empty() {
+            if service.txt().is_empty() {
                 String::new()
             } else {
-                format!(" TXT {}", service.txt_record())
+                format!(" TXT {}", service.txt())
             }
         )
     });
     cx.out.banner(date_banner);
     let t = service.service_type().clone();
     let port = service.port();
-    let txt = service.txt_record().clone();
+    let txt = service.txt().clone();
     let backend = backend_name(cx.sd.backend());
     let mut stop = stop;
     // Stopping before the daemon confirmed drops the pending registration, which withdraws it.
@@ -705,6 +718,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
             why = &mut stop => break why,
             event = next(&mut registration), if events_open => match event {
                 Some(Ok(RegistrationEvent::Registered(name))) => registered(&name),
+                Some(Ok(_)) => {}
                 // The system backend registers it again when the daemon comes back.
                 Some(Err(e @ Error::DaemonNotRunning)) => cx.out.transient(&e),
                 Some(Err(e)) => return Err(e),
@@ -736,6 +750,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
         let (ar, i) = match &event {
             BrowseEvent::Added(i) => ("Add", i),
             BrowseEvent::Removed(i) => ("Rmv", i),
+            _ => return,
         };
         cx.out.line(
             Value::Object(instance_json(
@@ -747,7 +762,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
                     "{}  {:<6} {:>3} {:<20} {:<20} {}",
                     timestamp(),
                     ar,
-                    i.interface,
+                    i.interface.index(),
                     i.domain,
                     format!("{}.", i.service_type),
                     i.name
@@ -760,7 +775,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
 
 fn endpoint_json(event: &str, e: &Endpoint) -> Value {
     let mut map = instance_json(event, &e.instance);
-    map.insert("interface".into(), json!(e.interface));
+    map.insert("interface".into(), json!(e.interface.index()));
     map.insert("host".into(), json!(e.host_target));
     map.insert("port".into(), json!(e.port));
     map.insert(
@@ -807,7 +822,7 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
                     "{}  {:<7} {:>3} {:<30} {}:{}  [{}]  {}",
                     timestamp(),
                     if kind == "up" { "Up" } else { "Changed" },
-                    e.interface,
+                    e.interface.index(),
                     e.instance.name,
                     e.host_target,
                     e.port,
@@ -816,17 +831,19 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
                 )
             });
         }
-        EndpointEvent::Down(i) => {
+        EndpointEvent::Down(e) => {
+            let i = &e.instance;
             cx.out.line(Value::Object(instance_json("down", i)), || {
                 format!(
                     "{}  {:<7} {:>3} {}",
                     timestamp(),
                     "Down",
-                    i.interface,
+                    i.interface.index(),
                     i.name
                 )
             });
         }
+        _ => {}
     })
     .await
 }
@@ -835,11 +852,7 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
     cx.out.banner(|| {
         format!(
             "Lookup {}",
-            dnssd::full_name(
-                &instance.name,
-                &instance.service_type,
-                &dnssd::Domain::new(&instance.domain).unwrap_or_default()
-            )
+            dnssd::full_name(&instance.name, &instance.service_type, &instance.domain)
         )
     });
     cx.out.banner(date_banner);
@@ -851,7 +864,7 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
         },
     };
     let mut map = instance_json("resolved", &resolved.instance);
-    map.insert("interface".into(), json!(resolved.interface));
+    map.insert("interface".into(), json!(resolved.interface.index()));
     map.insert("host".into(), json!(resolved.host_target));
     map.insert("port".into(), json!(resolved.port));
     map.insert("txt".into(), txt_json(&resolved.txt));
@@ -862,11 +875,11 @@ async fn resolve(cx: &Ctx, instance: &Instance, stop: StopFuture) -> Result<(), 
             dnssd::full_name(
                 &resolved.instance.name,
                 &resolved.instance.service_type,
-                &dnssd::Domain::new(&resolved.instance.domain).unwrap_or_default()
+                &resolved.instance.domain
             ),
             resolved.host_target,
             resolved.port,
-            resolved.interface,
+            resolved.interface.index(),
             resolved.txt
         )
     });
@@ -880,7 +893,7 @@ fn address_json(event: &str, host: &str, a: &HostAddress) -> Value {
         "host": host,
         "address": a.addr.to_string(),
         "scope_id": a.scope_id,
-        "interface": a.interface,
+        "interface": a.interface.index(),
     })
 }
 
@@ -907,7 +920,7 @@ async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error>
             format!(
                 "{}  {ar}   {:>3} {:<38} {}",
                 timestamp(),
-                a.interface,
+                a.interface.index(),
                 host,
                 addr
             )
@@ -943,6 +956,7 @@ async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error>
                     print("Rmv", &a);
                     seen.retain(|x| *x != a);
                 }
+                Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None if seen.is_empty() => return Err(Error::DaemonNotRunning),
                 None => return Ok(()),
@@ -1003,14 +1017,14 @@ fn record_json(event: &str, r: &Record) -> Value {
         "event": event,
         "time": timestamp(),
         "name": r.name,
-        "rrtype": rrtype_name(r.rtype),
+        "rrtype": rrtype_name(r.rtype.0),
         "rrclass": r.class,
         "ttl": r.ttl,
-        "interface": r.interface,
-        "rdata": rdata_text(r.rtype, &r.rdata),
+        "interface": r.interface.index(),
+        "rdata": rdata_text(r.rtype.0, &r.rdata),
         "rdata_hex": r.rdata.iter().map(|b| format!("{b:02x}")).collect::<String>(),
     });
-    if r.rtype == 16 {
+    if r.rtype == RecordType::TXT {
         if let Some(map) = value.as_object_mut() {
             map.insert(
                 "txt".into(),
@@ -1033,21 +1047,22 @@ async fn query(cx: &Ctx, name: &str, rtype: u16, stop: StopFuture) -> Result<(),
         let (event, ar, r) = match &event {
             RecordEvent::Added(r) => ("added", "Add", r),
             RecordEvent::Removed(r) => ("removed", "Rmv", r),
+            _ => return,
         };
         cx.out.line(record_json(event, r), || {
             format!(
                 "{}  {:<5} {:>3} {:<32} {:<5} {:<6} {}",
                 timestamp(),
                 ar,
-                r.interface,
+                r.interface.index(),
                 r.name,
-                rrtype_name(r.rtype),
+                rrtype_name(r.rtype.0),
                 if r.class == 1 {
                     "IN".to_owned()
                 } else {
                     r.class.to_string()
                 },
-                rdata_text(r.rtype, &r.rdata)
+                rdata_text(r.rtype.0, &r.rdata)
             )
         });
     })
@@ -1065,6 +1080,7 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
         let (event, ar, t) = match &event {
             ServiceTypeEvent::Added(t) => ("added", "Add", t),
             ServiceTypeEvent::Removed(t) => ("removed", "Rmv", t),
+            _ => return,
         };
         cx.out.line(
             json!({ "event": event, "time": timestamp(), "type": t.to_string() }),

@@ -330,17 +330,17 @@ impl Cache {
     }
 
     /// Start reconfirming matching records (§10.4): flushed unless seen again within 10 s.
-    /// Returns the RRsets to query.
+    /// `rdata: None` matches every record of `name`. Returns the RRsets to query.
     pub fn reconfirm(
         &mut self,
         now: Instant,
         name: &Name,
-        rdata: &RData,
+        rdata: Option<&RData>,
     ) -> Vec<(LinkId, Name, RecordType)> {
         let ids: Vec<u64> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.record.name == *name && e.record.rdata == *rdata)
+            .filter(|(_, e)| e.record.name == *name && rdata.is_none_or(|d| e.record.rdata == *d))
             .map(|(id, _)| *id)
             .collect();
         let mut out = Vec::new();

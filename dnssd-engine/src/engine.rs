@@ -267,6 +267,7 @@ impl Engine {
 
     fn handle_response(&mut self, now: Instant, link: LinkId, msg: &Message, from_self: bool) {
         let mut changes = Vec::new();
+        self.responder.begin_response();
         for r in msg.answers.iter().chain(msg.additionals.iter()) {
             // Our own datagrams (local delivery) are never conflicts, even when they carry
             // data we replaced since they were queued.
@@ -382,17 +383,10 @@ impl Engine {
         if !unicast.is_empty() {
             let answers: Vec<(Record, Vec<Record>)> = unicast
                 .into_iter()
-                .map(|mut r| {
-                    let adds = self
-                        .responder
-                        .additionals(link, &r)
-                        .into_iter()
-                        .map(|mut a| {
-                            a.cache_flush &= from_self;
-                            a
-                        });
-                    let adds = adds.collect();
-                    r.cache_flush &= from_self;
+                .map(|r| {
+                    // Unique records keep the cache-flush bit: only legacy unicast replies
+                    // (another port, handled above) go without it (RFC 6762 §10.2).
+                    let adds = self.responder.additionals(link, &r);
                     (r, adds)
                 })
                 .collect();
@@ -763,7 +757,15 @@ impl Engine {
     /// The API suspects a cached record is stale (RFC 6762 §10.4): it is queried at least
     /// twice and flushed unless seen again within 10 s.
     pub fn reconfirm(&mut self, now: Instant, record: &Record) {
-        let keys = self.cache.reconfirm(now, &record.name, &record.rdata);
+        let keys = self.cache.reconfirm(now, &record.name, Some(&record.rdata));
+        self.querier
+            .reconfirm(keys, now, self.cfg.limits.max_questions);
+    }
+
+    /// Reconfirms every cached record named `name`, of any type (RFC 6762 §10.4): an
+    /// instance's SRV and TXT when a connection to it failed.
+    pub fn reconfirm_name(&mut self, now: Instant, name: &Name) {
+        let keys = self.cache.reconfirm(now, name, None);
         self.querier
             .reconfirm(keys, now, self.cfg.limits.max_questions);
     }

@@ -53,6 +53,19 @@
 //!   TXT data over [`TXT_WARN_LEN`] (1300) bytes raises [`Event::TxtTooLarge`] and counts in
 //!   [`Stats::large_txt`]; data whose probe could not fit in 9000 bytes is refused with
 //!   [`CommandError::TxtTooLarge`].
+//! - Ordinary network life (issue 10), several cases also under 20 % loss:
+//!   `tests/engine_realnet.rs`. Renumbering (new address probed and announced, goodbye for
+//!   the old one, IPv4 and IPv6 kept apart, an interface losing its last IPv4 address and
+//!   getting one back, link down/up); services whose SRV names our host are announced only
+//!   once the host name is probed, and are held again while a renamed host name is probed
+//!   (cloned host names never pair an instance with another host's address), but keep
+//!   answering while a conflict re-probes the same name; a host name given up gets
+//!   goodbyes for our addresses; one conflicting response re-probes
+//!   the same name (RFC 6762 §9) and only a defended probe renames; a foreign goodbye for
+//!   any of our records (PTR included) is answered within 250 ms, before browsers' 1 s
+//!   expiry; the cache-flush bit on unique records in every response but legacy unicast,
+//!   with the §18 header rules checked on every response path; reconfirm of a dead peer
+//!   ([`Engine::reconfirm`], [`Engine::reconfirm_name`]).
 //! - Not here: sockets, IP TTL 255 and port choice (1, 37: the driver), name/TXT validation of
 //!   the public API (42, 45, 46: the `dnssd` crate).
 #![forbid(unsafe_code)]

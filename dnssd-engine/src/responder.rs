@@ -107,6 +107,9 @@ pub(crate) struct Responder {
     /// many registrations probe in few datagrams).
     probe_batch: BTreeMap<LinkId, Instant>,
     next_id: u64,
+    /// Groups sent back to probing by a conflict in the response being processed: the
+    /// rest of that message does not count as answering the new probe (RFC 6762 §9).
+    restarted_by_message: BTreeSet<GroupId>,
     /// Cached result of `next_deadline` (`None`: recompute). Every `&mut` entry point
     /// clears it, so `run` and `poll_timeout` cost O(1) while nothing is due.
     deadline: std::cell::Cell<Option<Option<Instant>>>,
@@ -276,6 +279,7 @@ impl Responder {
             last_probe_attempt: None,
             probe_batch: BTreeMap::new(),
             next_id: 1,
+            restarted_by_message: BTreeSet::new(),
             deadline: std::cell::Cell::new(None),
         }
     }
@@ -913,7 +917,25 @@ impl Responder {
                 let mut new = st;
                 match st.phase {
                     Phase::Probing { sent, next } if next <= now => {
-                        if sent < PROBES {
+                        let waits_for_host = match g {
+                            GroupId::Service(id) => self
+                                .services
+                                .get(&id)
+                                .is_some_and(|s| s.custom_target.is_none()),
+                            GroupId::Host => false,
+                        };
+                        let host_next = if waits_for_host {
+                            self.host_probing(link)
+                        } else {
+                            None
+                        };
+                        if sent >= PROBES && host_next.is_some() {
+                            // Probed, but the SRV names a host name not settled yet.
+                            new.phase = Phase::Probing {
+                                sent,
+                                next: host_next.map_or(now, |t| t.max(now)),
+                            };
+                        } else if sent < PROBES {
                             probes
                                 .entry(link)
                                 .or_default()
@@ -1020,7 +1042,26 @@ impl Responder {
         self.note_conflict(cx);
         match g {
             GroupId::Host => {
+                // Goodbyes for our addresses under the name we give up, where we announced
+                // them: peers must not keep pairing that name (now another host's) with them.
+                let olds: Vec<(LinkId, Record)> = self
+                    .host
+                    .iter()
+                    .flat_map(|h| h.links.iter())
+                    .filter(|(_, st)| st.announced)
+                    .flat_map(|(l, _)| self.host_records(l.iface).into_iter().map(|r| (*l, r)))
+                    .collect();
                 let Some(h) = &mut self.host else { return };
+                let old_name = h.name.clone();
+                cx.sched.remove_pending(|r| r.name == old_name);
+                for (l, mut r) in olds {
+                    r.ttl = 0;
+                    cx.sched
+                        .schedule(l, r, PendingKind::Goodbye, cx.now, cx.now, None);
+                }
+                for st in h.links.values_mut() {
+                    st.announced = false;
+                }
                 h.n += 1;
                 h.label = host_label(&h.base, h.n);
                 if let Ok(n) = self.local.prepend(h.label.as_bytes()) {
@@ -1030,21 +1071,9 @@ impl Responder {
                     name: h.label.clone(),
                 });
                 self.restart_group(GroupId::Host, cx, None);
-                // Services naming our host re-announce their new SRV.
-                for s in self
-                    .services
-                    .values_mut()
-                    .filter(|s| s.custom_target.is_none())
-                {
-                    for st in s.links.values_mut() {
-                        if st.phase.answers() {
-                            st.phase = Phase::Announcing {
-                                sent: 0,
-                                next: cx.now,
-                            };
-                        }
-                    }
-                }
+                // Services naming our host wait for the new name, then announce their new
+                // SRV.
+                self.hold_dependents(cx);
             }
             GroupId::Service(id) => {
                 let Some(s) = self.services.get(&id) else {
@@ -1110,6 +1139,37 @@ impl Responder {
         }
     }
 
+    /// Services whose SRV names our host stop answering until the host name is settled
+    /// again (RFC 6762 §8: nothing that depends on a unique name is announced before it is
+    /// probed); `run` announces them when the host's probing ends.
+    fn hold_dependents(&mut self, cx: &Ctx<'_>) {
+        if self.host.is_none() {
+            return;
+        }
+        for s in self
+            .services
+            .values_mut()
+            .filter(|s| s.custom_target.is_none())
+        {
+            for st in s.links.values_mut() {
+                if st.phase.answers() {
+                    st.phase = Phase::Probing {
+                        sent: PROBES,
+                        next: cx.now,
+                    };
+                }
+            }
+        }
+    }
+
+    /// When the host name is still being probed on `link`: the time of its next step.
+    fn host_probing(&self, link: LinkId) -> Option<Instant> {
+        match self.host.as_ref()?.links.get(&link)?.phase {
+            Phase::Probing { next, .. } => Some(next),
+            _ => None,
+        }
+    }
+
     fn group_by_name(&self, name: &Name) -> Option<GroupId> {
         if self.host.as_ref().is_some_and(|h| h.name == *name) {
             return Some(GroupId::Host);
@@ -1128,11 +1188,65 @@ impl Responder {
         }
     }
 
+    /// A response from a peer starts: conflicts it causes are counted once per group.
+    pub fn begin_response(&mut self) {
+        self.restarted_by_message.clear();
+    }
+
+    /// Our record on `link` with the name and data of `r`, if we answer with it there.
+    /// Constant work per record for PTRs (a response may list hundreds of them).
+    fn our_record(&self, link: LinkId, r: &Record) -> Option<Record> {
+        if r.class & 0x7fff != CLASS_IN {
+            return None;
+        }
+        if let RData::Ptr(target) = &r.rdata {
+            if let Some(id) = self.by_instance.get(target) {
+                let listed = self
+                    .by_ptr_name
+                    .get(&r.name)
+                    .is_some_and(|ids| ids.contains(id));
+                return (listed && self.service_active(id, link).is_some())
+                    .then(|| rec(&r.name, OTHER_TTL, false, r.rdata.clone()));
+            }
+            if r.name == self.meta {
+                let active = self.by_type.get(target).is_some_and(|ids| {
+                    ids.iter().any(|id| self.service_active(id, link).is_some())
+                });
+                return active.then(|| rec(&self.meta, OTHER_TTL, false, r.rdata.clone()));
+            }
+            if self.host.as_ref().is_some_and(|h| h.name == *target) && self.host_active(link) {
+                return self
+                    .reverse_records(link.iface)
+                    .into_iter()
+                    .find(|o| o.name == r.name);
+            }
+            return None;
+        }
+        self.group_by_name(&r.name)?;
+        let q = Question {
+            name: r.name.clone(),
+            qtype: r.rtype(),
+            qclass: CLASS_IN,
+            unicast_response: false,
+        };
+        let mut answers = Vec::new();
+        self.answer(link, &q, &mut answers);
+        answers.into_iter().find(|o| o.rdata == r.rdata)
+    }
+
     /// A record from a peer's response on `link`: conflict detection (§8.1, §9) and
     /// re-announcing our records that a peer reports with a too-low TTL (§6.6, goodbye
-    /// spoofing).
+    /// spoofing: a goodbye is answered within 250 ms, before browsers' 1 s expiry).
     pub fn check_response_record(&mut self, link: LinkId, r: &Record, cx: &mut Ctx<'_>) {
         self.deadline.set(None);
+        if let Some(our) = self.our_record(link, r) {
+            if u64::from(r.ttl) * 2 < u64::from(our.ttl) {
+                let (earliest, due) = self.multicast_slot(link, &our, cx, r.ttl == 0);
+                cx.sched
+                    .schedule(link, our, PendingKind::Announce, earliest, due, None);
+            }
+            return;
+        }
         let Some(g) = self.group_by_name(&r.name) else {
             return;
         };
@@ -1141,16 +1255,18 @@ impl Responder {
         };
         let same_class = r.class & 0x7fff == CLASS_IN;
         let ours = same_class && self.is_ours(g, r);
-        if r.ttl == 0 && !ours {
-            // A goodbye (maybe our own, looped back, for an address we just dropped) never
+        if ours || r.ttl == 0 {
+            // Our own data (a reflection, or another link's copy) never conflicts, and a
+            // goodbye (maybe our own, looped back, for an address we just dropped) never
             // claims a name.
             return;
         }
         match st.phase {
             Phase::Probing { .. } => {
                 // Any record with our name answering our probe is a conflict unless it is
-                // exactly one of ours (a reflection of our own data).
-                if !ours {
+                // exactly one of ours, or the rest of the message that sent us back to
+                // probing.
+                if !self.restarted_by_message.contains(&g) {
                     self.rename(g, cx);
                 }
             }
@@ -1159,33 +1275,18 @@ impl Responder {
                     GroupId::Host => matches!(r.rtype(), RecordType::A | RecordType::AAAA),
                     GroupId::Service(_) => matches!(r.rtype(), RecordType::SRV | RecordType::TXT),
                 };
-                if unique_type && same_class && !ours {
+                if unique_type && same_class {
                     // §9: back to probing with the same name; a defended probe renames.
                     self.note_conflict(cx);
+                    self.restarted_by_message.insert(g);
                     if let GroupId::Service(id) = g {
                         if let Some(s) = self.services.get_mut(&id) {
                             s.reported = false;
                         }
                     }
+                    // Services naming the host keep answering while it re-probes the same
+                    // name (a spoofed address must not silence them); a rename holds them.
                     self.restart_group(g, cx, None);
-                } else if ours {
-                    let our = self
-                        .group_all(g, link)
-                        .into_iter()
-                        .find(|o| o.rdata == r.rdata);
-                    if let Some(our) = our {
-                        if u64::from(r.ttl) * 2 < u64::from(our.ttl) {
-                            let (earliest, due) = self.multicast_slot(link, &our, cx, false);
-                            cx.sched.schedule(
-                                link,
-                                our,
-                                PendingKind::Announce,
-                                earliest,
-                                due,
-                                None,
-                            );
-                        }
-                    }
                 }
             }
         }

@@ -336,8 +336,8 @@ fn qu_reply_unicast_when_recently_multicast_else_multicast() {
         "announced < 1/4 TTL ago: unicast"
     );
     assert!(
-        r.records().all(|x| !x.cache_flush),
-        "no cache-flush bit in unicast replies"
+        r.records().all(|x| x.cache_flush),
+        "unique records keep the cache-flush bit in unicast replies to port 5353 (§10.2)"
     );
     // 1/4 of 120 s later: multicast.
     net.run_for(Duration::from_secs(40));

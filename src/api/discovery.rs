@@ -2,29 +2,26 @@
 //! through it.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
 
+use crate::api::own::{OwnEntry, OwnRegistrations};
 use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
-use crate::backend::dns_sd::SystemBackend;
-use crate::backend::embedded::{EmbeddedBackend, EmbeddedConfig};
+use crate::backend::embedded::EmbeddedConfig;
 use crate::backend::operation::RegistrationGuard;
-use crate::backend::{Backend, BackendKind, Capabilities, auto_choice};
+use crate::backend::{Backend, BackendKind, Capabilities, choice};
 use crate::types::error::{Error, Result};
 use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
 use crate::types::name::{InstanceName, ServiceType};
 use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
-/// Environment variable that overrides [`BackendKind::Auto`]: `system`, `embedded` or `auto`.
-pub const BACKEND_ENV: &str = "DNSSD_BACKEND";
-
-/// How long [`BackendKind::Auto`] waits for the system daemon to answer its probe. Avahi's
-/// library answers within milliseconds either way; only a hung daemon makes the probe wait.
-const DAEMON_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Environment variable that overrides [`BackendKind::Auto`]: a [`BackendKind::name`]
+/// (`auto`, `system`, `avahi`, `dns-sd`, `embedded`); any other value is an error.
+pub const BACKEND_ENV: &str = choice::BACKEND_ENV;
 
 /// How long [`ServiceDiscovery::lookup_host`] keeps collecting addresses after the first one
 /// (A and AAAA answers arrive separately).
@@ -36,7 +33,11 @@ pub struct ServiceDiscoveryBuilder {
     backend: BackendKind,
     reconnect: bool,
     embedded: EmbeddedConfig,
+    answer_timeout: Duration,
 }
+
+/// Default of [`ServiceDiscoveryBuilder::answer_timeout`].
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServiceDiscoveryBuilder {
     /// Choose the backend (default [`BackendKind::Auto`]; see [`ServiceDiscovery`] for how
@@ -54,6 +55,15 @@ impl ServiceDiscoveryBuilder {
         self
     }
 
+    /// How long the one-shot calls ([`ServiceDiscovery::resolve`],
+    /// [`ServiceDiscovery::lookup_host`]) wait for a first answer before they fail with
+    /// [`Error::Timeout`] (default [`DEFAULT_ANSWER_TIMEOUT`], 10 s: an mDNS responder that is
+    /// there answers within about a second, and a querier retries for a few seconds more).
+    pub fn answer_timeout(mut self, timeout: Duration) -> Self {
+        self.answer_timeout = timeout;
+        self
+    }
+
     /// Settings of the embedded engine (interfaces, host name), used when the embedded backend
     /// is chosen (explicitly or by [`BackendKind::Auto`]); ignored by the system backend.
     pub fn embedded_config(mut self, config: EmbeddedConfig) -> Self {
@@ -61,43 +71,41 @@ impl ServiceDiscoveryBuilder {
         self
     }
 
-    /// The backend [`build`](Self::build) would use now (never `Auto`): the one set with
-    /// [`backend`](Self::backend), else `DNSSD_BACKEND`, else the outcome of the daemon probe
-    /// (see [`ServiceDiscovery`]). With `Auto` this asks the daemon, waiting at most about a
-    /// second (a few milliseconds when it runs or when it does not).
-    pub fn chosen_backend(&self) -> BackendKind {
-        let requested = match self.backend {
-            BackendKind::Auto => std::env::var(BACKEND_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(BackendKind::Auto),
-            other => other,
-        };
-        match requested {
-            BackendKind::Auto => {
-                // Windows: Bonjour's service when `dnssd.dll` loads and the service answers,
-                // else the embedded engine (Windows' own DNS-SD API is not a backend; see
-                // docs/DESIGN.md, "Windows").
-                auto_choice(
-                    cfg!(target_os = "macos"),
-                    cfg!(any(target_os = "linux", windows)),
-                    || crate::backend::dns_sd::probe_daemon(DAEMON_PROBE_TIMEOUT).ok(),
-                )
-            }
-            other => other,
-        }
+    /// The backend [`build`](Self::build) would use now (never `Auto` or `System`): the one
+    /// set with [`backend`](Self::backend), else `DNSSD_BACKEND`, else what runs on this host
+    /// (see [`ServiceDiscovery`]). With `Auto` this asks the host's responders, waiting at most
+    /// about a second for a hung daemon (a few milliseconds otherwise), without blocking the
+    /// runtime's worker threads.
+    pub async fn chosen_backend(&self) -> Result<BackendKind> {
+        let requested = choice::requested_kind(self.backend)?;
+        choice::choose(
+            requested,
+            choice::Platform::CURRENT,
+            choice::HostProbes {
+                avahi_dbus: async || false,
+                dns_sd: async || {
+                    crate::backend::dns_sd::probe_daemon_async(choice::DAEMON_PROBE_TIMEOUT)
+                        .await
+                        .ok()
+                },
+                other_responder: || None,
+            },
+        )
+        .await
     }
 
     /// Build the handle. Must run inside a tokio runtime (operations spawn tasks on it). With
-    /// [`BackendKind::Auto`] this probes the system daemon first (see
-    /// [`chosen_backend`](Self::chosen_backend)); it blocks the calling thread for that long.
-    pub fn build(self) -> Result<ServiceDiscovery> {
-        let backend = match self.chosen_backend() {
-            BackendKind::System => Backend::System(SystemBackend::new(self.reconnect)?),
-            _ => Backend::Embedded(EmbeddedBackend::start(self.embedded)?),
+    /// [`BackendKind::Auto`] this first asks what runs on the host (see
+    /// [`chosen_backend`](Self::chosen_backend)).
+    pub async fn build(self) -> Result<ServiceDiscovery> {
+        let backend: Arc<dyn Backend> = match self.chosen_backend().await? {
+            BackendKind::Embedded => crate::backend::embedded::start(self.embedded)?,
+            _ => crate::backend::dns_sd::start(self.reconnect)?,
         };
         Ok(ServiceDiscovery {
-            backend: Arc::new(backend),
+            backend,
+            own: Arc::default(),
+            answer_timeout: self.answer_timeout,
         })
     }
 }
@@ -120,10 +128,6 @@ impl ServiceDiscoveryBuilder {
 ///   within ~2 ms), or no library at all: the embedded engine. No answer within the timeout
 ///   (a hung daemon) counts as a daemon: the system backend, rather than a second responder
 ///   fighting it.
-/// - Windows: the same probe against Bonjour's `dnssd.dll` (`DNSServiceCreateConnection`):
-///   the Bonjour service answers -> system backend; no `dnssd.dll`, or the service is stopped
-///   (`kDNSServiceErr_ServiceNotRunning`) -> the embedded engine. Windows' own DNS-SD API in
-///   `dnsapi.dll` is never chosen.
 ///
 /// The choice is made once, in [`ServiceDiscoveryBuilder::build`];
 /// [`ServiceDiscoveryBuilder::chosen_backend`] tells what it would pick.
@@ -139,13 +143,13 @@ impl ServiceDiscoveryBuilder {
 /// ```no_run
 /// # async fn demo(service: dnssd::Service) -> dnssd::Result<()> {
 /// use dnssd::{BackendKind, Error, ServiceDiscovery};
-/// let mut sd = ServiceDiscovery::new()?;
+/// let mut sd = ServiceDiscovery::new().await?;
 /// let mut registration = sd.register(service.clone()).await?;
 /// while let Some(event) = registration.next_event().await {
 ///     if let Err(Error::DaemonNotRunning) = event {
-///         if ServiceDiscovery::builder().chosen_backend() == BackendKind::Embedded {
+///         if ServiceDiscovery::builder().chosen_backend().await? == BackendKind::Embedded {
 ///             sd.shutdown().await;
-///             sd = ServiceDiscovery::builder().backend(BackendKind::Embedded).build()?;
+///             sd = ServiceDiscovery::builder().backend(BackendKind::Embedded).build().await?;
 ///             registration = sd.register(service.clone()).await?;
 ///         }
 ///     }
@@ -182,13 +186,18 @@ impl ServiceDiscoveryBuilder {
 ///   than one subtype. [`ServiceDiscovery::capabilities`] tells what the library supports.
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
-    backend: Arc<Backend>,
+    backend: Arc<dyn Backend>,
+    /// Services registered through this handle (and its clones), for [`Endpoint::is_own`].
+    ///
+    /// [`Endpoint::is_own`]: crate::Endpoint::is_own
+    own: Arc<OwnRegistrations>,
+    answer_timeout: Duration,
 }
 
 impl ServiceDiscovery {
     /// A handle with [`BackendKind::Auto`] (overridden by `DNSSD_BACKEND`).
-    pub fn new() -> Result<Self> {
-        Self::builder().build()
+    pub async fn new() -> Result<Self> {
+        Self::builder().build().await
     }
 
     /// A builder to choose the backend and options.
@@ -197,6 +206,7 @@ impl ServiceDiscovery {
             backend: BackendKind::Auto,
             reconnect: true,
             embedded: EmbeddedConfig::default(),
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         }
     }
 
@@ -214,11 +224,33 @@ impl ServiceDiscovery {
     /// rename on conflict). Dropping the returned handle deregisters it.
     pub async fn register(&self, service: Service) -> Result<Registration> {
         let (name, guard) = self.backend.register(&service).await?;
+        tracing::info!(
+            backend = %self.backend.kind(),
+            requested = ?service.name().map(InstanceName::as_str),
+            name = %name,
+            service_type = %service.service_type(),
+            port = service.port(),
+            "service registered"
+        );
+        let own = OwnEntry::new(&self.own, &name, &service);
+        let service = Mutex::new(service.with_name(name.clone()));
         Ok(Registration {
             name,
             guard,
-            backend: Arc::clone(&self.backend),
+            own,
+            service,
+            discovery: self.clone(),
         })
+    }
+
+    /// True when `instance` is one of the services registered through this handle (or a
+    /// clone of it) and still registered.
+    pub fn is_own(&self, instance: &Instance) -> bool {
+        self.own.contains(&OwnRegistrations::key(
+            &instance.name,
+            &instance.service_type,
+            &instance.domain,
+        ))
     }
 
     /// Browse for instances of `service_type` (with at most one subtype on Avahi) on every
@@ -235,17 +267,33 @@ impl ServiceDiscovery {
         interface: Interface,
     ) -> Result<Browse> {
         let events = self.backend.browse(service_type, domain, interface)?;
-        Ok(Browse::new(events, self.clone()))
+        Ok(Browse::new(
+            events,
+            Arc::clone(&self.backend),
+            Arc::clone(&self.own),
+        ))
     }
 
-    /// Resolve an instance: its first answer. Waits until one arrives (wrap in a timeout for a
-    /// bound); a missing daemon is reported at once.
+    /// Resolve an instance: its first answer. Fails with [`Error::Timeout`] when none arrives
+    /// within the [answer timeout](ServiceDiscoveryBuilder::answer_timeout); a missing daemon is
+    /// reported at once.
     pub async fn resolve(&self, instance: &Instance) -> Result<Resolved> {
         let mut stream = self.backend.resolve(instance)?;
-        match stream.next_event().await {
-            Some(result) => result,
-            None => Err(Error::DaemonNotRunning),
+        match tokio::time::timeout(self.answer_timeout, stream.next_event()).await {
+            Err(_elapsed) => Err(Error::Timeout),
+            Ok(Some(result)) => result,
+            Ok(None) => Err(Error::DaemonNotRunning),
         }
+    }
+
+    /// Tell the responder that `instance` seems to be gone (a connection to it failed): it
+    /// verifies the instance's records with the network (RFC 6762 section 10.4) and, when the
+    /// instance does not answer, reports it removed within about ten seconds instead of when
+    /// its records expire (up to 75 minutes later). Browses then report
+    /// [`BrowseEvent::Removed`](crate::BrowseEvent::Removed). [`Capabilities::reconfirm`]
+    /// tells whether the backend supports it ([`Error::Unsupported`] otherwise).
+    pub async fn reconfirm(&self, instance: &Instance) -> Result<()> {
+        self.backend.reconfirm(instance).await
     }
 
     /// Resolve an instance and keep reporting changes of host, port or TXT.
@@ -253,8 +301,10 @@ impl ServiceDiscovery {
         Ok(ResolveStream::from_events(self.backend.resolve(instance)?))
     }
 
-    /// Addresses of `host` (e.g. `h.local`): waits for the first, then collects those that
-    /// follow within a short settling time. IPv6 link-local addresses carry their scope id.
+    /// Addresses of `host` (e.g. `h.local`): waits for the first (at most the
+    /// [answer timeout](ServiceDiscoveryBuilder::answer_timeout), then [`Error::Timeout`]),
+    /// then collects those that follow within a short settling time. IPv6 link-local addresses
+    /// carry their scope id.
     pub async fn lookup_host(&self, host: &str) -> Result<Vec<HostAddress>> {
         let mut stream = self.backend.lookup_host(host, Interface::Any)?;
         let mut addresses: Vec<HostAddress> = Vec::new();
@@ -266,11 +316,13 @@ impl ServiceDiscovery {
             }
             HostAddressEvent::Removed(a) => addresses.retain(|x| *x != a),
         };
+        let first_deadline = tokio::time::Instant::now() + self.answer_timeout;
         while addresses.is_empty() {
-            match stream.next_event().await {
-                Some(Ok(event)) => apply(event, &mut addresses),
-                Some(Err(e)) => return Err(e),
-                None => return Err(Error::DaemonNotRunning),
+            match tokio::time::timeout_at(first_deadline, stream.next_event()).await {
+                Err(_elapsed) => return Err(Error::Timeout),
+                Ok(Some(Ok(event))) => apply(event, &mut addresses),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(None) => return Err(Error::DaemonNotRunning),
             }
         }
         let deadline = tokio::time::Instant::now() + LOOKUP_SETTLE;
@@ -345,10 +397,14 @@ impl ServiceDiscovery {
 /// confirmation: the daemon going away (an `Err` item), the registration being re-established
 /// when it comes back, or a rename after a late conflict.
 #[derive(Debug)]
+#[must_use = "dropping a Registration withdraws the service at once; keep it for as long as the service should be visible"]
 pub struct Registration {
     name: InstanceName,
     guard: RegistrationGuard,
-    backend: Arc<Backend>,
+    own: OwnEntry,
+    /// What was registered (with the confirmed name and latest TXT), for re-registration.
+    service: Mutex<Service>,
+    discovery: ServiceDiscovery,
 }
 
 impl Registration {
@@ -359,14 +415,68 @@ impl Registration {
 
     /// Replace the TXT record while the service stays registered.
     pub async fn update_txt(&self, txt: TxtRecord) -> Result<()> {
-        self.backend.update_txt(&self.guard, &txt).await
+        self.guard.control.update_txt(&txt).await?;
+        let mut service = self.lock_service();
+        *service = service.clone().with_txt(txt);
+        Ok(())
+    }
+
+    /// Move the service to another port. DNS-SD has no "change the port" operation a
+    /// responder announces as such, so this withdraws the registration (goodbye) and registers
+    /// it again under its confirmed name and current TXT; browsers see it leave and come back
+    /// (about a second, the probing of the name). On error the service is no longer
+    /// registered.
+    pub async fn update_port(&mut self, port: u16) -> Result<()> {
+        let service = self.service().with_name(self.name.clone()).with_port(port);
+        let (name, guard) = {
+            let old = std::mem::replace(&mut self.guard, RegistrationGuard::ended());
+            old.control.unregister().await;
+            self.discovery.backend.register(&service).await?
+        };
+        self.own = OwnEntry::new(&self.discovery.own, &name, &service);
+        self.name = name;
+        self.guard = guard;
+        *self.lock_service() = service;
+        Ok(())
+    }
+
+    /// Withdraw the service and wait until the backend has acted on it: the embedded engine
+    /// has queued its goodbye packets, the daemon's reference is released (the daemon then
+    /// sends the goodbyes). Dropping a `Registration` withdraws it too, without waiting.
+    pub async fn unregister(self) {
+        let Registration { guard, own, .. } = self;
+        guard.control.unregister().await;
+        drop(own);
+    }
+
+    /// The service as registered now: its confirmed name, latest TXT and port.
+    pub fn service(&self) -> Service {
+        self.lock_service().clone()
+    }
+
+    fn lock_service(&self) -> std::sync::MutexGuard<'_, Service> {
+        self.service
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn renamed(&mut self, name: &InstanceName) {
+        if *name != self.name {
+            tracing::info!(from = %self.name, to = %name, "registration renamed after a name conflict");
+        } else {
+            tracing::info!(name = %name, "registration re-established");
+        }
+        self.name = name.clone();
+        let service = self.service().with_name(name.clone());
+        self.own = OwnEntry::new(&self.discovery.own, name, &service);
+        *self.lock_service() = service;
     }
 
     /// The next event after confirmation; `None` once the registration ended for good.
     pub async fn next_event(&mut self) -> Option<Result<RegistrationEvent>> {
         let event = self.guard.events.next_event().await;
         if let Some(Ok(RegistrationEvent::Registered(name))) = &event {
-            self.name = name.clone();
+            self.renamed(name);
         }
         event
     }
@@ -379,7 +489,7 @@ impl Stream for Registration {
         let this = self.get_mut();
         let event = crate::api::stream::poll_registration_event(&mut this.guard, cx);
         if let Poll::Ready(Some(Ok(RegistrationEvent::Registered(name)))) = &event {
-            this.name = name.clone();
+            this.renamed(name);
         }
         event
     }

@@ -1,251 +1,560 @@
 //! `browse(..).resolved()`: browse -> resolve -> address lookup, combined into complete
-//! endpoints. Backend-independent: it only uses the public operations.
+//! endpoints ([`Endpoints`]). Backend-independent: it only uses the public operations.
 //!
-//! One task owns the browse and two tables: instances (each resolved by its own small task)
-//! and hosts (each looked up by one task shared by every instance on that host, so 200
-//! services on one machine cost 200 resolves and one lookup, not 600 daemon references).
-//! Removing an instance aborts its task, which drops its stream and so cancels the operation;
-//! a host lookup ends when its last instance goes.
+//! The stream is its own combiner: polling it polls the browse, one resolve per instance and
+//! one address lookup per host (shared by every instance on that host, so 200 services on one
+//! machine cost 200 resolves and one lookup). No task is spawned; dropping the stream drops
+//! every operation it started.
+//!
+//! What the caller sees is the difference between what it was last told and what is true now:
+//! an instance is `Up` once it is resolved and its host has an address (never half-resolved),
+//! `Changed` when any of that changes, `Down` (with the last endpoint) when it goes away or
+//! stops matching a TXT filter. A first `Up` whose host has addresses of one family only
+//! waits [`UP_SETTLE`] for the other family (A and AAAA answers often arrive a moment apart),
+//! so a program that connects on `Up` does not pick an IPv6 link-local address when an IPv4
+//! one is on its way.
 
-use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use futures_core::Stream;
+use tokio::time::{Instant, Sleep};
 
-use crate::api::discovery::ServiceDiscovery;
-use crate::backend::operation::{EventStream, OperationGuard};
-use crate::types::error::Result;
+use std::sync::Arc;
+
+use crate::api::own::OwnRegistrations;
+use crate::backend::Backend;
+use crate::backend::operation::EventStream;
+use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, Endpoint, EndpointEvent, HostAddress, HostAddressEvent, Instance, Resolved,
 };
 use crate::types::service::Interface;
+use crate::types::txt::TxtRecord;
 
-/// A host lookup is shared per (lower-cased host name, interface index).
-type HostKey = (String, u32);
+/// How long a first `Up` with addresses of one IP family waits for the other family.
+pub const UP_SETTLE: Duration = Duration::from_millis(30);
 
+/// A host lookup is shared per (lower-cased host name, interface).
+type HostKey = (String, Interface);
+
+/// One instance the browse reported.
+#[derive(Default)]
 struct TrackedInstance {
-    task: JoinHandle<()>,
     resolved: Option<Resolved>,
     host: Option<HostKey>,
-    up: Option<Endpoint>,
+    /// The endpoint the caller was last told about (`None`: not `Up`).
+    reported: Option<Endpoint>,
+    /// A first `Up` with one address family is held until then.
+    hold_until: Option<Instant>,
 }
 
+/// One host whose addresses are followed for the instances on it.
 struct TrackedHost {
-    task: JoinHandle<()>,
     addresses: Vec<HostAddress>,
     users: HashSet<Instance>,
 }
 
-enum Update {
-    Resolved(Box<Resolved>),
-    Address(HostKey, HostAddressEvent),
+/// A TXT condition of [`Endpoints::with_txt`]: the key is present, with this value if given.
+#[derive(Debug, Clone)]
+struct TxtCondition {
+    key: String,
+    value: Option<Vec<u8>>,
 }
 
-/// Everything the combining task tracks; aborts every helper task when dropped.
-#[derive(Default)]
-struct Tables {
-    instances: HashMap<Instance, TrackedInstance>,
-    hosts: HashMap<HostKey, TrackedHost>,
-}
-
-impl Drop for Tables {
-    fn drop(&mut self) {
-        for tracked in self.instances.values() {
-            tracked.task.abort();
-        }
-        for tracked in self.hosts.values() {
-            tracked.task.abort();
+impl TxtCondition {
+    fn holds(&self, txt: &TxtRecord) -> bool {
+        match (&self.value, txt.get(&self.key)) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(wanted), Some(value)) => value.as_bytes() == Some(wanted.as_slice()),
         }
     }
 }
 
-impl Tables {
+/// Streams keyed by `K`, polled together.
+struct StreamSet<K, S> {
+    streams: HashMap<K, S>,
+}
+
+impl<K: Eq + Hash + Clone, S: Stream + Unpin> StreamSet<K, S> {
+    fn new() -> Self {
+        StreamSet {
+            streams: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, key: K, stream: S) {
+        self.streams.insert(key, stream);
+    }
+
+    fn remove(&mut self, key: &K) {
+        self.streams.remove(key);
+    }
+
+    /// Every item that is ready now, with its key; streams that ended are dropped.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Vec<(K, S::Item)> {
+        let mut ready = Vec::new();
+        let mut ended = Vec::new();
+        for (key, stream) in &mut self.streams {
+            loop {
+                match Pin::new(&mut *stream).poll_next(cx) {
+                    Poll::Ready(Some(item)) => ready.push((key.clone(), item)),
+                    Poll::Ready(None) => {
+                        ended.push(key.clone());
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        for key in ended {
+            self.streams.remove(&key);
+        }
+        ready
+    }
+}
+
+/// Ready-to-connect endpoints of a browse (see [`Browse::resolved`](crate::Browse::resolved)):
+/// an instance appears as [`EndpointEvent::Up`] once it is resolved and has at least one
+/// address, never half-resolved; [`EndpointEvent::Changed`] when its host, port, addresses or
+/// TXT change; [`EndpointEvent::Down`] with the last endpoint when it goes away.
+///
+/// Addresses are ordered by what is most likely to connect: routable IPv4, routable IPv6
+/// (global and unique-local), IPv4 link-local, IPv6 link-local (with its scope id).
+///
+/// ```no_run
+/// # async fn demo(sd: dnssd::ServiceDiscovery) -> dnssd::Result<()> {
+/// use std::time::Duration;
+/// use dnssd::ServiceType;
+/// let printers = ServiceType::new("_ipp._tcp")?;
+/// // Everything of this type that answers within two seconds, with all its addresses:
+/// let all = sd.browse(&printers)?.resolved().collect_for(Duration::from_secs(2)).await?;
+/// // The first color printer, or Error::Timeout:
+/// let color = sd
+///     .browse(&printers)?
+///     .resolved()
+///     .with_txt("Color", Some("T"))
+///     .first_matching(|_| true, Duration::from_secs(5))
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "streams do nothing unless polled; dropping one cancels the operation"]
+pub struct Endpoints {
+    backend: Arc<dyn Backend>,
+    own: Arc<OwnRegistrations>,
+    /// `None` once the browse ended.
+    browse: Option<EventStream<BrowseEvent>>,
+    instances: HashMap<Instance, TrackedInstance>,
+    resolves: StreamSet<Instance, EventStream<Resolved>>,
+    hosts: HashMap<HostKey, TrackedHost>,
+    lookups: StreamSet<HostKey, EventStream<HostAddressEvent>>,
+    /// Held first `Up`s, by the time they are due.
+    held: BTreeMap<Instant, Vec<Instance>>,
+    timer: Option<Pin<Box<Sleep>>>,
+    filter: Vec<TxtCondition>,
+    ready: VecDeque<Result<EndpointEvent>>,
+}
+
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("instances", &self.instances.len())
+            .field("hosts", &self.hosts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoints {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        own: Arc<OwnRegistrations>,
+        browse: EventStream<BrowseEvent>,
+    ) -> Self {
+        Endpoints {
+            backend,
+            own,
+            browse: Some(browse),
+            instances: HashMap::new(),
+            resolves: StreamSet::new(),
+            hosts: HashMap::new(),
+            lookups: StreamSet::new(),
+            held: BTreeMap::new(),
+            timer: None,
+            filter: Vec::new(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Report only endpoints whose TXT record has `key` (case-insensitive), with exactly this
+    /// value when `value` is given. An endpoint whose TXT stops matching is reported `Down`,
+    /// one that starts matching `Up`. Several calls must all hold.
+    pub fn with_txt(mut self, key: &str, value: Option<&str>) -> Self {
+        self.filter.push(TxtCondition {
+            key: key.to_owned(),
+            value: value.map(|v| v.as_bytes().to_vec()),
+        });
+        self
+    }
+
+    /// The next event; `None` once the browse ended.
+    pub async fn next_event(&mut self) -> Option<Result<EndpointEvent>> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// Every endpoint present after watching for `duration`: the settled table, each with all
+    /// the addresses that arrived meanwhile (not just those of its first `Up`). Errors of the
+    /// browse itself (the daemon went away) end it early with that error.
+    pub async fn collect_for(mut self, duration: Duration) -> Result<Vec<Endpoint>> {
+        let deadline = Instant::now() + duration;
+        let mut table: BTreeMap<String, Endpoint> = BTreeMap::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
+                Err(_) | Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(Some(Ok(EndpointEvent::Up(e) | EndpointEvent::Changed(e)))) => {
+                    table.insert(key_of(&e.instance), e);
+                }
+                Ok(Some(Ok(EndpointEvent::Down(e)))) => {
+                    table.remove(&key_of(&e.instance));
+                }
+            }
+        }
+        Ok(table.into_values().collect())
+    }
+
+    /// The first endpoint for which `predicate` holds (on `Up` or `Changed`), or
+    /// [`Error::Timeout`] when none does within `timeout`.
+    pub async fn first_matching(
+        &mut self,
+        mut predicate: impl FnMut(&Endpoint) -> bool,
+        timeout: Duration,
+    ) -> Result<Endpoint> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.next_event()).await {
+                Err(_elapsed) => return Err(Error::Timeout),
+                Ok(None) => return Err(Error::DaemonNotRunning),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(Some(Ok(EndpointEvent::Up(e) | EndpointEvent::Changed(e)))) if predicate(&e) => {
+                    return Ok(e);
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<EndpointEvent>>> {
+        if let Some(event) = self.ready.pop_front() {
+            return Poll::Ready(Some(event));
+        }
+        self.poll_browse(cx);
+        for (instance, item) in self.resolves.poll_ready(cx) {
+            // Errors (the daemon went away) reach the caller through the browse.
+            if let Ok(resolved) = item {
+                self.on_resolved(&instance, resolved);
+            }
+        }
+        for (key, item) in self.lookups.poll_ready(cx) {
+            if let Ok(event) = item {
+                self.on_address(&key, event);
+            }
+        }
+        self.poll_timer(cx);
+        match self.ready.pop_front() {
+            Some(event) => Poll::Ready(Some(event)),
+            None if self.browse.is_none() => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    fn poll_browse(&mut self, cx: &mut Context<'_>) {
+        while let Some(browse) = &mut self.browse {
+            match browse.poll_next_event(cx) {
+                Poll::Pending => return,
+                Poll::Ready(None) => self.browse = None,
+                Poll::Ready(Some(Err(e))) => self.ready.push_back(Err(e)),
+                Poll::Ready(Some(Ok(BrowseEvent::Added(instance)))) => self.on_added(instance),
+                Poll::Ready(Some(Ok(BrowseEvent::Removed(instance)))) => {
+                    self.on_removed(&instance);
+                }
+            }
+        }
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) {
+        loop {
+            let Some((&due, _)) = self.held.first_key_value() else {
+                self.timer = None;
+                return;
+            };
+            let timer = self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return;
+            }
+            let due_instances = self.held.pop_first().map(|(_, v)| v).unwrap_or_default();
+            for instance in due_instances {
+                if let Some(tracked) = self.instances.get_mut(&instance) {
+                    tracked.hold_until = Some(due);
+                }
+                self.refresh(&instance, due);
+            }
+        }
+    }
+
+    fn on_added(&mut self, instance: Instance) {
+        if let Some(old) = self.instances.remove(&instance) {
+            if let Some(key) = old.host {
+                self.detach(&instance, &key);
+            }
+        }
+        match self.backend.resolve(&instance) {
+            Ok(events) => {
+                self.resolves.insert(instance.clone(), events);
+                self.instances.insert(instance, TrackedInstance::default());
+            }
+            Err(e) => self.ready.push_back(Err(e)),
+        }
+    }
+
+    fn on_removed(&mut self, instance: &Instance) {
+        self.resolves.remove(instance);
+        let Some(tracked) = self.instances.remove(instance) else {
+            return;
+        };
+        if let Some(key) = &tracked.host {
+            self.detach(instance, key);
+        }
+        if let Some(last) = tracked.reported {
+            self.ready.push_back(Ok(EndpointEvent::Down(last)));
+        }
+    }
+
+    fn on_resolved(&mut self, instance: &Instance, resolved: Resolved) {
+        let key = (
+            resolved.host_target.to_ascii_lowercase(),
+            resolved.interface,
+        );
+        let Some(tracked) = self.instances.get_mut(instance) else {
+            return;
+        };
+        let old_key = tracked.host.replace(key.clone());
+        tracked.resolved = Some(resolved);
+        if old_key.as_ref() != Some(&key) {
+            if let Some(old_key) = old_key {
+                self.detach(instance, &old_key);
+            }
+            if !self.hosts.contains_key(&key) {
+                match self.backend.lookup_host(&key.0, key.1) {
+                    Ok(events) => self.lookups.insert(key.clone(), events),
+                    Err(e) => self.ready.push_back(Err(e)),
+                }
+            }
+            self.hosts
+                .entry(key)
+                .or_insert_with(|| TrackedHost {
+                    addresses: Vec::new(),
+                    users: HashSet::new(),
+                })
+                .users
+                .insert(instance.clone());
+        }
+        self.refresh(instance, Instant::now());
+    }
+
+    fn on_address(&mut self, key: &HostKey, event: HostAddressEvent) {
+        let Some(host) = self.hosts.get_mut(key) else {
+            return;
+        };
+        match event {
+            HostAddressEvent::Added(a) => {
+                if !host.addresses.contains(&a) {
+                    host.addresses.push(a);
+                }
+            }
+            HostAddressEvent::Removed(a) => host.addresses.retain(|x| *x != a),
+        }
+        let users: Vec<Instance> = host.users.iter().cloned().collect();
+        let now = Instant::now();
+        for instance in users {
+            self.refresh(&instance, now);
+        }
+    }
+
     fn detach(&mut self, instance: &Instance, key: &HostKey) {
         if let Some(host) = self.hosts.get_mut(key) {
             host.users.remove(instance);
             if host.users.is_empty() {
-                host.task.abort();
                 self.hosts.remove(key);
+                self.lookups.remove(key);
             }
         }
     }
 
-    /// The event (if any) that the instance's current state calls for.
-    fn refresh(&mut self, instance: &Instance) -> Option<EndpointEvent> {
-        let tracked = self.instances.get_mut(instance)?;
-        let resolved = tracked.resolved.as_ref()?;
-        let addresses = &self.hosts.get(tracked.host.as_ref()?)?.addresses;
+    /// Queue the event (if any) that the instance's current state calls for.
+    fn refresh(&mut self, instance: &Instance, now: Instant) {
+        let Some(tracked) = self.instances.get_mut(instance) else {
+            return;
+        };
+        let Some(resolved) = tracked.resolved.as_ref() else {
+            return;
+        };
+        let Some(addresses) = tracked
+            .host
+            .as_ref()
+            .and_then(|key| self.hosts.get(key))
+            .map(|host| &host.addresses)
+        else {
+            return;
+        };
         if addresses.is_empty() {
             // Never report a half-resolved endpoint; keep the last complete one.
-            return None;
+            return;
         }
-        let endpoint = endpoint(resolved, addresses);
-        let event = match &tracked.up {
-            None => EndpointEvent::Up(endpoint.clone()),
-            Some(previous) if *previous != endpoint => EndpointEvent::Changed(endpoint.clone()),
-            Some(_) => return None,
-        };
-        tracked.up = Some(endpoint);
-        Some(event)
-    }
-}
-
-pub(crate) fn spawn(
-    discovery: ServiceDiscovery,
-    browse: EventStream<BrowseEvent>,
-) -> EventStream<EndpointEvent> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    drop(tokio::spawn(combine(discovery, browse, tx)));
-    EventStream::new(rx, OperationGuard::none())
-}
-
-async fn combine(
-    discovery: ServiceDiscovery,
-    mut browse: EventStream<BrowseEvent>,
-    tx: mpsc::UnboundedSender<Result<EndpointEvent>>,
-) {
-    let (updates_tx, mut updates) = mpsc::unbounded_channel::<Update>();
-    let mut tables = Tables::default();
-    loop {
-        let mut out: Vec<Result<EndpointEvent>> = Vec::new();
-        tokio::select! {
-            () = tx.closed() => return,
-            event = browse.next_event() => match event {
-                None => return,
-                Some(Err(e)) => out.push(Err(e)),
-                Some(Ok(BrowseEvent::Added(instance))) => {
-                    let task = tokio::spawn(follow_instance(
-                        discovery.clone(),
-                        instance.clone(),
-                        updates_tx.clone(),
-                    ));
-                    let tracked = TrackedInstance { task, resolved: None, host: None, up: None };
-                    if let Some(old) = tables.instances.insert(instance.clone(), tracked) {
-                        old.task.abort();
-                        if let Some(key) = old.host {
-                            tables.detach(&instance, &key);
-                        }
+        let own = self.own.contains(&OwnRegistrations::key(
+            &instance.name,
+            &instance.service_type,
+            &instance.domain,
+        ));
+        let endpoint = endpoint(resolved, addresses, own);
+        let matches = self.filter.iter().all(|c| c.holds(&endpoint.txt));
+        match (&tracked.reported, matches) {
+            (None, false) => {}
+            (None, true) => {
+                let one_family = !has_both_families(&endpoint.addresses);
+                match tracked.hold_until {
+                    None if one_family => {
+                        let due = now + UP_SETTLE;
+                        tracked.hold_until = Some(due);
+                        self.held.entry(due).or_default().push(instance.clone());
+                    }
+                    Some(due) if one_family && now < due => {}
+                    _ => {
+                        tracked.reported = Some(endpoint.clone());
+                        self.ready.push_back(Ok(EndpointEvent::Up(endpoint)));
                     }
                 }
-                Some(Ok(BrowseEvent::Removed(instance))) => {
-                    if let Some(tracked) = tables.instances.remove(&instance) {
-                        tracked.task.abort();
-                        if let Some(key) = &tracked.host {
-                            tables.detach(&instance, key);
-                        }
-                        if tracked.up.is_some() {
-                            out.push(Ok(EndpointEvent::Down(instance)));
-                        }
-                    }
+            }
+            (Some(_), false) => {
+                if let Some(last) = tracked.reported.take() {
+                    tracked.hold_until = None;
+                    self.ready.push_back(Ok(EndpointEvent::Down(last)));
                 }
-            },
-            Some(update) = updates.recv() => match update {
-                Update::Resolved(resolved) => {
-                    let instance = resolved.instance.clone();
-                    let key = (resolved.host_target.to_ascii_lowercase(), resolved.interface);
-                    // Updates from an instance removed in the meantime are stale.
-                    let Some(tracked) = tables.instances.get_mut(&instance) else {
-                        continue;
-                    };
-                    let old_key = tracked.host.replace(key.clone());
-                    tracked.resolved = Some(*resolved);
-                    if old_key.as_ref() != Some(&key) {
-                        if let Some(old_key) = old_key {
-                            tables.detach(&instance, &old_key);
-                        }
-                        let host = tables.hosts.entry(key.clone()).or_insert_with(|| TrackedHost {
-                            task: tokio::spawn(follow_host(
-                                discovery.clone(),
-                                key.clone(),
-                                updates_tx.clone(),
-                            )),
-                            addresses: Vec::new(),
-                            users: HashSet::new(),
-                        });
-                        host.users.insert(instance.clone());
-                    }
-                    out.extend(tables.refresh(&instance).map(Ok));
+            }
+            (Some(previous), true) => {
+                if *previous != endpoint {
+                    tracked.reported = Some(endpoint.clone());
+                    self.ready.push_back(Ok(EndpointEvent::Changed(endpoint)));
                 }
-                Update::Address(key, event) => {
-                    let Some(host) = tables.hosts.get_mut(&key) else {
-                        continue;
-                    };
-                    match event {
-                        HostAddressEvent::Added(a) => {
-                            if !host.addresses.contains(&a) {
-                                host.addresses.push(a);
-                            }
-                        }
-                        HostAddressEvent::Removed(a) => host.addresses.retain(|x| *x != a),
-                    }
-                    let users: Vec<Instance> = host.users.iter().cloned().collect();
-                    for instance in users {
-                        out.extend(tables.refresh(&instance).map(Ok));
-                    }
-                }
-            },
-        }
-        for item in out {
-            if tx.send(item).is_err() {
-                return;
             }
         }
     }
 }
 
-/// Resolve one instance and forward every answer. Errors (daemon gone) reach the user through
-/// the browse, so they are not repeated here.
-async fn follow_instance(
-    discovery: ServiceDiscovery,
-    instance: Instance,
-    updates: mpsc::UnboundedSender<Update>,
-) {
-    let Ok(mut resolve) = discovery.resolve_stream(&instance) else {
-        return;
-    };
-    while let Some(event) = resolve.next_event().await {
-        if let Ok(resolved) = event {
-            if updates.send(Update::Resolved(Box::new(resolved))).is_err() {
-                return;
-            }
-        }
+impl Stream for Endpoints {
+    type Item = Result<EndpointEvent>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_event(cx)
     }
 }
 
-/// Follow one host's addresses for every instance on it.
-async fn follow_host(
-    discovery: ServiceDiscovery,
-    key: HostKey,
-    updates: mpsc::UnboundedSender<Update>,
-) {
-    let interface = std::num::NonZeroU32::new(key.1).map_or(Interface::Any, Interface::Index);
-    let Ok(mut lookup) = discovery.lookup_host_stream(&key.0, interface) else {
-        return;
-    };
-    while let Some(event) = lookup.next_event().await {
-        if let Ok(event) = event {
-            if updates.send(Update::Address(key.clone(), event)).is_err() {
-                return;
-            }
-        }
+/// A stable key of an instance for tables (name compared case-insensitively, as DNS does).
+fn key_of(instance: &Instance) -> String {
+    format!(
+        "{}\u{0}{}\u{0}{}\u{0}{}",
+        instance.full_name().to_ascii_lowercase(),
+        instance.service_type,
+        instance.domain.as_str(),
+        instance.interface.index()
+    )
+}
+
+fn has_both_families(addresses: &[SocketAddr]) -> bool {
+    addresses.iter().any(SocketAddr::is_ipv4) && addresses.iter().any(SocketAddr::is_ipv6)
+}
+
+/// Where an address ranks in "most likely to connect": routable IPv4, routable IPv6, IPv4
+/// link-local, IPv6 link-local.
+fn connect_rank(addr: &SocketAddr) -> u8 {
+    match addr.ip() {
+        IpAddr::V4(v4) if !v4.is_link_local() => 0,
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) != 0xfe80 => 1,
+        IpAddr::V4(_) => 2,
+        IpAddr::V6(_) => 3,
     }
 }
 
-/// A complete endpoint; addresses sorted so equal states compare equal.
-fn endpoint(resolved: &Resolved, addresses: &[HostAddress]) -> Endpoint {
+/// A complete endpoint; addresses ordered by [`connect_rank`] (then by value, so equal states
+/// compare equal).
+fn endpoint(resolved: &Resolved, addresses: &[HostAddress], own: bool) -> Endpoint {
     let mut socket_addrs: Vec<SocketAddr> = addresses
         .iter()
         .map(|a| a.socket_addr(resolved.port))
         .collect();
-    socket_addrs.sort();
+    socket_addrs.sort_by_key(|a| (connect_rank(a), *a));
     socket_addrs.dedup();
-    Endpoint {
-        instance: resolved.instance.clone(),
-        host_target: resolved.host_target.clone(),
-        addresses: socket_addrs,
-        port: resolved.port,
-        txt: resolved.txt.clone(),
-        interface: resolved.instance.interface,
+    Endpoint::new(resolved, socket_addrs, own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn addresses_are_ordered_by_what_connects_first() {
+        let mut addrs = vec![
+            addr("[fe80::1%2]:80"),
+            addr("169.254.3.4:80"),
+            addr("[2001:db8::1]:80"),
+            addr("[fd00::5]:80"),
+            addr("10.0.0.7:80"),
+        ];
+        addrs.sort_by_key(|a| (connect_rank(a), *a));
+        assert_eq!(
+            addrs,
+            vec![
+                addr("10.0.0.7:80"),
+                addr("[2001:db8::1]:80"),
+                addr("[fd00::5]:80"),
+                addr("169.254.3.4:80"),
+                addr("[fe80::1%2]:80"),
+            ]
+        );
+    }
+
+    #[test]
+    fn txt_conditions_match_presence_and_value() {
+        let mut txt = TxtRecord::new();
+        txt.insert("Color", "T").unwrap_or_else(|e| panic!("{e}"));
+        txt.insert_flag("duplex").unwrap_or_else(|e| panic!("{e}"));
+        let has = |key: &str, value: Option<&str>| {
+            TxtCondition {
+                key: key.to_owned(),
+                value: value.map(|v| v.as_bytes().to_vec()),
+            }
+            .holds(&txt)
+        };
+        assert!(has("color", None));
+        assert!(has("Color", Some("T")));
+        assert!(!has("Color", Some("F")));
+        assert!(has("duplex", None));
+        assert!(!has("duplex", Some("T")));
+        assert!(!has("staple", None));
     }
 }

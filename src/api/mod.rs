@@ -3,4 +3,5 @@
 
 pub(crate) mod discovery;
 pub(crate) mod endpoints;
+pub(crate) mod own;
 pub(crate) mod stream;

@@ -8,12 +8,15 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::api::discovery::ServiceDiscovery;
+use std::sync::Arc;
+
+use crate::api::endpoints::Endpoints;
+use crate::api::own::OwnRegistrations;
+use crate::backend::Backend;
 use crate::backend::operation::{EventStream, RegistrationGuard};
 use crate::types::error::Result;
 use crate::types::event::{
-    BrowseEvent, EndpointEvent, HostAddressEvent, RecordEvent, RegistrationEvent, Resolved,
-    ServiceTypeEvent,
+    BrowseEvent, HostAddressEvent, RecordEvent, RegistrationEvent, Resolved, ServiceTypeEvent,
 };
 
 macro_rules! event_stream {
@@ -67,24 +70,27 @@ event_stream!(
     ServiceTypes,
     ServiceTypeEvent
 );
-event_stream!(
-    /// Ready-to-connect endpoints of a browse: an instance appears as `Up` once it is resolved
-    /// and has at least one address, never half-resolved.
-    Endpoints,
-    EndpointEvent
-);
 
 /// Instances of a service type as they appear and go away (deduplicated across IP protocols).
 #[derive(Debug)]
 #[must_use = "streams do nothing unless polled; dropping one cancels the browse"]
 pub struct Browse {
     inner: EventStream<BrowseEvent>,
-    discovery: ServiceDiscovery,
+    backend: Arc<dyn Backend>,
+    own: Arc<OwnRegistrations>,
 }
 
 impl Browse {
-    pub(crate) fn new(inner: EventStream<BrowseEvent>, discovery: ServiceDiscovery) -> Self {
-        Browse { inner, discovery }
+    pub(crate) fn new(
+        inner: EventStream<BrowseEvent>,
+        backend: Arc<dyn Backend>,
+        own: Arc<OwnRegistrations>,
+    ) -> Self {
+        Browse {
+            inner,
+            backend,
+            own,
+        }
     }
 
     /// The next event; `None` once the browse ended.
@@ -96,7 +102,7 @@ impl Browse {
     /// and its host's addresses looked up; it is reported `Up` only when complete, `Changed`
     /// when any of that changes and `Down` when it goes away.
     pub fn resolved(self) -> Endpoints {
-        Endpoints::from_events(crate::api::endpoints::spawn(self.discovery, self.inner))
+        Endpoints::new(self.backend, self.own, self.inner)
     }
 }
 

@@ -1,14 +1,17 @@
 //! Backends: the internal contract every implementation serves, the capabilities each
 //! reports, and the choice among them.
 
+pub(crate) mod choice;
 pub(crate) mod dns_sd;
 pub(crate) mod embedded;
 pub(crate) mod operation;
 
-use crate::backend::dns_sd::{DaemonProbe, SystemBackend};
-use crate::backend::embedded::EmbeddedBackend;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
 use crate::backend::operation::{EventStream, RegistrationGuard};
-use crate::types::error::Result;
+use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
@@ -17,48 +20,74 @@ use crate::types::service::{Interface, Service};
 use crate::types::txt::TxtRecord;
 
 /// Which implementation serves a [`ServiceDiscovery`](crate::ServiceDiscovery).
+///
+/// `DNSSD_BACKEND` and the CLI's `--backend` accept each kind's [`name`](Self::name)
+/// (`auto`, `system`, `avahi`, `dns-sd`, `embedded`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum BackendKind {
-    /// Pick at run time: the system daemon when it answers, else the embedded engine (the
-    /// environment variable `DNSSD_BACKEND=system|embedded|auto` overrides; see
-    /// [`ServiceDiscovery`](crate::ServiceDiscovery) for the rules).
+    /// Pick at run time: the host's responder when one runs, else the embedded engine (see
+    /// [`ServiceDiscovery`](crate::ServiceDiscovery) for the order).
     #[default]
     Auto,
-    /// The OS responder (Apple's mDNSResponder or Avahi) through `libdns_sd`.
+    /// The OS's responder, whichever path reaches it: avahi-daemon over D-Bus where it runs,
+    /// else `libdns_sd` (Apple's mDNSResponder, Bonjour for Windows, Avahi's compatibility
+    /// library). Never the embedded engine.
     System,
+    /// avahi-daemon over its D-Bus API (Linux), no C library involved.
+    Avahi,
+    /// The responder behind `libdns_sd`: Apple's mDNSResponder (macOS), Bonjour (Windows), or
+    /// avahi-daemon through its compatibility library (Linux).
+    DnsSd,
     /// The embedded mDNS engine of this crate.
     Embedded,
 }
 
-impl std::str::FromStr for BackendKind {
-    type Err = ();
-
-    fn from_str(s: &str) -> std::result::Result<Self, ()> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(BackendKind::Auto),
-            "system" => Ok(BackendKind::System),
-            "embedded" => Ok(BackendKind::Embedded),
-            _ => Err(()),
+impl BackendKind {
+    /// The name `DNSSD_BACKEND` and the CLI's `--backend` accept for this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Auto => "auto",
+            BackendKind::System => "system",
+            BackendKind::Avahi => "avahi",
+            BackendKind::DnsSd => "dns-sd",
+            BackendKind::Embedded => "embedded",
         }
+    }
+
+    /// Every kind, in the order of [`name`](Self::name)'s documentation.
+    pub const ALL: [BackendKind; 5] = [
+        BackendKind::Auto,
+        BackendKind::System,
+        BackendKind::Avahi,
+        BackendKind::DnsSd,
+        BackendKind::Embedded,
+    ];
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
-/// What [`BackendKind::Auto`] resolves to. `always_system`: the OS's daemon owns mDNS
-/// (macOS); `embedded_available`: the embedded engine runs on this OS; `probe`: the system
-/// daemon's answer (`None`: no `libdns_sd`), asked only when it decides something.
-pub(crate) fn auto_choice(
-    always_system: bool,
-    embedded_available: bool,
-    probe: impl FnOnce() -> Option<DaemonProbe>,
-) -> BackendKind {
-    if always_system || !embedded_available {
-        return BackendKind::System;
-    }
-    match probe() {
-        // A hung daemon still owns the host: never bind 5353 next to it.
-        Some(DaemonProbe::Answered | DaemonProbe::NoAnswer) => BackendKind::System,
-        Some(DaemonProbe::NotRunning) | None => BackendKind::Embedded,
+impl std::str::FromStr for BackendKind {
+    type Err = Error;
+
+    /// Parses a [`name`](Self::name), ignoring case and surrounding blanks (`dns_sd` and
+    /// `dnssd` are accepted for `dns-sd`).
+    fn from_str(s: &str) -> Result<Self> {
+        let name = s.trim().to_ascii_lowercase();
+        let name = match name.as_str() {
+            "dns_sd" | "dnssd" => "dns-sd",
+            other => other,
+        };
+        BackendKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+            .ok_or_else(|| Error::InvalidBackendName {
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -92,116 +121,93 @@ pub struct Capabilities {
     pub query_any: bool,
 }
 
-/// The backend a handle was built with.
-#[derive(Debug)]
-pub(crate) enum Backend {
-    /// The system daemon.
-    System(SystemBackend),
-    /// The embedded mDNS engine.
-    Embedded(EmbeddedBackend),
-}
+/// A boxed future, the return type of the contract's asynchronous methods (the trait is used
+/// as `dyn Backend`, so its methods cannot be `async fn`).
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-impl Backend {
-    pub(crate) fn kind(&self) -> BackendKind {
-        match self {
-            Backend::System(_) => BackendKind::System,
-            Backend::Embedded(_) => BackendKind::Embedded,
-        }
-    }
+/// The contract every backend serves. The API layer holds one `Arc<dyn Backend>` and knows
+/// nothing else about the implementation behind it, except through [`Capabilities`].
+///
+/// Operations validate their input against the backend's capabilities before anything is
+/// sent ([`Error::Unsupported`](crate::Error::Unsupported) otherwise). Streams end when the
+/// operation ends for good; dropping an [`EventStream`] cancels the operation.
+pub(crate) trait Backend: Send + Sync + fmt::Debug {
+    /// Which implementation this is (never [`BackendKind::Auto`]).
+    fn kind(&self) -> BackendKind;
 
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        match self {
-            Backend::System(b) => b.capabilities(),
-            Backend::Embedded(b) => b.capabilities(),
-        }
-    }
+    /// What this backend can do.
+    fn capabilities(&self) -> &Capabilities;
 
-    pub(crate) async fn register(
-        &self,
-        service: &Service,
-    ) -> Result<(InstanceName, RegistrationGuard)> {
-        match self {
-            Backend::System(b) => b.register(service).await,
-            Backend::Embedded(b) => b.register(service).await,
-        }
-    }
+    /// Register `service`; resolves once it is confirmed, with its final name.
+    fn register<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<(InstanceName, RegistrationGuard)>>;
 
-    pub(crate) async fn update_txt(
-        &self,
-        guard: &RegistrationGuard,
-        txt: &TxtRecord,
-    ) -> Result<()> {
-        match self {
-            Backend::System(b) => b.update_txt(guard, txt).await,
-            Backend::Embedded(b) => b.update_txt(guard, txt).await,
-        }
-    }
-
-    pub(crate) fn browse(
+    /// Instances of `service_type` in `domain` (`None`: the default domain).
+    fn browse(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
         interface: Interface,
-    ) -> Result<EventStream<BrowseEvent>> {
-        match self {
-            Backend::System(b) => b.browse(service_type, domain, interface),
-            Backend::Embedded(b) => b.browse(service_type, domain, interface),
-        }
-    }
+    ) -> Result<EventStream<BrowseEvent>>;
 
-    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
-        match self {
-            Backend::System(b) => b.resolve(instance),
-            Backend::Embedded(b) => b.resolve(instance),
-        }
-    }
+    /// Host, port and TXT of `instance`, and their changes.
+    fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>>;
 
-    pub(crate) fn query_record(
+    /// Records of `name` and type `rtype`.
+    fn query_record(
         &self,
         name: &str,
         rtype: u16,
         interface: Interface,
-    ) -> Result<EventStream<RecordEvent>> {
-        match self {
-            Backend::System(b) => b.query_record(name, rtype, interface),
-            Backend::Embedded(b) => b.query_record(name, rtype, interface),
-        }
-    }
+    ) -> Result<EventStream<RecordEvent>>;
 
-    pub(crate) fn lookup_host(
+    /// Addresses of `host`.
+    fn lookup_host(
         &self,
         host: &str,
         interface: Interface,
-    ) -> Result<EventStream<HostAddressEvent>> {
-        match self {
-            Backend::System(b) => b.lookup_host(host, interface),
-            Backend::Embedded(b) => b.lookup_host(host, interface),
-        }
-    }
+    ) -> Result<EventStream<HostAddressEvent>>;
 
-    pub(crate) fn browse_types(
+    /// Service types present in `domain` (RFC 6763 section 9).
+    fn browse_types(
         &self,
         domain: Option<&str>,
         interface: Interface,
-    ) -> Result<EventStream<ServiceTypeEvent>> {
-        match self {
-            Backend::System(b) => b.browse_types(domain, interface),
-            Backend::Embedded(b) => b.browse_types(domain, interface),
-        }
+    ) -> Result<EventStream<ServiceTypeEvent>>;
+
+    /// Ask the responder to verify that `instance` still exists (RFC 6762 section 10.4):
+    /// a caller whose connection to it failed says so, and a dead instance is reported
+    /// removed soon after, long before its records' TTL runs out.
+    fn reconfirm<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<()>> {
+        let _ = instance;
+        let backend = self.kind();
+        Box::pin(async move { Err(Error::unsupported("reconfirm", backend.name())) })
     }
 
-    pub(crate) async fn wait_released(&self) {
-        match self {
-            Backend::System(b) => b.idle().await,
-            Backend::Embedded(_) => {}
-        }
+    /// Wait until every operation whose handle was dropped has released what it held.
+    fn wait_released(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 
-    pub(crate) async fn shutdown(&self) {
-        match self {
-            Backend::System(b) => b.shutdown().await,
-            Backend::Embedded(b) => b.shutdown().await,
-        }
+    /// End every operation and wait for that (goodbyes sent, references released).
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
+
+/// What a backend keeps for one live registration and acts on when the [`Registration`]
+/// handle asks (the handle itself is backend-independent). Dropping it withdraws the service.
+///
+/// [`Registration`]: crate::Registration
+pub(crate) trait RegistrationControl: Send + Sync {
+    /// Replace the TXT record while the service stays registered.
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>>;
+
+    /// Withdraw the service and return once the backend has acted on it (goodbyes queued, or
+    /// the daemon's reference released). By default: dropping the control withdraws it.
+    fn unregister(self: Box<Self>) -> BoxFuture<'static, ()> {
+        drop(self);
+        Box::pin(async {})
     }
 }
 
@@ -210,35 +216,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_picks_the_daemon_only_when_it_answers() {
-        let probe = |answer| move || answer;
+    fn backend_names_parse_and_unknown_names_are_errors() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.name().parse::<BackendKind>().ok(), Some(kind));
+        }
         assert_eq!(
-            auto_choice(false, true, probe(Some(DaemonProbe::Answered))),
-            BackendKind::System
+            " Embedded ".parse::<BackendKind>().ok(),
+            Some(BackendKind::Embedded)
         );
         assert_eq!(
-            auto_choice(false, true, probe(Some(DaemonProbe::NoAnswer))),
-            BackendKind::System
+            "dns_sd".parse::<BackendKind>().ok(),
+            Some(BackendKind::DnsSd)
         );
-        assert_eq!(
-            auto_choice(false, true, probe(Some(DaemonProbe::NotRunning))),
-            BackendKind::Embedded
-        );
-        assert_eq!(auto_choice(false, true, probe(None)), BackendKind::Embedded);
-    }
-
-    #[test]
-    fn macos_and_systems_without_the_engine_always_use_the_daemon() {
-        let never = || -> Option<DaemonProbe> { panic!("no probe needed") };
-        assert_eq!(auto_choice(true, true, never), BackendKind::System);
-        assert_eq!(auto_choice(false, false, never), BackendKind::System);
-    }
-
-    #[test]
-    fn backend_names_parse() {
-        assert_eq!(" Embedded ".parse(), Ok(BackendKind::Embedded));
-        assert_eq!("system".parse(), Ok(BackendKind::System));
-        assert_eq!("auto".parse(), Ok(BackendKind::Auto));
-        assert_eq!("daemon".parse::<BackendKind>(), Err(()));
+        match "daemon".parse::<BackendKind>() {
+            Err(Error::InvalidBackendName { value }) => assert_eq!(value, "daemon"),
+            other => panic!("expected InvalidBackendName, got {other:?}"),
+        }
     }
 }

@@ -7,8 +7,10 @@ use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
 
-use crate::types::error::Result;
+use crate::backend::{BoxFuture, RegistrationControl};
+use crate::types::error::{Error, Result};
 use crate::types::event::RegistrationEvent;
+use crate::types::txt::TxtRecord;
 
 /// Cancels a backend operation when dropped. Backends put whatever their cancellation needs in
 /// it (the system backend needs nothing: its tasks stop when the channel closes).
@@ -61,17 +63,43 @@ impl<T> EventStream<T> {
     }
 }
 
+impl<T> futures_core::Stream for EventStream<T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_event(cx)
+    }
+}
+
 impl<T> fmt::Debug for EventStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStream").finish_non_exhaustive()
     }
 }
 
-/// What a backend keeps for a live registration: its own control object (downcast by the same
-/// backend in `update_txt`) and the events reported after confirmation.
+/// What a backend keeps for a live registration: its own control object (dropping it
+/// withdraws the service) and the events reported after confirmation.
 pub(crate) struct RegistrationGuard {
-    pub(crate) control: Box<dyn Any + Send + Sync>,
+    pub(crate) control: Box<dyn RegistrationControl>,
     pub(crate) events: EventStream<RegistrationEvent>,
+}
+
+impl RegistrationGuard {
+    /// A guard of a registration that has already ended (its events end at once), to stand in
+    /// while a registration is replaced.
+    pub(crate) fn ended() -> Self {
+        struct Ended;
+        impl RegistrationControl for Ended {
+            fn update_txt<'a>(&'a self, _: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+                Box::pin(async { Err(Error::BadReference) })
+            }
+        }
+        let (_, events) = mpsc::unbounded_channel();
+        RegistrationGuard {
+            control: Box::new(Ended),
+            events: EventStream::new(events, OperationGuard::none()),
+        }
+    }
 }
 
 impl fmt::Debug for RegistrationGuard {

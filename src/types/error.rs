@@ -47,10 +47,6 @@ pub enum Error {
     /// `kDNSServiceErr_BadFlags` (-65543).
     #[error("bad flags (kDNSServiceErr_BadFlags, -65543)")]
     BadFlags,
-    /// `kDNSServiceErr_Unsupported` (-65544): the daemon or library refused the call. (An
-    /// operation this crate refuses *before* calling is [`Error::Unsupported`].)
-    #[error("operation not supported by the DNS-SD library (kDNSServiceErr_Unsupported, -65544)")]
-    UnsupportedByDaemon,
     /// `kDNSServiceErr_NotInitialized` (-65545).
     #[error("not initialized (kDNSServiceErr_NotInitialized, -65545)")]
     NotInitialized,
@@ -102,10 +98,6 @@ pub enum Error {
     /// `kDNSServiceErr_Transient` (-65562).
     #[error("transient failure (kDNSServiceErr_Transient, -65562)")]
     Transient,
-    /// `kDNSServiceErr_ServiceNotRunning` (-65563) as a named code. [`Error::from_code`] reports
-    /// this code as [`Error::DaemonNotRunning`]; match on [`Error::is_daemon_gone`] to cover both.
-    #[error("background daemon not running (kDNSServiceErr_ServiceNotRunning, -65563)")]
-    ServiceNotRunning,
     /// `kDNSServiceErr_NATPortMappingUnsupported` (-65564).
     #[error(
         "NAT does not support PCP, NAT-PMP or UPnP (kDNSServiceErr_NATPortMappingUnsupported, -65564)"
@@ -143,8 +135,10 @@ pub enum Error {
     /// at creation or disappears under a live reference.
     #[error("the DNS-SD daemon is not running (or went away)")]
     DaemonNotRunning,
-    /// The backend cannot do this; refused before calling it (for example any non-zero flag with
-    /// Avahi's library).
+    /// The backend cannot do this: refused before calling it (for example any non-zero flag with
+    /// Avahi's library; [`Capabilities`](crate::Capabilities) tells in advance), or the daemon
+    /// answered `kDNSServiceErr_Unsupported` (-65544, the [`code`](Error::code) of this
+    /// variant).
     #[error("{operation} is not supported by the {backend} backend")]
     Unsupported {
         /// What was asked for.
@@ -203,6 +197,26 @@ pub enum Error {
     /// The system `dns_sd` library could not be loaded or lacks a needed symbol.
     #[error("the DNS-SD library is unavailable: {0}")]
     LibraryUnavailable(String),
+    /// `DNSSD_BACKEND` (or a name given to the CLI) names no backend.
+    #[error("unknown backend name {value:?}: expected auto, system, avahi, dns-sd or embedded")]
+    InvalidBackendName {
+        /// The name as given.
+        value: String,
+    },
+    /// Another mDNS responder owns this host and no backend of this crate talks to it, so
+    /// `auto` refuses to start a second responder beside it (it would fight the host's
+    /// responder over names). Force the embedded engine to run beside it anyway
+    /// (`DNSSD_BACKEND=embedded` or `BackendKind::Embedded`): it then takes a host name of
+    /// its own and claims nothing of the host's.
+    #[error(
+        "another mDNS responder runs on this host ({responder}) and no backend talks to it; \
+         set DNSSD_BACKEND=embedded (or BackendKind::Embedded) to run the embedded engine \
+         beside it under a host name of its own"
+    )]
+    ResponderPresent {
+        /// What was found (e.g. `systemd-resolved`, `a process bound to UDP 5353`).
+        responder: String,
+    },
     /// An I/O error (sockets, the daemon's file descriptor).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -230,7 +244,10 @@ impl Error {
             -65541 => Error::BadReference,
             -65542 => Error::BadState,
             -65543 => Error::BadFlags,
-            -65544 => Error::UnsupportedByDaemon,
+            -65544 => Error::Unsupported {
+                operation: Cow::Borrowed("this call (kDNSServiceErr_Unsupported)"),
+                backend: Cow::Borrowed("dns-sd"),
+            },
             -65545 => Error::NotInitialized,
             -65547 => Error::AlreadyRegistered,
             -65548 => Error::NameConflict,
@@ -263,7 +280,7 @@ impl Error {
 
     /// The `kDNSServiceErr_*` code this error stands for, if it stands for one.
     ///
-    /// [`Error::DaemonNotRunning`] and [`Error::ServiceNotRunning`] give -65563; validation and
+    /// [`Error::DaemonNotRunning`] gives -65563 (`kDNSServiceErr_ServiceNotRunning`); validation and
     /// local errors give `None`.
     pub fn code(&self) -> Option<i32> {
         let code = match self {
@@ -274,7 +291,7 @@ impl Error {
             Error::BadReference => -65541,
             Error::BadState => -65542,
             Error::BadFlags => -65543,
-            Error::UnsupportedByDaemon => -65544,
+            Error::Unsupported { .. } => -65544,
             Error::NotInitialized => -65545,
             Error::AlreadyRegistered => -65547,
             Error::NameConflict => -65548,
@@ -292,7 +309,7 @@ impl Error {
             Error::BadSig => -65560,
             Error::BadKey => -65561,
             Error::Transient => -65562,
-            Error::ServiceNotRunning | Error::DaemonNotRunning => -65563,
+            Error::DaemonNotRunning => -65563,
             Error::NatPortMappingUnsupported => -65564,
             Error::NatPortMappingDisabled => -65565,
             Error::NoRouter => -65566,
@@ -302,26 +319,24 @@ impl Error {
             Error::PolicyDenied => -65570,
             Error::NotPermitted => -65571,
             Error::UnknownCode(c) => *c,
-            Error::Unsupported { .. }
-            | Error::InvalidServiceType { .. }
+            Error::InvalidServiceType { .. }
             | Error::InvalidInstanceName { .. }
             | Error::InvalidTxt { .. }
             | Error::InvalidHostName { .. }
             | Error::InvalidDomain { .. }
             | Error::InvalidFullName { .. }
             | Error::LibraryUnavailable(_)
+            | Error::InvalidBackendName { .. }
+            | Error::ResponderPresent { .. }
             | Error::Io(_) => return None,
         };
         Some(code)
     }
 
     /// True when the daemon is missing or its connection died: [`Error::DaemonNotRunning`],
-    /// [`Error::ServiceNotRunning`] or [`Error::DefunctConnection`].
+    /// or [`Error::DefunctConnection`].
     pub fn is_daemon_gone(&self) -> bool {
-        matches!(
-            self,
-            Error::DaemonNotRunning | Error::ServiceNotRunning | Error::DefunctConnection
-        )
+        matches!(self, Error::DaemonNotRunning | Error::DefunctConnection)
     }
 
     /// Shorthand for [`Error::Unsupported`].
@@ -362,7 +377,7 @@ mod tests {
         assert!(matches!(Error::from_code(-65537), Error::Unknown));
         assert!(matches!(
             Error::from_code(-65544),
-            Error::UnsupportedByDaemon
+            Error::Unsupported { .. }
         ));
         assert!(matches!(Error::from_code(-65548), Error::NameConflict));
         assert!(matches!(Error::from_code(-65559), Error::BadTime));
@@ -379,15 +394,15 @@ mod tests {
     #[test]
     fn daemon_gone() {
         assert!(Error::DaemonNotRunning.is_daemon_gone());
-        assert!(Error::ServiceNotRunning.is_daemon_gone());
         assert!(Error::DefunctConnection.is_daemon_gone());
         assert!(!Error::Unknown.is_daemon_gone());
-        assert_eq!(Error::ServiceNotRunning.code(), Some(-65563));
+        assert_eq!(Error::DaemonNotRunning.code(), Some(-65563));
     }
 
     #[test]
     fn local_errors_have_no_code() {
-        assert_eq!(Error::unsupported("flags", "avahi").code(), None);
+        // Refusals before a call carry the code the library would have answered.
+        assert_eq!(Error::unsupported("flags", "avahi").code(), Some(-65544));
         assert_eq!(Error::LibraryUnavailable("x".into()).code(), None);
         assert_eq!(Error::from(std::io::Error::other("x")).code(), None);
     }

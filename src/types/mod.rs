@@ -4,5 +4,7 @@
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod name;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub(crate) mod service;
 pub(crate) mod txt;

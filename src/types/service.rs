@@ -4,11 +4,12 @@
 use std::num::NonZeroU32;
 
 use crate::types::error::Result;
-use crate::types::name::{InstanceName, ServiceType};
+use crate::types::name::{Domain, HostName, InstanceName, ServiceType};
 use crate::types::txt::TxtRecord;
 
 /// Which interfaces an operation uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Interface {
     /// Every interface.
     #[default]
@@ -17,6 +18,26 @@ pub enum Interface {
     Index(NonZeroU32),
     /// This machine only, nothing on the network (not supported by Avahi).
     LocalOnly,
+}
+
+impl Interface {
+    /// The interface with this OS index (`if_nametoindex`); 0 is [`Interface::Any`] and
+    /// `u32::MAX` (`kDNSServiceInterfaceIndexLocalOnly`) is [`Interface::LocalOnly`].
+    pub fn from_index(index: u32) -> Interface {
+        match index {
+            u32::MAX => Interface::LocalOnly,
+            other => NonZeroU32::new(other).map_or(Interface::Any, Interface::Index),
+        }
+    }
+
+    /// The OS index (0 for [`Interface::Any`], `u32::MAX` for [`Interface::LocalOnly`]).
+    pub fn index(self) -> u32 {
+        match self {
+            Interface::Any => 0,
+            Interface::Index(index) => index.get(),
+            Interface::LocalOnly => u32::MAX,
+        }
+    }
 }
 
 /// DNS record types for [`ServiceDiscovery::query_record`](crate::ServiceDiscovery::query_record).
@@ -39,21 +60,36 @@ impl RecordType {
 }
 
 /// A service to register: type (with optional subtypes), port, and optional name, TXT, host,
-/// domain and interface.
-#[derive(Debug, Clone)]
+/// domain and interface. Built with `with_*` methods; read back with the plain getters.
+///
+/// ```
+/// use dnssd::{InstanceName, Service, ServiceType, TxtRecord};
+/// # fn main() -> dnssd::Result<()> {
+/// let mut txt = TxtRecord::new();
+/// txt.insert("path", "/")?;
+/// let service = Service::new(ServiceType::new("_http._tcp")?, 8080)
+///     .with_name(InstanceName::new("My Web")?)
+///     .with_txt(txt)
+///     .with_subtype("_printer")?;
+/// assert_eq!(service.port(), 8080);
+/// assert_eq!(service.name().map(InstanceName::as_str), Some("My Web"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     service_type: ServiceType,
     port: u16,
     name: Option<InstanceName>,
     txt: TxtRecord,
-    host: Option<String>,
-    domain: Option<String>,
+    host: Option<HostName>,
+    domain: Option<Domain>,
     interface: Interface,
 }
 
 impl Service {
-    /// A service of `service_type` on `port`; the daemon picks the instance name (the
-    /// computer's name) unless [`Service::name`] sets one.
+    /// A service of `service_type` on `port`; the responder picks the instance name (the
+    /// computer's name) unless [`Service::with_name`] sets one.
     pub fn new(service_type: ServiceType, port: u16) -> Self {
         Service {
             service_type,
@@ -67,37 +103,49 @@ impl Service {
     }
 
     /// Set the instance name.
-    pub fn name(mut self, name: InstanceName) -> Self {
+    #[must_use]
+    pub fn with_name(mut self, name: InstanceName) -> Self {
         self.name = Some(name);
         self
     }
 
     /// Set the TXT record.
-    pub fn txt(mut self, txt: TxtRecord) -> Self {
+    #[must_use]
+    pub fn with_txt(mut self, txt: TxtRecord) -> Self {
         self.txt = txt;
         self
     }
 
-    /// Add a subtype (`_printer`), validated by RFC 6763 §7.1.
-    pub fn subtype(mut self, subtype: &str) -> Result<Self> {
+    /// Set the port.
+    #[must_use]
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Add a subtype (`_printer`), validated by RFC 6763 section 7.1.
+    pub fn with_subtype(mut self, subtype: &str) -> Result<Self> {
         self.service_type = self.service_type.with_subtype(subtype)?;
         Ok(self)
     }
 
     /// Advertise on another host name (that host's address records must exist).
-    pub fn host(mut self, host: impl Into<String>) -> Self {
-        self.host = Some(host.into());
+    #[must_use]
+    pub fn with_host(mut self, host: HostName) -> Self {
+        self.host = Some(host);
         self
     }
 
     /// Register in this domain instead of the default (`local.`).
-    pub fn domain(mut self, domain: impl Into<String>) -> Self {
-        self.domain = Some(domain.into());
+    #[must_use]
+    pub fn with_domain(mut self, domain: Domain) -> Self {
+        self.domain = Some(domain);
         self
     }
 
-    /// Register on these interfaces only.
-    pub fn interface(mut self, interface: Interface) -> Self {
+    /// Register on this interface only.
+    #[must_use]
+    pub fn with_interface(mut self, interface: Interface) -> Self {
         self.interface = interface;
         self
     }
@@ -113,27 +161,27 @@ impl Service {
     }
 
     /// The requested instance name, if any.
-    pub fn instance_name(&self) -> Option<&InstanceName> {
+    pub fn name(&self) -> Option<&InstanceName> {
         self.name.as_ref()
     }
 
     /// The TXT record.
-    pub fn txt_record(&self) -> &TxtRecord {
+    pub fn txt(&self) -> &TxtRecord {
         &self.txt
     }
 
     /// The host name, if set.
-    pub fn host_name(&self) -> Option<&str> {
-        self.host.as_deref()
+    pub fn host(&self) -> Option<&HostName> {
+        self.host.as_ref()
     }
 
     /// The domain, if set.
-    pub fn domain_name(&self) -> Option<&str> {
-        self.domain.as_deref()
+    pub fn domain(&self) -> Option<&Domain> {
+        self.domain.as_ref()
     }
 
     /// The interface choice.
-    pub fn interface_choice(&self) -> Interface {
+    pub fn interface(&self) -> Interface {
         self.interface
     }
 }

@@ -40,13 +40,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A system-backend handle (inside the runtime).
-pub fn system(reconnect: bool) -> ServiceDiscovery {
+pub async fn system(reconnect: bool) -> ServiceDiscovery {
     let sd = ServiceDiscovery::builder()
-        .backend(BackendKind::System)
+        .backend(BackendKind::DnsSd)
         .reconnect(reconnect)
         .build()
+        .await
         .unwrap();
-    assert_eq!(sd.backend(), BackendKind::System);
+    assert_eq!(sd.backend(), BackendKind::DnsSd);
     sd
 }
 

@@ -19,16 +19,16 @@ use tokio::sync::{mpsc, oneshot};
 use self::op::{
     Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec, ReplySink, Tracker,
 };
-pub(crate) use self::probe::{DaemonProbe, probe_daemon};
+pub(crate) use self::probe::{DaemonProbe, probe_daemon_async};
 use self::service_ref::ServiceRef;
 use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
-use crate::backend::Capabilities;
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
     BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
 };
-use crate::types::name::{InstanceName, ServiceType};
+use crate::types::name::{Domain, HostName, InstanceName, ServiceType};
 use crate::types::service::{Interface, Service};
 use crate::types::txt::TxtRecord;
 
@@ -49,6 +49,23 @@ pub(crate) struct SystemBackend {
 /// The control half of a system registration, kept in `RegistrationGuard::control`.
 struct SystemRegistration {
     commands: mpsc::UnboundedSender<RegistrationCommand>,
+}
+
+impl RegistrationControl for SystemRegistration {
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (done_tx, done_rx) = oneshot::channel();
+            self.commands
+                .send(RegistrationCommand::UpdateTxt(txt.to_wire(), done_tx))
+                .map_err(|_| Error::DaemonNotRunning)?;
+            done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+        })
+    }
+}
+
+/// Load the library and start the backend on the current tokio runtime.
+pub(crate) fn start(reconnect: bool) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(SystemBackend::new(reconnect)?))
 }
 
 impl SystemBackend {
@@ -75,22 +92,6 @@ impl SystemBackend {
         })
     }
 
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
-    /// End every operation (streams end, registrations are withdrawn) and wait until every
-    /// ref is deallocated. Operations started afterwards end at once.
-    pub(crate) async fn shutdown(&self) {
-        self.tracker.cancel_all();
-        self.tracker.idle().await;
-    }
-
-    /// Wait until every operation whose handle was dropped has deallocated its refs.
-    pub(crate) async fn idle(&self) {
-        self.tracker.idle().await;
-    }
-
     fn interface(&self, interface: Interface, operation: &'static str) -> Result<u32> {
         interface_index(&self.capabilities, interface, operation)
     }
@@ -107,25 +108,28 @@ impl SystemBackend {
         EventStream::new(rx, OperationGuard::none())
     }
 
-    pub(crate) async fn register(
+    async fn register_service(
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
-        let interface = self.interface(service.interface_choice(), "register")?;
-        for name in [service.host_name(), service.domain_name()]
-            .into_iter()
-            .flatten()
+        let interface = self.interface(service.interface(), "register")?;
+        for name in [
+            service.host().map(HostName::as_str),
+            service.domain().map(Domain::as_str),
+        ]
+        .into_iter()
+        .flatten()
         {
             check_c_name(name)?;
         }
         let spec = RegistrationSpec {
             interface,
-            name: service.instance_name().map(ToString::to_string),
+            name: service.name().map(ToString::to_string),
             regtype: regtype(service.service_type()),
-            domain: service.domain_name().map(ToOwned::to_owned),
-            host: service.host_name().map(ToOwned::to_owned),
+            domain: service.domain().map(Domain::as_str).map(ToOwned::to_owned),
+            host: service.host().map(HostName::as_str).map(ToOwned::to_owned),
             port: service.port(),
-            txt: service.txt_record().to_wire(),
+            txt: service.txt().to_wire(),
         };
         let (confirm_tx, confirm_rx) = oneshot::channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
@@ -153,24 +157,37 @@ impl SystemBackend {
         };
         Ok((name, guard))
     }
+}
 
-    pub(crate) async fn update_txt(
-        &self,
-        guard: &RegistrationGuard,
-        txt: &TxtRecord,
-    ) -> Result<()> {
-        let Some(registration) = guard.control.downcast_ref::<SystemRegistration>() else {
-            return Err(unsupported("update_txt on another backend's registration"));
-        };
-        let (done_tx, done_rx) = oneshot::channel();
-        registration
-            .commands
-            .send(RegistrationCommand::UpdateTxt(txt.to_wire(), done_tx))
-            .map_err(|_| Error::DaemonNotRunning)?;
-        done_rx.await.map_err(|_| Error::DaemonNotRunning)?
+impl Backend for SystemBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::DnsSd
     }
 
-    pub(crate) fn browse(
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn register<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<(InstanceName, RegistrationGuard)>> {
+        Box::pin(self.register_service(service))
+    }
+
+    /// Wait until every operation whose handle was dropped has deallocated its refs.
+    fn wait_released(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.tracker.idle())
+    }
+
+    /// End every operation (streams end, registrations are withdrawn) and wait until every
+    /// ref is deallocated. Operations started afterwards end at once.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.tracker.cancel_all();
+        Box::pin(self.tracker.idle())
+    }
+
+    fn browse(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
@@ -187,19 +204,19 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, BrowseSink::new(service_type.clone())))
     }
 
-    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
+    fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let api = self.api;
-        let interface = instance.interface;
+        let interface = instance.interface.index();
         let name = instance.name.to_string();
         let regtype = instance.service_type.to_string();
-        let domain = instance.domain.clone();
+        let domain = instance.domain.as_str().to_owned();
         let creator: Creator = Arc::new(move || {
             ServiceRef::resolve(api, interface, &name, &regtype, &domain).map(|r| vec![r])
         });
         Ok(self.spawn_stream(creator, ResolveSink::new(instance.clone())))
     }
 
-    pub(crate) fn query_record(
+    fn query_record(
         &self,
         name: &str,
         rtype: u16,
@@ -218,7 +235,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, RecordSink::default()))
     }
 
-    pub(crate) fn lookup_host(
+    fn lookup_host(
         &self,
         host: &str,
         interface: Interface,
@@ -240,7 +257,7 @@ impl SystemBackend {
         Ok(self.spawn_stream(creator, AddressSink::default()))
     }
 
-    pub(crate) fn browse_types(
+    fn browse_types(
         &self,
         domain: Option<&str>,
         interface: Interface,

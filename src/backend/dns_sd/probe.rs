@@ -65,6 +65,13 @@ pub(crate) fn probe_daemon(timeout: Duration) -> Result<DaemonProbe> {
 
 /// What a reference creation says about the daemon. Any refusal other than "not running"
 /// (e.g. Avahi's D-Bus connection limit) still comes from a live daemon.
+/// [`probe_daemon`] on tokio's blocking pool, so an async caller never blocks a worker.
+pub(crate) async fn probe_daemon_async(timeout: Duration) -> Result<DaemonProbe> {
+    tokio::task::spawn_blocking(move || probe_daemon(timeout))
+        .await
+        .unwrap_or(Ok(DaemonProbe::NoAnswer))
+}
+
 fn outcome(created: std::result::Result<(), CreateError>, flavor: Flavor) -> DaemonProbe {
     match created {
         Ok(()) => DaemonProbe::Answered,

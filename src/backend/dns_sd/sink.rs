@@ -14,7 +14,8 @@ use crate::types::event::{
     BrowseEvent, HostAddress, HostAddressEvent, Instance, Record, RecordEvent, Resolved,
     ServiceTypeEvent,
 };
-use crate::types::name::{InstanceName, ServiceType};
+use crate::types::name::{Domain, InstanceName, ServiceType};
+use crate::types::service::{Interface, RecordType};
 use crate::types::txt::TxtRecord;
 
 type Tx<T> = UnboundedSender<Result<T, Error>>;
@@ -111,8 +112,8 @@ impl BrowseSink {
         Some(Instance {
             name,
             service_type,
-            domain: normalize_domain(domain),
-            interface,
+            domain: Domain::new(&normalize_domain(domain)).ok()?,
+            interface: Interface::from_index(interface),
         })
     }
 }
@@ -185,7 +186,7 @@ impl ReplySink for ResolveSink {
             host_target,
             port,
             txt: parse_txt(&txt),
-            interface,
+            interface: Interface::from_index(interface),
         };
         if self.last.as_ref() != Some(&resolved) {
             self.last = Some(resolved.clone());
@@ -244,11 +245,11 @@ impl ReplySink for RecordSink {
         );
         let record = Record {
             name: presentation_name(&name),
-            rtype: rrtype,
+            rtype: RecordType(rrtype),
             class: rrclass,
             rdata,
             ttl,
-            interface,
+            interface: Interface::from_index(interface),
         };
         if add {
             if self.present.add(key) {
@@ -263,11 +264,11 @@ impl ReplySink for RecordSink {
         for (name, rtype, class, rdata, interface) in self.present.clear() {
             drop(tx.send(Ok(RecordEvent::Removed(Record {
                 name,
-                rtype,
+                rtype: RecordType(rtype),
                 class,
                 rdata,
                 ttl: 0,
-                interface,
+                interface: Interface::from_index(interface),
             }))));
         }
     }
@@ -304,7 +305,7 @@ pub(crate) fn with_scope(addr: IpAddr, scope_id: u32, interface: u32) -> HostAdd
     HostAddress {
         addr,
         scope_id,
-        interface,
+        interface: Interface::from_index(interface),
     }
 }
 
@@ -468,8 +469,8 @@ mod tests {
         };
         assert_eq!(instance.name.to_string(), "My Web");
         assert_eq!(instance.service_type.to_string(), "_http._tcp");
-        assert_eq!(instance.domain, "local.");
-        assert_eq!(instance.interface, 2);
+        assert_eq!(instance.domain.as_str(), "local.");
+        assert_eq!(instance.interface.index(), 2);
         // One protocol goes away: still present.
         sink.reply(browse(false, "My Web", 2), &tx);
         assert!(drain(&mut rx).is_empty());
@@ -504,8 +505,8 @@ mod tests {
         let instance = Instance {
             name: InstanceName::new("X").unwrap(),
             service_type: ServiceType::new("_http._tcp").unwrap(),
-            domain: "local.".into(),
-            interface: 1,
+            domain: Domain::local(),
+            interface: Interface::from_index(1),
         };
         let mut sink = ResolveSink::new(instance);
         let reply = Reply::Resolve {

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dnssd_engine::wire::{Name, RecordType};
+use dnssd_engine::wire::{CLASS_IN, Name, RData, Record, RecordType};
 use dnssd_engine::{
     CommandError, Config, Destination, Engine, Event, Family as EngineFamily,
     Instant as EngineInstant, InterfaceAddress as EngineAddress, InterfaceConfig, InterfaceId,
@@ -115,6 +115,13 @@ enum Command {
     StopQuery {
         key: OperationKey,
     },
+    Reconfirm {
+        /// Full instance name (`My\.Web._http._tcp.local.`).
+        instance: String,
+        /// Its service type's name (`_http._tcp.local.`).
+        type_name: String,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -147,8 +154,17 @@ pub struct DriverStats {
     pub resumes_from_sleep: u64,
 }
 
-/// Settings of the embedded backend.
+/// Settings of the embedded backend, built with `with_*` methods:
+///
+/// ```
+/// use dnssd::embedded::{EmbeddedConfig, InterfaceRule, InterfaceSelection};
+/// let config = EmbeddedConfig::default()
+///     .with_host_name("kiosk-7")
+///     .with_interfaces(InterfaceSelection::new().include(InterfaceRule::Name("eth0".into())));
+/// assert_eq!(config.host_name.as_deref(), Some("kiosk-7"));
+/// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct EmbeddedConfig {
     /// Interfaces and families to run on.
     pub interfaces: InterfaceSelection,
@@ -156,6 +172,29 @@ pub struct EmbeddedConfig {
     pub host_name: Option<String>,
     /// Seed of the engine's RNG; `None`: random.
     pub rng_seed: Option<u64>,
+}
+
+impl EmbeddedConfig {
+    /// Run on these interfaces and families only.
+    #[must_use]
+    pub fn with_interfaces(mut self, interfaces: InterfaceSelection) -> Self {
+        self.interfaces = interfaces;
+        self
+    }
+
+    /// Use this host label (without `.local`) instead of the machine's host name.
+    #[must_use]
+    pub fn with_host_name(mut self, host_name: impl Into<String>) -> Self {
+        self.host_name = Some(host_name.into());
+        self
+    }
+
+    /// Seed the engine's RNG (reproducible timing in tests).
+    #[must_use]
+    pub fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
 }
 
 /// The API side's handle on the driver task. Cloning is cheap; when the last clone is gone,
@@ -175,6 +214,7 @@ impl std::fmt::Debug for Command {
             Command::Deregister { .. } => "Deregister",
             Command::Query { .. } => "Query",
             Command::StopQuery { .. } => "StopQuery",
+            Command::Reconfirm { .. } => "Reconfirm",
             Command::Shutdown { .. } => "Shutdown",
         })
     }
@@ -307,6 +347,23 @@ impl DriverHandle {
     /// Stops a query. Fire and forget: usable from `Drop`.
     pub fn stop_query(&self, key: OperationKey) {
         let _ = self.commands.send(Command::StopQuery { key });
+    }
+
+    /// Asks the engine to verify a peer's instance (RFC 6762 §10.4): its PTR, SRV and TXT are
+    /// queried and flushed (browses report it removed) unless they are seen again within
+    /// 10 s.
+    pub async fn reconfirm(
+        &self,
+        instance: String,
+        type_name: String,
+    ) -> io::Result<Result<(), CommandError>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Reconfirm {
+            instance,
+            type_name,
+            reply,
+        })?;
+        answer.await.map_err(|_| driver_gone())
     }
 
     /// Deregisters everything, waits until the goodbyes are sent, and stops the driver. Other
@@ -551,6 +608,28 @@ impl Driver {
                     self.queries.remove(&id);
                     let _ = self.engine.stop_query(now, id);
                 }
+            }
+            Command::Reconfirm {
+                instance,
+                type_name,
+                reply,
+            } => {
+                let result = parse_name(&instance).and_then(|instance| {
+                    let type_name = parse_name(&type_name)?;
+                    self.engine.reconfirm(
+                        now,
+                        &Record {
+                            name: type_name,
+                            class: CLASS_IN,
+                            cache_flush: false,
+                            ttl: 0,
+                            rdata: RData::Ptr(instance.clone()),
+                        },
+                    );
+                    self.engine.reconfirm_name(now, &instance);
+                    Ok(())
+                });
+                let _ = reply.send(result);
             }
             Command::Shutdown { .. } => {}
         }

@@ -355,7 +355,7 @@ impl InterfaceSelection {
         self.ipv6
     }
 
-    /// Chooses from `interfaces` (as [`list_interfaces`] returns them), sorted by index.
+    /// Chooses from `interfaces` (as `list_interfaces` returns them), sorted by index.
     pub fn select(&self, interfaces: &[NetworkInterface]) -> Vec<SelectedInterface> {
         let candidate = |iface: &&NetworkInterface| {
             iface.is_usable()

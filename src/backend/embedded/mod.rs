@@ -5,39 +5,40 @@
 //! `docs/DESIGN.md` ("Backend contract").
 //!
 //! # Lifetime
-//! [`EmbeddedBackend::start`] binds port 5353 (shared, see [`socket`]) and spawns the driver
+//! [`start`] binds port 5353 (shared, see [`socket`]) and spawns the driver
 //! on the current tokio runtime. Every live registration and stream holds a handle on the
 //! driver; when the last one (and the backend) is dropped, the driver deregisters what is
 //! left, sends the engine's goodbyes, and stops. Dropping cannot wait for that:
-//! [`EmbeddedBackend::shutdown`] (`ServiceDiscovery::shutdown`) does, and a program about to
+//! `ServiceDiscovery::shutdown` does, and a program about to
 //! exit should call it. If the runtime is dropped first, the driver task is dropped with it;
 //! its `Drop` then sends the goodbyes synchronously as a last resort (unpaced, best effort).
 //!
 //! Linux (netlink for interface changes, `IP_PKTINFO`) and Windows (`GetAdaptersAddresses`,
-//! `WSARecvMsg`); elsewhere [`EmbeddedBackend::start`] returns
-//! [`Error::Unsupported`](crate::Error::Unsupported).
+//! `WSARecvMsg`); elsewhere [`start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
 
 #[cfg(any(target_os = "linux", windows))]
 mod driver;
 #[cfg(any(target_os = "linux", windows))]
-pub mod interfaces;
+pub(crate) mod interfaces;
 #[cfg(any(target_os = "linux", windows))]
-pub mod socket;
+pub(crate) mod socket;
 
 #[cfg(any(target_os = "linux", windows))]
 mod operations;
 #[cfg(any(target_os = "linux", windows))]
-pub use driver::{DriverStats, EmbeddedConfig, GOODBYE_GRACE};
+pub use driver::EmbeddedConfig;
 #[cfg(any(target_os = "linux", windows))]
-pub use operations::EmbeddedBackend;
+pub(crate) use operations::start;
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
 #[cfg(not(any(target_os = "linux", windows)))]
-pub use unsupported::{EmbeddedBackend, EmbeddedConfig};
+pub use unsupported::EmbeddedConfig;
+#[cfg(not(any(target_os = "linux", windows)))]
+pub(crate) use unsupported::start;
 
 /// Name of this backend in errors and capability reports.
-pub const BACKEND_NAME: &str = "embedded";
+pub(crate) const BACKEND_NAME: &str = "embedded";
 
 #[cfg(any(target_os = "linux", windows))]
 use crate::backend::Capabilities;
@@ -54,7 +55,7 @@ pub(crate) fn capabilities() -> Capabilities {
         max_browse_subtypes: Some(1),
         nat_port_mapping: false,
         record_ttl: true,
-        reconfirm: false,
+        reconfirm: true,
         txt_update: true,
         query_any: true,
     }

@@ -12,20 +12,20 @@ use super::BACKEND_NAME;
 use super::driver::{
     DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Refusal, Sink,
 };
-use crate::backend::Capabilities;
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
+use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
 use crate::types::event::{
-    BrowseEvent, HostAddress, HostAddressEvent, Instance, InterfaceIndex, Record, RecordEvent,
-    RegistrationEvent, Resolved, ServiceTypeEvent,
+    BrowseEvent, HostAddress, HostAddressEvent, Instance, Record, RecordEvent, RegistrationEvent,
+    Resolved, ServiceTypeEvent,
 };
-use crate::types::name::{Domain, InstanceName, ServiceType, full_name, parse_full_name};
-use crate::types::service::{Interface, Service};
+use crate::types::name::{Domain, HostName, InstanceName, ServiceType, full_name, parse_full_name};
+use crate::types::service::{Interface, RecordType, Service};
 use crate::types::txt::TxtRecord;
 
 /// The embedded mDNS backend: one driver task per backend value.
 #[derive(Debug)]
-pub struct EmbeddedBackend {
+pub(crate) struct EmbeddedBackend {
     driver: DriverHandle,
     capabilities: Capabilities,
     default_instance_name: String,
@@ -47,6 +47,18 @@ impl Drop for QueryCancel {
 struct EmbeddedRegistration {
     driver: DriverHandle,
     key: OperationKey,
+}
+
+impl RegistrationControl for EmbeddedRegistration {
+    fn update_txt<'a>(&'a self, txt: &'a TxtRecord) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.driver
+                .update_txt(self.key, txt.to_wire())
+                .await
+                .map_err(driver_error)?
+                .map_err(command_error)
+        })
+    }
 }
 
 impl Drop for EmbeddedRegistration {
@@ -111,8 +123,8 @@ fn instance_of(name: &Name, interface: InterfaceId) -> Option<Instance> {
     Some(Instance {
         name,
         service_type,
-        domain: domain.as_str().to_owned(),
-        interface: interface.0,
+        domain,
+        interface: Interface::from_index(interface.0),
     })
 }
 
@@ -125,7 +137,7 @@ fn service_type_of(name: &Name) -> Option<ServiceType> {
 }
 
 /// Scope id for an address seen on `interface`: the interface for IPv6 link-local, else 0.
-fn scope_of(addr: IpAddr, interface: InterfaceIndex) -> u32 {
+fn scope_of(addr: IpAddr, interface: u32) -> u32 {
     match addr {
         IpAddr::V6(v6) if v6.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80) => interface,
         _ => 0,
@@ -149,10 +161,16 @@ fn engine_domain(domain: Option<&str>) -> Result<Option<String>> {
     }
 }
 
+/// Binds port 5353 on the selected interfaces and starts the driver on the current tokio
+/// runtime (see [`EmbeddedBackend::start`]).
+pub(crate) fn start(config: EmbeddedConfig) -> Result<std::sync::Arc<dyn Backend>> {
+    Ok(std::sync::Arc::new(EmbeddedBackend::start(config)?))
+}
+
 impl EmbeddedBackend {
     /// Binds port 5353 on the selected interfaces and starts the driver on the current tokio
     /// runtime. The caller (backend choice) must make sure no system daemon owns this host.
-    pub fn start(config: EmbeddedConfig) -> Result<EmbeddedBackend> {
+    pub(crate) fn start(config: EmbeddedConfig) -> Result<EmbeddedBackend> {
         let default_instance_name = config.host_name.clone().unwrap_or_else(machine_name);
         let driver = DriverHandle::start(config).map_err(driver_error)?;
         Ok(EmbeddedBackend {
@@ -162,30 +180,20 @@ impl EmbeddedBackend {
         })
     }
 
-    /// What this backend can do.
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
-    }
-
     /// The driver's counters.
-    pub fn stats(&self) -> DriverStats {
+    #[allow(dead_code, reason = "for tests and benchmarks of the driver")]
+    pub(crate) fn stats(&self) -> DriverStats {
         self.driver.stats()
     }
 
-    /// Deregisters everything, waits until the goodbyes are on the wire, and stops the
-    /// driver. Operations still open afterwards end.
-    pub async fn shutdown(&self) {
-        self.driver.shutdown().await;
-    }
-
-    pub(crate) async fn register(
+    async fn register_service(
         &self,
         service: &Service,
     ) -> Result<(InstanceName, RegistrationGuard)> {
-        let iface = engine_interface(service.interface_choice(), "register on LocalOnly")?;
-        let domain = engine_domain(service.domain_name())?;
+        let iface = engine_interface(service.interface(), "register on LocalOnly")?;
+        let domain = engine_domain(service.domain().map(Domain::as_str))?;
         let service_type = service.service_type();
-        let instance = match service.instance_name() {
+        let instance = match service.name() {
             Some(name) => name.as_str().to_owned(),
             None => self.default_instance_name.clone(),
         };
@@ -194,9 +202,9 @@ impl EmbeddedBackend {
             service_type: service_type.without_subtypes().to_string(),
             subtypes: service_type.subtypes().to_vec(),
             domain,
-            host: service.host_name().map(str::to_owned),
+            host: service.host().map(HostName::as_str).map(str::to_owned),
             port: service.port(),
-            txt: service.txt_record().to_wire(),
+            txt: service.txt().to_wire(),
             iface,
         };
         let key = self.driver.new_key();
@@ -246,22 +254,6 @@ impl EmbeddedBackend {
         ))
     }
 
-    pub(crate) async fn update_txt(
-        &self,
-        guard: &RegistrationGuard,
-        txt: &TxtRecord,
-    ) -> Result<()> {
-        let control = guard
-            .control
-            .downcast_ref::<EmbeddedRegistration>()
-            .ok_or(Error::BadReference)?;
-        self.driver
-            .update_txt(control.key, txt.to_wire())
-            .await
-            .map_err(driver_error)?
-            .map_err(command_error)
-    }
-
     /// Starts a query whose events `translate` turns into stream items.
     fn stream<T: Send + 'static>(
         &self,
@@ -289,8 +281,44 @@ impl EmbeddedBackend {
             }),
         ))
     }
+}
 
-    pub(crate) fn browse(
+impl Backend for EmbeddedBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Embedded
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn register<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> BoxFuture<'a, Result<(InstanceName, RegistrationGuard)>> {
+        Box::pin(self.register_service(service))
+    }
+
+    /// Deregisters everything, waits until the goodbyes are on the wire, and stops the
+    /// driver. Operations still open afterwards end.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.driver.shutdown())
+    }
+
+    fn reconfirm<'a>(&'a self, instance: &'a Instance) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let service_type = instance.service_type.without_subtypes();
+            let name = full_name(&instance.name, &service_type, &instance.domain);
+            let type_name = format!("{service_type}.{}", instance.domain);
+            self.driver
+                .reconfirm(name, type_name)
+                .await
+                .map_err(driver_error)?
+                .map_err(command_error)
+        })
+    }
+
+    fn browse(
         &self,
         service_type: &ServiceType,
         domain: Option<&str>,
@@ -328,14 +356,16 @@ impl EmbeddedBackend {
         )
     }
 
-    pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
-        let domain = Domain::new(&instance.domain)?;
+    fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let name = full_name(
             &instance.name,
             &instance.service_type.without_subtypes(),
-            &domain,
+            &instance.domain,
         );
-        let wanted = (instance.interface != 0).then_some(InterfaceId(instance.interface));
+        let wanted = match instance.interface {
+            Interface::Index(index) => Some(InterfaceId(index.get())),
+            Interface::Any | Interface::LocalOnly => None,
+        };
         let instance = instance.clone();
         let request = QueryRequest::Resolve {
             instance: name,
@@ -350,19 +380,19 @@ impl EmbeddedBackend {
                 ..
             } if on_interface(wanted, interface) => Some(Ok(Resolved {
                 instance: Instance {
-                    interface: interface.0,
+                    interface: Interface::from_index(interface.0),
                     ..instance.clone()
                 },
                 host_target: target.to_string(),
                 port,
                 txt: TxtRecord::from_wire_lossy(&txt),
-                interface: interface.0,
+                interface: Interface::from_index(interface.0),
             })),
             _ => None,
         })
     }
 
-    pub(crate) fn query_record(
+    fn query_record(
         &self,
         name: &str,
         rtype: u16,
@@ -390,11 +420,11 @@ impl EmbeddedBackend {
                 }
                 let record = Record {
                     name: record.name.to_string(),
-                    rtype: record.rtype().0,
+                    rtype: RecordType(record.rtype().0),
                     class: record.class,
                     rdata: record.rdata_wire(),
                     ttl: record.ttl,
-                    interface: interface.0,
+                    interface: Interface::from_index(interface.0),
                 };
                 Some(Ok(if added {
                     RecordEvent::Added(record)
@@ -405,7 +435,7 @@ impl EmbeddedBackend {
         )
     }
 
-    pub(crate) fn lookup_host(
+    fn lookup_host(
         &self,
         host: &str,
         interface: Interface,
@@ -431,7 +461,7 @@ impl EmbeddedBackend {
             let address = HostAddress {
                 addr,
                 scope_id: scope_of(addr, interface.0),
-                interface: interface.0,
+                interface: Interface::from_index(interface.0),
             };
             Some(Ok(if added {
                 HostAddressEvent::Added(address)
@@ -441,7 +471,7 @@ impl EmbeddedBackend {
         })
     }
 
-    pub(crate) fn browse_types(
+    fn browse_types(
         &self,
         domain: Option<&str>,
         interface: Interface,
@@ -504,8 +534,8 @@ mod tests {
         let instance = instance_of(&name, InterfaceId(3)).unwrap();
         assert_eq!(instance.name.as_str(), "My.Web x");
         assert_eq!(instance.service_type.to_string(), "_http._tcp");
-        assert_eq!(instance.domain, "local.");
-        assert_eq!(instance.interface, 3);
+        assert_eq!(instance.domain.as_str(), "local.");
+        assert_eq!(instance.interface.index(), 3);
     }
 
     #[test]

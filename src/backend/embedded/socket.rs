@@ -500,6 +500,7 @@ impl OwnEchoFilter {
     }
 
     /// Number of sends still waiting for their echo.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.sent.len()
     }

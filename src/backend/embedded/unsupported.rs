@@ -1,19 +1,15 @@
-//! The embedded backend on systems it does not support yet: [`EmbeddedBackend::start`] fails
-//! with [`Error::Unsupported`], so backend choice falls back to (or reports) the system daemon.
+//! The embedded backend on systems it does not support yet: [`start`](super::start) fails with
+//! [`Error::Unsupported`], so backend choice falls back to (or reports) the system daemon.
+
+use std::sync::Arc;
 
 use super::BACKEND_NAME;
-use crate::backend::Capabilities;
-use crate::backend::operation::{EventStream, RegistrationGuard};
+use crate::backend::Backend;
 use crate::types::error::{Error, Result};
-use crate::types::event::{
-    BrowseEvent, HostAddressEvent, Instance, RecordEvent, Resolved, ServiceTypeEvent,
-};
-use crate::types::name::{InstanceName, ServiceType};
-use crate::types::service::{Interface, Service};
-use crate::types::txt::TxtRecord;
 
 /// Settings of the embedded backend (none are used on this system).
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct EmbeddedConfig {
     /// Host label (without `.local`).
     pub host_name: Option<String>,
@@ -21,78 +17,26 @@ pub struct EmbeddedConfig {
     pub rng_seed: Option<u64>,
 }
 
-/// The embedded backend; it cannot be started on this system.
-#[derive(Debug)]
-pub struct EmbeddedBackend {
-    never: std::convert::Infallible,
+impl EmbeddedConfig {
+    /// Use this host label (without `.local`) instead of the machine's host name.
+    #[must_use]
+    pub fn with_host_name(mut self, host_name: impl Into<String>) -> Self {
+        self.host_name = Some(host_name.into());
+        self
+    }
+
+    /// Seed the engine's RNG (reproducible timing in tests).
+    #[must_use]
+    pub fn with_rng_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = Some(seed);
+        self
+    }
 }
 
-fn unsupported() -> Error {
-    Error::unsupported(
+/// Always fails: not supported on this system yet.
+pub(crate) fn start(_config: EmbeddedConfig) -> Result<Arc<dyn Backend>> {
+    Err(Error::unsupported(
         "the embedded backend on this operating system",
         BACKEND_NAME,
-    )
-}
-
-#[allow(clippy::unused_async, reason = "same signatures as on Linux")]
-impl EmbeddedBackend {
-    /// Always fails: not supported on this system yet.
-    pub fn start(_config: EmbeddedConfig) -> Result<EmbeddedBackend> {
-        Err(unsupported())
-    }
-
-    /// Never returns (no value of this type exists).
-    pub async fn shutdown(&self) {
-        match self.never {}
-    }
-
-    pub(crate) fn capabilities(&self) -> &Capabilities {
-        match self.never {}
-    }
-
-    pub(crate) async fn register(&self, _: &Service) -> Result<(InstanceName, RegistrationGuard)> {
-        match self.never {}
-    }
-
-    pub(crate) async fn update_txt(&self, _: &RegistrationGuard, _: &TxtRecord) -> Result<()> {
-        match self.never {}
-    }
-
-    pub(crate) fn browse(
-        &self,
-        _: &ServiceType,
-        _: Option<&str>,
-        _: Interface,
-    ) -> Result<EventStream<BrowseEvent>> {
-        match self.never {}
-    }
-
-    pub(crate) fn resolve(&self, _: &Instance) -> Result<EventStream<Resolved>> {
-        match self.never {}
-    }
-
-    pub(crate) fn query_record(
-        &self,
-        _: &str,
-        _: u16,
-        _: Interface,
-    ) -> Result<EventStream<RecordEvent>> {
-        match self.never {}
-    }
-
-    pub(crate) fn lookup_host(
-        &self,
-        _: &str,
-        _: Interface,
-    ) -> Result<EventStream<HostAddressEvent>> {
-        match self.never {}
-    }
-
-    pub(crate) fn browse_types(
-        &self,
-        _: Option<&str>,
-        _: Interface,
-    ) -> Result<EventStream<ServiceTypeEvent>> {
-        match self.never {}
-    }
+    ))
 }
