@@ -7,7 +7,7 @@ RUN printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       avahi-daemon avahi-utils dbus libavahi-compat-libdnssd-dev libclang-dev clang \
-      pkg-config iproute2 bind9-dnsutils tcpdump tshark valgrind python3-pip procps \
+      pkg-config iproute2 bind9 bind9-utils bind9-dnsutils tcpdump tshark valgrind python3-pip procps \
  && rm -rf /var/lib/apt/lists/* \
  && pip3 install --break-system-packages zeroconf==0.154.0 \
  && rustup component add rustfmt clippy \

@@ -39,6 +39,7 @@ pub use api::discovery::{
 };
 pub use api::endpoints::{Endpoints, UP_SETTLE};
 pub use api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
+pub use backend::wide_area::{BrowseDomains, TSIG_KEY_ENV, TsigKey, WideAreaConfig};
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};
 pub use types::event::{

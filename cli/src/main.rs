@@ -62,6 +62,14 @@ struct Common {
     /// Interface name or index (default: all).
     #[arg(long, global = true, value_name = "IF")]
     interface: Option<String>,
+    /// DNS server for domains other than local. (default: /etc/resolv.conf's), as IP or
+    /// IP:PORT; also receives wide-area registrations (DNS UPDATE).
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse_dns_server)]
+    dns_server: Option<std::net::SocketAddr>,
+    /// TSIG key for wide-area registrations, in BIND key-file format (tsig-keygen's output).
+    /// Default: the DNSSD_TSIG_KEY environment variable (name:base64-secret).
+    #[arg(long, global = true, value_name = "FILE")]
+    tsig_key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +92,9 @@ enum Command {
         /// Host name the service runs on (default: this host).
         #[arg(long, value_name = "H")]
         host: Option<String>,
+        /// Register in this DNS domain (DNS UPDATE, needs a TSIG key) instead of local.
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
     },
     /// Browse for instances of a service type.
     Browse {
@@ -93,6 +104,10 @@ enum Command {
         /// Resolve each instance and report ready-to-connect endpoints.
         #[arg(long)]
         resolve: bool,
+        /// Browse this domain (unicast DNS unless local.); default local. plus, with
+        /// --dns-server, the enumerated browse domains.
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
     },
     /// Resolve one instance to host, port, TXT (and addresses).
     Resolve {
@@ -119,6 +134,34 @@ enum Command {
     },
     /// List the service types advertised on the network (RFC 6763 §9).
     Types,
+    /// List the browse and registration domains found by RFC 6763 §11 enumeration.
+    Domains,
+}
+
+fn parse_dns_server(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse::<std::net::SocketAddr>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
+}
+
+/// The wide-area settings from --dns-server, --tsig-key-file and DNSSD_TSIG_KEY (`None`
+/// when none is given: defaults apply).
+fn wide_area_config(common: &Common) -> Result<Option<dnssd::WideAreaConfig>, Error> {
+    let key = match &common.tsig_key_file {
+        Some(path) => Some(dnssd::TsigKey::from_key_file(path)?),
+        None => dnssd::TsigKey::from_env()?,
+    };
+    if common.dns_server.is_none() && key.is_none() {
+        return Ok(None);
+    }
+    let mut config = dnssd::WideAreaConfig::new();
+    if let Some(server) = common.dns_server {
+        config = config.server(server);
+    }
+    if let Some(key) = key {
+        config = config.tsig_key(key);
+    }
+    Ok(Some(config))
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -158,17 +201,18 @@ async fn run(cli: Cli) -> Result<(), Error> {
     // Arguments are checked before any daemon is contacted, so a bad type fails the same way
     // everywhere.
     let command = Checked::new(cli.command)?;
-    let sd = ServiceDiscovery::builder()
-        .backend(common.backend)
-        .build()
-        .await?;
+    let mut builder = ServiceDiscovery::builder().backend(common.backend);
+    if let Some(config) = wide_area_config(&common)? {
+        builder = builder.wide_area(config);
+    }
+    let sd = builder.build().await?;
     let deadline = common.timeout;
     let stop = stop_signal(deadline);
     let cx = Ctx { sd, out, interface };
     let result = match command {
         Checked::Register(service) => register(&cx, service.with_interface(interface), stop).await,
-        Checked::Browse(t, false) => browse(&cx, &t, stop).await,
-        Checked::Browse(t, true) => browse_resolved(&cx, &t, stop).await,
+        Checked::Browse(t, false, domain) => browse(&cx, &t, domain.as_deref(), stop).await,
+        Checked::Browse(t, true, domain) => browse_resolved(&cx, &t, domain.as_deref(), stop).await,
         Checked::Resolve(instance) => {
             let instance = Instance {
                 interface: Interface::from_index(interface_index(interface)),
@@ -179,6 +223,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Checked::Lookup(host) => lookup(&cx, &host, stop).await,
         Checked::Query(name, rtype) => query(&cx, &name, rtype, stop).await,
         Checked::Types => types(&cx, stop).await,
+        Checked::Domains => domains(&cx, stop).await,
     };
     // The embedded backend sends its goodbyes here; the system backend has nothing to wait for.
     cx.sd.shutdown().await;
@@ -195,11 +240,12 @@ struct Ctx {
 /// A command with its arguments validated.
 enum Checked {
     Register(Service),
-    Browse(ServiceType, bool),
+    Browse(ServiceType, bool, Option<String>),
     Resolve(Instance),
     Lookup(String),
     Query(String, u16),
     Types,
+    Domains,
 }
 
 impl Checked {
@@ -212,6 +258,7 @@ impl Checked {
                 txt,
                 subtypes,
                 host,
+                domain,
             } => {
                 let mut t = ServiceType::new(&service_type)?;
                 for s in &subtypes {
@@ -234,12 +281,22 @@ impl Checked {
                 if let Some(host) = host {
                     service = service.with_host(dnssd::HostName::new(&host)?);
                 }
+                if let Some(domain) = domain {
+                    service = service.with_domain(dnssd::Domain::new(&domain)?);
+                }
                 Checked::Register(service)
             }
             Command::Browse {
                 service_type,
                 resolve,
-            } => Checked::Browse(ServiceType::new(&service_type)?, resolve),
+                domain,
+            } => {
+                let domain = match domain {
+                    Some(d) => Some(dnssd::Domain::new(&d)?.to_string()),
+                    None => None,
+                };
+                Checked::Browse(ServiceType::new(&service_type)?, resolve, domain)
+            }
             Command::Resolve {
                 name,
                 service_type,
@@ -259,6 +316,7 @@ impl Checked {
                 Checked::Query(name, parse_rrtype(&rrtype)?)
             }
             Command::Types => Checked::Types,
+            Command::Domains => Checked::Domains,
         })
     }
 }
@@ -737,7 +795,12 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
     Ok(())
 }
 
-async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error> {
+async fn browse(
+    cx: &Ctx,
+    t: &ServiceType,
+    domain: Option<&str>,
+    stop: StopFuture,
+) -> Result<(), Error> {
     cx.out
         .banner(|| format!("Browsing for {}", t.dns_sd_regtype()));
     cx.out.banner(date_banner);
@@ -745,7 +808,7 @@ async fn browse(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error
         "Timestamp     A/R     if Domain               Service Type         Instance Name"
             .to_owned()
     });
-    let stream = cx.sd.browse_on(t, None, cx.interface)?;
+    let stream = cx.sd.browse_on(t, domain, cx.interface)?;
     drive(cx.out, stream, stop, |event| {
         let (ar, i) = match &event {
             BrowseEvent::Added(i) => ("Add", i),
@@ -800,7 +863,12 @@ fn endpoint_json(event: &str, e: &Endpoint) -> Value {
     Value::Object(map)
 }
 
-async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<(), Error> {
+async fn browse_resolved(
+    cx: &Ctx,
+    t: &ServiceType,
+    domain: Option<&str>,
+    stop: StopFuture,
+) -> Result<(), Error> {
     cx.out
         .banner(|| format!("Browsing for {} and resolving", t.dns_sd_regtype()));
     cx.out.banner(date_banner);
@@ -808,7 +876,7 @@ async fn browse_resolved(cx: &Ctx, t: &ServiceType, stop: StopFuture) -> Result<
         "Timestamp     Event    if Instance Name                   Host:Port / Addresses / TXT"
             .to_owned()
     });
-    let stream = cx.sd.browse_on(t, None, cx.interface)?.resolved();
+    let stream = cx.sd.browse_on(t, domain, cx.interface)?.resolved();
     drive(cx.out, stream, stop, |event| match &event {
         EndpointEvent::Up(e) | EndpointEvent::Changed(e) => {
             let kind = if matches!(event, EndpointEvent::Up(_)) {
@@ -1088,4 +1156,28 @@ async fn types(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
         );
     })
     .await
+}
+
+/// `dnssd domains`: one line (or JSON object) per domain and kind.
+async fn domains(cx: &Ctx, stop: StopFuture) -> Result<(), Error> {
+    let found = tokio::select! {
+        found = cx.sd.domains() => found?,
+        _ = stop => return Ok(()),
+    };
+    cx.out.banner(|| "Kind                  Domain".to_owned());
+    for (kind, list) in [
+        ("browse", &found.browse),
+        ("default-browse", &found.default_browse),
+        ("legacy-browse", &found.legacy_browse),
+        ("registration", &found.registration),
+        ("default-registration", &found.default_registration),
+    ] {
+        for domain in list {
+            cx.out.line(
+                json!({ "event": "domain", "kind": kind, "domain": domain.to_string() }),
+                || format!("{kind:<21} {domain}"),
+            );
+        }
+    }
+    Ok(())
 }

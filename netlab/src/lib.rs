@@ -263,6 +263,27 @@ impl Host {
             bus,
         }
     }
+    /// Starts BIND 9 (`named`) here serving `example.test` (dynamic updates allowed with the
+    /// TSIG key `update-key`, HMAC-SHA256) and `0.77.10.in-addr.arpa`, both with RFC 6763
+    /// domain enumeration records; `extra_zone_lines` are appended to `example.test`'s zone
+    /// file. Returns once it answers (`scripts/netlab bind`).
+    pub fn start_bind(&self, extra_zone_lines: &str) -> Bind {
+        let output = Command::new(script())
+            .args(["bind", &self.lab, &self.index.to_string()])
+            .env("NETLAB_BIND_EXTRA", extra_zone_lines)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run scripts/netlab bind");
+        assert!(
+            output.status.success(),
+            "scripts/netlab bind failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let key_file = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        Bind {
+            key_file: PathBuf::from(key_file),
+        }
+    }
     /// `CMD` run in this host (`scripts/netlab exec`), with the host's D-Bus address when avahi
     /// runs here.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
@@ -276,6 +297,20 @@ impl Host {
     /// Starts `command`; the child is killed (by PID) when the returned value drops.
     pub fn spawn(&self, mut command: Command) -> LabChild {
         LabChild(Some(command.spawn().expect("spawn a lab command")))
+    }
+}
+
+/// A running BIND 9 `named` (ended with the lab).
+#[derive(Debug)]
+pub struct Bind {
+    key_file: PathBuf,
+}
+
+impl Bind {
+    /// The TSIG key file (BIND key-file format: `key "update-key" { algorithm hmac-sha256;
+    /// secret "..."; };`) that the zone's `allow-update` accepts.
+    pub fn key_file(&self) -> &std::path::Path {
+        &self.key_file
     }
 }
 

@@ -12,6 +12,8 @@ use crate::api::own::{OwnEntry, OwnRegistrations};
 use crate::api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 use crate::backend::embedded::EmbeddedConfig;
 use crate::backend::operation::RegistrationGuard;
+use crate::backend::routed::RoutedBackend;
+use crate::backend::wide_area::{BrowseDomains, WideAreaBackend, WideAreaConfig};
 use crate::backend::{Backend, BackendKind, Capabilities, choice};
 use crate::types::error::{Error, Result};
 use crate::types::event::{HostAddress, HostAddressEvent, Instance, RegistrationEvent, Resolved};
@@ -33,6 +35,7 @@ pub struct ServiceDiscoveryBuilder {
     backend: BackendKind,
     reconnect: bool,
     embedded: EmbeddedConfig,
+    wide_area: Option<WideAreaConfig>,
     answer_timeout: Duration,
 }
 
@@ -71,6 +74,17 @@ impl ServiceDiscoveryBuilder {
         self
     }
 
+    /// Settings of the wide-area (unicast DNS) client that serves every operation whose
+    /// domain is not `local.` (see [`WideAreaConfig`]: server, TSIG key, timeouts), on every
+    /// backend. Without this call such operations still work with the defaults (the
+    /// resolvers of `/etc/resolv.conf`, no key: registration refused), but a browse with no
+    /// domain stays in `local.`; with it, such a browse also covers the enumerated browse
+    /// domains (RFC 6763 s11) unless [`WideAreaConfig::browse_enumerated_domains`] is off.
+    pub fn wide_area(mut self, config: WideAreaConfig) -> Self {
+        self.wide_area = Some(config);
+        self
+    }
+
     /// The backend [`build`](Self::build) would use now (never `Auto` or `System`): the one
     /// set with [`backend`](Self::backend), else `DNSSD_BACKEND`, else what runs on this host
     /// (see [`ServiceDiscovery`]). With `Auto` this asks the host's responders, waiting at most
@@ -98,12 +112,26 @@ impl ServiceDiscoveryBuilder {
     /// [`BackendKind::Auto`] this first asks what runs on the host (see
     /// [`chosen_backend`](Self::chosen_backend)).
     pub async fn build(self) -> Result<ServiceDiscovery> {
-        let backend: Arc<dyn Backend> = match self.chosen_backend().await? {
+        let local: Arc<dyn Backend> = match self.chosen_backend().await? {
             BackendKind::Embedded => crate::backend::embedded::start(self.embedded)?,
             _ => crate::backend::dns_sd::start(self.reconnect)?,
         };
+        let browse_enumerated = self
+            .wide_area
+            .as_ref()
+            .is_some_and(|c| c.browse_enumerated_domains);
+        let wide_area = Arc::new(WideAreaBackend::new(
+            self.wide_area.unwrap_or_default(),
+            crate::backend::wide_area::machine_name(),
+        ));
+        let backend = Arc::new(RoutedBackend::new(
+            local,
+            Arc::clone(&wide_area),
+            browse_enumerated,
+        ));
         Ok(ServiceDiscovery {
             backend,
+            wide_area,
             own: Arc::default(),
             answer_timeout: self.answer_timeout,
         })
@@ -187,6 +215,9 @@ impl ServiceDiscoveryBuilder {
 #[derive(Debug, Clone)]
 pub struct ServiceDiscovery {
     backend: Arc<dyn Backend>,
+    /// Serves every domain other than `local.` (also reachable through `backend`, which
+    /// routes); kept for domain enumeration.
+    wide_area: Arc<WideAreaBackend>,
     /// Services registered through this handle (and its clones), for [`Endpoint::is_own`].
     ///
     /// [`Endpoint::is_own`]: crate::Endpoint::is_own
@@ -206,6 +237,7 @@ impl ServiceDiscovery {
             backend: BackendKind::Auto,
             reconnect: true,
             embedded: EmbeddedConfig::default(),
+            wide_area: None,
             answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         }
     }
@@ -222,6 +254,9 @@ impl ServiceDiscovery {
 
     /// Register a service. Resolves once the daemon confirms it, with the final name (after a
     /// rename on conflict). Dropping the returned handle deregisters it.
+    ///
+    /// A service whose domain is not `local.` is published in that DNS zone by a signed DNS
+    /// UPDATE (see [`WideAreaConfig`]); it needs a TSIG key.
     pub async fn register(&self, service: Service) -> Result<Registration> {
         let (name, guard) = self.backend.register(&service).await?;
         tracing::info!(
@@ -259,7 +294,10 @@ impl ServiceDiscovery {
         self.browse_on(service_type, None, Interface::Any)
     }
 
-    /// Browse in `domain` (default `local.`) on `interface`.
+    /// Browse in `domain` (default `local.`) on `interface`. A domain other than `local.` is
+    /// browsed over unicast DNS (polled within the records' TTLs; `interface` does not
+    /// apply). With no domain and a configured [`ServiceDiscoveryBuilder::wide_area`], the
+    /// enumerated browse domains are browsed too.
     pub fn browse_on(
         &self,
         service_type: &ServiceType,
@@ -362,6 +400,21 @@ impl ServiceDiscovery {
         Ok(ServiceTypes::from_events(
             self.backend.browse_types(None, Interface::Any)?,
         ))
+    }
+
+    /// Service types present in `domain` (RFC 6763 s9): `local.` through the local backend,
+    /// other domains over unicast DNS.
+    pub fn browse_types_in(&self, domain: &str) -> Result<ServiceTypes> {
+        Ok(ServiceTypes::from_events(
+            self.backend.browse_types(Some(domain), Interface::Any)?,
+        ))
+    }
+
+    /// Browse and registration domains found by RFC 6763 s11 enumeration (`b`, `db`, `lb`,
+    /// `r`, `dr` `._dns-sd._udp` below the resolver's search domains, the configured domains
+    /// and the reverse mapping of this host's address), over unicast DNS.
+    pub async fn domains(&self) -> Result<BrowseDomains> {
+        self.wide_area.domains().await
     }
 
     /// [`browse_types`](Self::browse_types) on one interface (or [`Interface::Any`]).

@@ -5,6 +5,8 @@ pub(crate) mod choice;
 pub(crate) mod dns_sd;
 pub(crate) mod embedded;
 pub(crate) mod operation;
+pub(crate) mod routed;
+pub(crate) mod wide_area;
 
 use std::fmt;
 use std::future::Future;

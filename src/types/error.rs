@@ -197,6 +197,25 @@ pub enum Error {
     /// The system `dns_sd` library could not be loaded or lacks a needed symbol.
     #[error("the DNS-SD library is unavailable: {0}")]
     LibraryUnavailable(String),
+    /// A TSIG key (wide-area DNS UPDATE) could not be read or parsed. The message never
+    /// contains the secret.
+    #[error("invalid TSIG key: {reason}")]
+    InvalidKey {
+        /// What is wrong (file, format, algorithm).
+        reason: String,
+    },
+    /// A wide-area registration was asked for without a TSIG key, and unsigned updates were
+    /// not allowed (`WideAreaConfig::allow_unsigned_updates`).
+    #[error("a DNS UPDATE needs a TSIG key, and none is configured")]
+    NoKey,
+    /// A unicast DNS server answered with an error RCODE this crate has no variant for
+    /// (NOTAUTH, REFUSED, YXDOMAIN and the TSIG errors map to `NoAuth`, `Refused`,
+    /// `NameConflict`, `BadSig`, `BadKey`, `BadTime`).
+    #[error("the DNS server answered RCODE {rcode}")]
+    DnsServer {
+        /// The (extended) RCODE, e.g. 2 (SERVFAIL), 4 (NOTIMP), 8 (NXRRSET).
+        rcode: u16,
+    },
     /// `DNSSD_BACKEND` (or a name given to the CLI) names no backend.
     #[error("unknown backend name {value:?}: expected auto, system, avahi, dns-sd or embedded")]
     InvalidBackendName {
@@ -326,6 +345,9 @@ impl Error {
             | Error::InvalidDomain { .. }
             | Error::InvalidFullName { .. }
             | Error::LibraryUnavailable(_)
+            | Error::InvalidKey { .. }
+            | Error::NoKey
+            | Error::DnsServer { .. }
             | Error::InvalidBackendName { .. }
             | Error::ResponderPresent { .. }
             | Error::Io(_) => return None,
