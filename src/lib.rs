@@ -39,6 +39,7 @@ pub use api::discovery::{
 };
 pub use api::endpoints::{Endpoints, UP_SETTLE};
 pub use api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
+pub use backend::detect::detect as detect_host_responders;
 pub use backend::wide_area::{BrowseDomains, TSIG_KEY_ENV, TsigKey, WideAreaConfig};
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};
@@ -50,6 +51,7 @@ pub use types::name::{
     Domain, FullName, HostName, InstanceName, MAX_LABEL_LEN, MAX_NAME_LEN, MAX_SERVICE_NAME_LEN,
     Protocol, ServiceType, escape_label, full_name, parse_full_name,
 };
+pub use types::responder::HostResponder;
 pub use types::service::{Interface, RecordType, Service};
 pub use types::txt::{
     MAX_TXT_STRING_LEN, NOT_RECOMMENDED_TXT_LEN, RECOMMENDED_MAX_KEY_LEN, TxtRecord, TxtValue,

@@ -210,11 +210,15 @@ fn endpoints_stream_yields_a_complete_endpoint() {
             .browse(&ServiceType::new("_systest._tcp").unwrap())
             .unwrap()
             .resolved();
-        let endpoint = within(NET, "Up", async {
+        // Avahi answers A and AAAA as two queries: under load the second family can come as a
+        // `Changed` after the first `Up`'s settling time, so wait for the endpoint with IPv4.
+        let v4 = IpAddr::from(lab.host(2).ipv4().unwrap());
+        let endpoint = within(NET, "Up with the IPv4 address", async {
             loop {
                 match endpoints.next_event().await {
-                    Some(Ok(EndpointEvent::Up(e)))
-                        if e.instance.name.as_str() == "Endpoint Peer" =>
+                    Some(Ok(EndpointEvent::Up(e) | EndpointEvent::Changed(e)))
+                        if e.instance.name.as_str() == "Endpoint Peer"
+                            && e.addresses.iter().any(|a| a.ip() == v4) =>
                     {
                         return e;
                     }
@@ -232,7 +236,6 @@ fn endpoints_stream_yields_a_complete_endpoint() {
         );
         assert!(!endpoint.addresses.is_empty());
         assert!(endpoint.addresses.iter().all(|a| a.port() == 7000));
-        let v4 = IpAddr::from(lab.host(2).ipv4().unwrap());
         assert!(
             endpoint.addresses.iter().any(|a| a.ip() == v4),
             "{endpoint:?}"

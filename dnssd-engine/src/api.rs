@@ -251,6 +251,9 @@ pub struct Stats {
     pub duplicate_answers_suppressed: u64,
     /// Conflicts detected for our unique records.
     pub conflicts: u64,
+    /// Times our reverse-mapping PTRs were withdrawn because another responder claimed one of
+    /// their names (see [`Config::reverse_mapping`](crate::Config::reverse_mapping)).
+    pub reverse_mapping_withdrawn: u64,
     /// Cache entries evicted by the cap.
     pub cache_evictions: u64,
     /// Pending answers or queued datagrams evicted by their caps.

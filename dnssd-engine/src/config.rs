@@ -127,7 +127,17 @@ pub struct Config {
     pub rng_seed: u64,
     /// Our host name without domain (`"myhost"`); `host_name.local` carries our A/AAAA
     /// records and is the default SRV target. Empty: no host records are published.
+    ///
+    /// The name is claimed (probed, announced, defended) only while a registration needs it
+    /// (a service whose SRV targets our host): an engine that only browses, resolves or
+    /// queries, or whose services all name another host, never probes it.
     pub host_name: String,
+    /// Publish reverse-mapping PTRs (`4.3.2.1.in-addr.arpa` / nibble `ip6.arpa` -> our host
+    /// name) beside the host's address records. They are probed like every unique record;
+    /// when another responder holds or probes the same reverse name with other data, the
+    /// engine withdraws its own rather than contest it (another stack on the same machine owns
+    /// the machine's reverse mapping). Turn off when another responder runs on this host.
+    pub reverse_mapping: bool,
     /// Caps on state.
     pub limits: Limits,
     /// Largest multicast datagram we build when aggregating records (payload bytes).
@@ -152,6 +162,7 @@ impl Default for Config {
         Config {
             rng_seed: 0x5eed,
             host_name: String::new(),
+            reverse_mapping: true,
             limits: Limits::default(),
             max_datagram: 1440,
             announcements: 3,

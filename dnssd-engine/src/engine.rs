@@ -111,7 +111,7 @@ impl Engine {
         Engine {
             rng: Rng::new(cfg.rng_seed),
             interfaces: BTreeMap::new(),
-            responder: Responder::new(&cfg.host_name),
+            responder: Responder::new(&cfg.host_name, cfg.reverse_mapping),
             querier: Querier::default(),
             cache: Cache::new(cfg.limits.max_cache_records),
             sched: Scheduler::new(&cfg),
@@ -144,7 +144,8 @@ impl Engine {
         self.querier.question_count()
     }
 
-    /// Our host's full name (`host.local.`), after any rename.
+    /// Our host's full name (`host.local.`), after any rename. It is probed and published
+    /// only while a registration's SRV targets it ([`Config::host_name`]).
     pub fn host_name(&self) -> Option<&Name> {
         self.responder.host_name()
     }

@@ -47,9 +47,13 @@
 //!   `local`, and never the others) and mDNSResponder (its `local` enumeration records are
 //!   local-only): the engine's only domain is `local`, which every client browses anyway.
 //!   The host's addresses get `in-addr.arpa` / nibble `ip6.arpa` PTRs to the host name,
-//!   unique with TTL 120 like Avahi's; they are announced, answered and said goodbye to with
-//!   the address records but not probed (a conflict there is an address conflict, which is
-//!   IP's business), and a peer's record with the same name is not a host-name conflict.
+//!   unique with TTL 120 like Avahi's; they are probed (each reverse name its own question),
+//!   announced, answered and said goodbye to with the address records. A peer's PTR with other
+//!   data on one of those names (another responder of the same machine, or an address clash)
+//!   is not a host-name conflict: the engine withdraws its reverse PTRs for good instead of
+//!   contesting them (`tests/engine_coexistence.rs`), and [`Config::reverse_mapping`] turns
+//!   them off beside another responder. The host name itself is claimed only while a
+//!   registration's SRV targets it: a browse-only engine probes nothing.
 //!   TXT data over [`TXT_WARN_LEN`] (1300) bytes raises [`Event::TxtTooLarge`] and counts in
 //!   [`Stats::large_txt`]; data whose probe could not fit in 9000 bytes is refused with
 //!   [`CommandError::TxtTooLarge`].

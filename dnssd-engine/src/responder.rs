@@ -61,6 +61,12 @@ struct Host {
     n: u32,
     name: Name,
     links: BTreeMap<LinkId, LinkState>,
+    /// Probed and published: some registration's SRV targets our host. An engine that
+    /// publishes nothing (or only services naming other hosts) claims no host name.
+    claimed: bool,
+    /// Reverse-mapping PTRs are published (configured, and not withdrawn after meeting
+    /// another responder's record for the same reverse name).
+    reverse: bool,
 }
 
 #[derive(Debug)]
@@ -135,6 +141,13 @@ pub(crate) fn reverse_name(addr: &IpAddr) -> Option<Name> {
     }
     labels.push(b"arpa".to_vec());
     Name::from_labels(labels).ok()
+}
+
+/// Whether `name` is under `arpa.` (a reverse-mapping name).
+fn is_reverse_name(name: &Name) -> bool {
+    name.labels()
+        .last()
+        .is_some_and(|l| l.eq_ignore_ascii_case(b"arpa"))
 }
 
 /// TXT data longer than this is "not recommended" (RFC 6763 §6.2): registering or updating
@@ -247,7 +260,7 @@ fn tiebreak(ours: &[Record], theirs: &[&Record]) -> std::cmp::Ordering {
 }
 
 impl Responder {
-    pub fn new(host_name: &str) -> Responder {
+    pub fn new(host_name: &str, reverse_mapping: bool) -> Responder {
         let local = Name::from_dotted("local.").unwrap_or_else(|_| Name::root());
         let meta =
             Name::from_dotted("_services._dns-sd._udp.local.").unwrap_or_else(|_| Name::root());
@@ -261,6 +274,8 @@ impl Responder {
                 n: 1,
                 name,
                 links: BTreeMap::new(),
+                claimed: false,
+                reverse: reverse_mapping,
             })
         };
         Responder {
@@ -308,10 +323,11 @@ impl Responder {
 
     /// Reverse-mapping PTRs for the host's addresses on `iface` (`5.1.168.192.in-addr.arpa`
     /// and nibble `ip6.arpa` names pointing at the host name), unique with the host TTL, as
-    /// Avahi publishes them. Announced, answered and said goodbye to with the address
-    /// records; not probed (see the crate docs).
+    /// Avahi publishes them. Probed (each name its own question) and announced, answered and
+    /// said goodbye to with the address records; withdrawn for good when another responder
+    /// claims one of the names ([`Responder::withdraw_reverse`]).
     fn reverse_records(&self, iface: InterfaceId) -> Vec<Record> {
-        let Some(h) = &self.host else {
+        let Some(h) = self.host.as_ref().filter(|h| h.reverse) else {
             return Vec::new();
         };
         self.iface_addrs
@@ -433,7 +449,7 @@ impl Responder {
 
     fn groups(&self) -> Vec<GroupId> {
         let mut v: Vec<GroupId> = Vec::with_capacity(self.services.len() + 1);
-        if self.host.is_some() {
+        if self.host_claimed() {
             v.push(GroupId::Host);
         }
         v.extend(self.services.keys().map(|id| GroupId::Service(*id)));
@@ -622,6 +638,9 @@ impl Responder {
         for link in links {
             self.start_probing(GroupId::Service(id), link, cx, None);
         }
+        if spec.host.is_none() {
+            self.claim_host(cx);
+        }
         if spec.txt.len() > TXT_WARN_LEN {
             cx.stats.large_txt += 1;
             cx.events.push(Event::TxtTooLarge {
@@ -703,7 +722,113 @@ impl Responder {
             cx.sched
                 .schedule(link, r, PendingKind::Goodbye, cx.now, cx.now, None);
         }
+        if !self.services.values().any(|s| s.custom_target.is_none()) {
+            self.release_host(cx);
+        }
         Ok(())
+    }
+
+    fn host_claimed(&self) -> bool {
+        self.host.as_ref().is_some_and(|h| h.claimed)
+    }
+
+    /// Starts probing our host name on every link, unless it is claimed already (or we have
+    /// none).
+    fn claim_host(&mut self, cx: &mut Ctx<'_>) {
+        match &mut self.host {
+            Some(h) if !h.claimed => h.claimed = true,
+            _ => return,
+        }
+        let links: Vec<LinkId> = self.links.iter().copied().collect();
+        for link in links {
+            self.start_probing(GroupId::Host, link, cx, None);
+        }
+    }
+
+    /// Goodbyes for the host's records where they were announced; the name is no longer
+    /// ours until a registration claims it again.
+    fn release_host(&mut self, cx: &mut Ctx<'_>) {
+        self.host_goodbyes(cx);
+        if let Some(h) = &mut self.host {
+            h.links.clear();
+            h.claimed = false;
+        }
+    }
+
+    /// Queues goodbyes for the host's address and reverse records on every link where they
+    /// were announced, replacing anything of them still waiting to be sent.
+    fn host_goodbyes(&mut self, cx: &mut Ctx<'_>) {
+        let Some(h) = &self.host else { return };
+        let host_name = h.name.clone();
+        let links: Vec<LinkId> = h
+            .links
+            .iter()
+            .filter(|(_, s)| s.announced)
+            .map(|(l, _)| *l)
+            .collect();
+        cx.sched.remove_pending(|r| {
+            r.name == host_name || matches!(&r.rdata, RData::Ptr(p) if *p == host_name)
+        });
+        for link in links {
+            let mut records = self.host_records(link.iface);
+            records.extend(self.reverse_records(link.iface));
+            for mut r in records {
+                r.ttl = 0;
+                cx.sched
+                    .schedule(link, r, PendingKind::Goodbye, cx.now, cx.now, None);
+            }
+        }
+    }
+
+    /// Whether `r` is another responder's claim (a PTR with other data) on one of the
+    /// reverse-mapping names we publish or probe on `link`.
+    fn foreign_reverse_claim(&self, link: LinkId, r: &Record) -> bool {
+        let Some(h) = self.host.as_ref().filter(|h| h.reverse && h.claimed) else {
+            return false;
+        };
+        // Cheapest tests first: this runs for every record of every response.
+        r.ttl != 0
+            && matches!(&r.rdata, RData::Ptr(target) if *target != h.name)
+            && is_reverse_name(&r.name)
+            && r.class & 0x7fff == CLASS_IN
+            && h.links.contains_key(&link)
+            && self
+                .reverse_records(link.iface)
+                .iter()
+                .any(|ours| ours.name == r.name)
+    }
+
+    /// Another responder holds or probes one of our reverse-mapping names (the same address
+    /// on another stack of this machine, or an address clash): stop publishing reverse PTRs
+    /// (goodbyes where announced) instead of contesting them. A reverse name cannot be
+    /// renamed, so defending it would make the other responder rename its host in a loop.
+    fn withdraw_reverse(&mut self, cx: &mut Ctx<'_>) {
+        let Some(h) = self.host.as_ref().filter(|h| h.reverse) else {
+            return;
+        };
+        let host_name = h.name.clone();
+        let goodbyes: Vec<(LinkId, Record)> = h
+            .links
+            .iter()
+            .filter(|(_, s)| s.announced)
+            .flat_map(|(l, _)| {
+                self.reverse_records(l.iface)
+                    .into_iter()
+                    .map(move |r| (*l, r))
+            })
+            .collect();
+        cx.sched.remove_pending(|r| {
+            matches!(&r.rdata, RData::Ptr(p) if *p == host_name) && is_reverse_name(&r.name)
+        });
+        for (link, mut r) in goodbyes {
+            r.ttl = 0;
+            cx.sched
+                .schedule(link, r, PendingKind::Goodbye, cx.now, cx.now, None);
+        }
+        if let Some(h) = &mut self.host {
+            h.reverse = false;
+        }
+        cx.stats.reverse_mapping_withdrawn += 1;
     }
 
     fn remove_service(&mut self, id: RegistrationId) {
@@ -741,25 +866,9 @@ impl Responder {
         for id in ids {
             let _ = self.deregister(id, cx);
         }
-        if let Some(h) = &self.host {
-            let links: Vec<LinkId> = h
-                .links
-                .iter()
-                .filter(|(_, s)| s.announced)
-                .map(|(l, _)| *l)
-                .collect();
-            for link in links {
-                let mut records = self.host_records(link.iface);
-                records.extend(self.reverse_records(link.iface));
-                for mut r in records {
-                    r.ttl = 0;
-                    cx.sched
-                        .schedule(link, r, PendingKind::Goodbye, cx.now, cx.now, None);
-                }
-            }
-        }
-        if let Some(h) = &mut self.host {
-            h.links.clear();
+        // The last deregistration above released the host (with its goodbyes).
+        if self.host_claimed() {
+            self.release_host(cx);
         }
     }
 
@@ -787,8 +896,9 @@ impl Responder {
                         IpAddr::V4(v4) => rec(&h.name, 0, true, RData::A(*v4)),
                         IpAddr::V6(v6) => rec(&h.name, 0, true, RData::Aaaa(*v6)),
                     };
-                    let reverse =
-                        reverse_name(a).map(|n| rec(&n, 0, true, RData::Ptr(h.name.clone())));
+                    let reverse = reverse_name(a)
+                        .filter(|_| h.reverse)
+                        .map(|n| rec(&n, 0, true, RData::Ptr(h.name.clone())));
                     std::iter::once(addr).chain(reverse)
                 })
                 .collect();
@@ -832,7 +942,7 @@ impl Responder {
                         self.start_probing(g, *link, cx, None);
                     }
                 }
-            } else if added && self.host.is_some() {
+            } else if added && self.host_claimed() {
                 self.start_probing(GroupId::Host, *link, cx, None);
             }
         }
@@ -936,10 +1046,17 @@ impl Responder {
                                 next: host_next.map_or(now, |t| t.max(now)),
                             };
                         } else if sent < PROBES {
-                            probes
-                                .entry(link)
-                                .or_default()
-                                .push((name.clone(), self.group_unique(g, link)));
+                            let link_probes = probes.entry(link).or_default();
+                            link_probes.push((name.clone(), self.group_unique(g, link)));
+                            if g == GroupId::Host {
+                                // Every unique record is probed, reverse PTRs included, each
+                                // reverse name its own question.
+                                link_probes.extend(
+                                    self.reverse_records(link.iface)
+                                        .into_iter()
+                                        .map(|r| (r.name.clone(), vec![r])),
+                                );
+                            }
                             new.phase = Phase::Probing {
                                 sent: sent + 1,
                                 next: now + PROBE_INTERVAL,
@@ -1239,6 +1356,10 @@ impl Responder {
     /// spoofing: a goodbye is answered within 250 ms, before browsers' 1 s expiry).
     pub fn check_response_record(&mut self, link: LinkId, r: &Record, cx: &mut Ctx<'_>) {
         self.deadline.set(None);
+        if self.foreign_reverse_claim(link, r) {
+            self.withdraw_reverse(cx);
+            return;
+        }
         if let Some(our) = self.our_record(link, r) {
             if u64::from(r.ttl) * 2 < u64::from(our.ttl) {
                 let (earliest, due) = self.multicast_slot(link, &our, cx, r.ttl == 0);
@@ -1318,6 +1439,12 @@ impl Responder {
     /// (§8.2) for names we are probing.
     pub fn check_probe(&mut self, link: LinkId, authorities: &[Record], cx: &mut Ctx<'_>) {
         self.deadline.set(None);
+        if authorities
+            .iter()
+            .any(|r| self.foreign_reverse_claim(link, r))
+        {
+            self.withdraw_reverse(cx);
+        }
         let names: BTreeSet<&Name> = authorities.iter().map(|r| &r.name).collect();
         for name in names {
             let Some(g) = self.group_by_name(name) else {

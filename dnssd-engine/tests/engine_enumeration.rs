@@ -66,6 +66,12 @@ fn reverse_mapping_ptr_for_host_addresses() {
     // Avahi publishes `<reversed address>.in-addr.arpa PTR <host>.local` (and ip6.arpa) as
     // unique records with the host TTL; so does the engine.
     let mut net = Net::new(72, 2);
+    // A registration claims each node's host name (and with it the reverse mapping).
+    for i in 0..2 {
+        net.engine(i)
+            .register(Instant::ZERO, spec(&format!("Web{i}"), "_http._tcp", 80))
+            .unwrap();
+    }
     net.run_for(Duration::from_secs(10));
     let reverse = name("1.0.0.10.in-addr.arpa");
     // Announced with the address records, cache-flush bit set, TTL 120.

@@ -545,6 +545,12 @@ fn services_are_announced_only_after_the_host_name_is_settled() {
     // Node 1 already owns `host0.local`; node 0 comes up with the same name and a service.
     let mut net = Net::new(107, 0);
     let owner = net.add_node(1, "host0");
+    // A registration makes the owner claim its host name (an engine that publishes nothing
+    // claims none).
+    let now = net.now;
+    net.engine(owner)
+        .register(now, spec("Owner", "_ipp._tcp", 631))
+        .unwrap();
     net.run_for(Duration::from_secs(3));
     let late = net.add_node(2, "host0");
     let now = net.now;

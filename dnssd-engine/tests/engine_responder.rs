@@ -827,6 +827,11 @@ fn late_conflict_goes_back_to_probing_and_defended_name_stays() {
 fn host_name_conflict_renames_host_2() {
     let mut net = Net::new(10, 1);
     net.add_node(99, "host0");
+    for (i, instance) in ["A", "B"].into_iter().enumerate() {
+        net.engine(i)
+            .register(Instant::ZERO, spec(instance, "_http._tcp", 80))
+            .unwrap();
+    }
     net.run_for(Duration::from_secs(10));
     let renamed: Vec<_> = net
         .events

@@ -398,6 +398,8 @@ fn two_interfaces_addresses_stay_on_their_interface_ipv6_link_local() {
             v6: false,
         },
     );
+    // A registration claims the host name.
+    e.register(now, spec("Web", "_http._tcp", 80)).unwrap();
     let mut t = now;
     for _ in 0..200 {
         while e.poll_transmit(t).is_some() {}

@@ -261,6 +261,7 @@ impl Host {
         Avahi {
             host: self.clone(),
             bus,
+            conflicts_expected: std::sync::atomic::AtomicBool::new(false),
         }
     }
     /// Starts BIND 9 (`named`) here serving `example.test` (dynamic updates allowed with the
@@ -315,11 +316,21 @@ impl Bind {
 }
 
 /// A running avahi-daemon with its own system D-Bus.
+///
+/// When dropped (at the end of a test that did not already fail) it checks the daemon's log:
+/// a `Host name conflict` line means something on the lab (usually our engine beside it)
+/// contested the daemon's host name, and fails the test, unless the test said it provokes
+/// one ([`Avahi::expect_host_name_conflicts`]).
 #[derive(Debug)]
 pub struct Avahi {
     host: Host,
     bus: String,
+    conflicts_expected: std::sync::atomic::AtomicBool,
 }
+
+/// The line avahi-daemon logs when another responder answers for its host name (it then
+/// renames itself `<name>-2`, `-3`...).
+pub const AVAHI_HOST_NAME_CONFLICT: &str = "Host name conflict";
 
 impl Avahi {
     /// The value for `DBUS_SYSTEM_BUS_ADDRESS` (set it before the first libdns_sd call of the
@@ -352,6 +363,57 @@ impl Avahi {
     pub fn restart(&self) {
         let index = self.host.index.to_string();
         netlab(&["avahi", &self.host.lab, &index]);
+    }
+    /// The daemon's log file (all its runs in this lab), under `NETLAB_STATE`.
+    pub fn log_path(&self) -> Option<PathBuf> {
+        let state = std::env::var_os("NETLAB_STATE")?;
+        Some(
+            PathBuf::from(state)
+                .join(&self.host.lab)
+                .join(format!("h{}.avahi.log", self.host.index)),
+        )
+    }
+    /// The daemon's log so far (empty if it cannot be read).
+    pub fn log(&self) -> String {
+        self.log_path()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    }
+    /// The daemon's `Host name conflict` log lines so far.
+    pub fn host_name_conflicts(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|line| line.contains(AVAHI_HOST_NAME_CONFLICT))
+            .map(str::to_owned)
+            .collect()
+    }
+    /// Panics unless the daemon's log is free of `Host name conflict` lines: it kept its host
+    /// name. Also checked when the guard drops.
+    pub fn assert_kept_host_name(&self) {
+        let conflicts = self.host_name_conflicts();
+        assert!(
+            conflicts.is_empty(),
+            "avahi-daemon in {} had to rename its host (something contested {}): {:?}",
+            self.host.name(),
+            self.host.avahi_host_name(),
+            conflicts
+        );
+    }
+    /// This test provokes host-name conflicts on purpose: the drop check is skipped.
+    pub fn expect_host_name_conflicts(&self) {
+        self.conflicts_expected.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Avahi {
+    fn drop(&mut self) {
+        if std::thread::panicking() || self.conflicts_expected.load(Ordering::Relaxed) {
+            return;
+        }
+        // The lab may already be gone (its state with it): nothing left to check.
+        if self.log_path().is_some_and(|path| path.exists()) {
+            self.assert_kept_host_name();
+        }
     }
 }
 

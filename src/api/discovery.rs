@@ -102,7 +102,14 @@ impl ServiceDiscoveryBuilder {
                         .await
                         .ok()
                 },
-                other_responder: || None,
+                // Another program's embedded engine is no reason to refuse: a second engine
+                // takes a host name of its own beside it (see `EmbeddedConfig::host_name`).
+                other_responder: || {
+                    crate::backend::detect::detect()
+                        .into_iter()
+                        .find(|r| !r.is_embedded_engine())
+                        .map(|r| r.to_string())
+                },
             },
         )
         .await
@@ -156,6 +163,28 @@ impl ServiceDiscoveryBuilder {
 ///   within ~2 ms), or no library at all: the embedded engine. No answer within the timeout
 ///   (a hung daemon) counts as a daemon: the system backend, rather than a second responder
 ///   fighting it.
+///
+/// # Other responders on this host
+///
+/// `Auto` never starts the embedded engine beside another mDNS responder of this host (this
+/// network namespace) that it cannot use: avahi-daemon unreachable through any backend,
+/// systemd-resolved with MulticastDNS, mDNSResponder, or any other process bound to UDP 5353
+/// ([`detect_host_responders`](crate::detect_host_responders) lists them, in a few
+/// milliseconds). It fails with [`Error::ResponderPresent`] instead, naming the responder and
+/// how to force. Another program running this crate's embedded engine is no reason to refuse:
+/// each engine holds a marker socket the next one sees.
+///
+/// An embedded engine that finds another responder at start (forced with
+/// [`BackendKind::Embedded`], or beside another embedded engine) publishes under a host name
+/// of its own, `<host>-<program>` (the executable's name; [`EmbeddedConfig::host_name`]
+/// overrides), and publishes no reverse-mapping PTRs ([`EmbeddedConfig::reverse_mapping`]), so
+/// the host's name and address mapping stay the other responder's. In every case it probes
+/// each unique record, reverse PTRs included, withdraws a reverse PTR another responder holds
+/// or probes instead of contesting it, and claims a host name only while a registration's SRV
+/// targets it (a process that only browses claims none). A responder that starts *after* the
+/// engine is not detected; if it takes the machine's host name, as the engine did, both
+/// stacks publish identical address and reverse records for it (one machine), which is no
+/// conflict, and a reverse name it probes with other data is given up.
 ///
 /// The choice is made once, in [`ServiceDiscoveryBuilder::build`];
 /// [`ServiceDiscoveryBuilder::chosen_backend`] tells what it would pick.

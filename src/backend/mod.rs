@@ -2,6 +2,7 @@
 //! reports, and the choice among them.
 
 pub(crate) mod choice;
+pub(crate) mod detect;
 pub(crate) mod dns_sd;
 pub(crate) mod embedded;
 pub(crate) mod operation;

@@ -4,6 +4,7 @@
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod name;
+pub(crate) mod responder;
 #[cfg(feature = "serde")]
 mod serde_impls;
 pub(crate) mod service;

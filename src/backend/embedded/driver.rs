@@ -168,10 +168,57 @@ pub struct DriverStats {
 pub struct EmbeddedConfig {
     /// Interfaces and families to run on.
     pub interfaces: InterfaceSelection,
-    /// Host label (without `.local`); `None`: this machine's host name, cleaned up.
+    /// Host label (without `.local`); `None`: this machine's host name, cleaned up, or, when
+    /// another mDNS responder runs on this host (avahi-daemon, systemd-resolved, another
+    /// program's embedded engine...: [`detect_host_responders`](crate::detect_host_responders)),
+    /// `<host>-<program>` (the executable's name), so the host's own name stays the other
+    /// responder's. The name is only claimed while a registration needs it.
     pub host_name: Option<String>,
     /// Seed of the engine's RNG; `None`: random.
     pub rng_seed: Option<u64>,
+    /// Publish reverse-mapping PTRs (`in-addr.arpa`/`ip6.arpa` names of the host's addresses
+    /// pointing at our host name). `None`: only when no other mDNS responder runs on this host
+    /// (the machine's reverse mapping belongs to its own responder). Either way they are
+    /// probed, and withdrawn rather than contested when another responder holds the name.
+    pub reverse_mapping: Option<bool>,
+}
+
+/// The host label and reverse-mapping choice for `config`: what it sets, else what suits
+/// this host (another responder here: `<host>-<program>` and no reverse mapping).
+fn host_identity(config: &EmbeddedConfig) -> (String, bool) {
+    let others = if config.host_name.is_none() || config.reverse_mapping.is_none() {
+        crate::backend::detect::detect()
+    } else {
+        Vec::new()
+    };
+    let shared = !others.is_empty();
+    let host_name = config.host_name.clone().unwrap_or_else(|| {
+        if shared {
+            crate::backend::detect::own_host_label(
+                &local_host_label(),
+                &crate::backend::detect::program_label(),
+            )
+        } else {
+            local_host_label()
+        }
+    });
+    (host_name, config.reverse_mapping.unwrap_or(!shared))
+}
+
+/// Binds the abstract Unix socket `dnssd-engine/PID/N` that tells other processes of this
+/// network namespace an embedded engine runs here (see `backend/detect.rs`); `None` if the
+/// name cannot be bound (detection then sees an unknown UDP 5353 socket, the safe side).
+fn bind_engine_marker() -> Option<std::os::unix::net::UnixDatagram> {
+    use std::os::linux::net::SocketAddrExt;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let name = format!(
+        "{}{}/{}",
+        crate::backend::detect::ENGINE_MARKER_PREFIX,
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+    std::os::unix::net::UnixDatagram::bind_addr(&address).ok()
 }
 
 impl EmbeddedConfig {
@@ -193,6 +240,13 @@ impl EmbeddedConfig {
     #[must_use]
     pub fn with_rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = Some(seed);
+        self
+    }
+    /// Publish reverse-mapping PTRs (`true`) or not (`false`) instead of deciding by whether
+    /// another mDNS responder runs on this host.
+    #[must_use]
+    pub fn with_reverse_mapping(mut self, reverse_mapping: bool) -> Self {
+        self.reverse_mapping = Some(reverse_mapping);
         self
     }
 }
@@ -250,9 +304,11 @@ impl DriverHandle {
         };
         // Without change reports the interface set is fixed at start; still usable.
         let watcher = InterfaceWatcher::new().ok();
+        let (host_name, reverse_mapping) = host_identity(&config);
         let engine = Engine::new(Config {
             rng_seed: config.rng_seed.unwrap_or_else(random_seed),
-            host_name: config.host_name.clone().unwrap_or_else(local_host_label),
+            host_name,
+            reverse_mapping,
             ..Config::default()
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -277,6 +333,7 @@ impl DriverHandle {
             shared_stats: Arc::clone(&stats),
             goodbyes_sent: false,
             sleep: SleepDetector::new(),
+            _marker: bind_engine_marker(),
         };
         driver.refresh_interfaces();
         driver.publish_stats();
@@ -407,6 +464,8 @@ struct Driver {
     /// Set once the orderly shutdown has sent the goodbyes.
     goodbyes_sent: bool,
     sleep: SleepDetector,
+    /// Held for the driver's lifetime: other processes see an engine runs here.
+    _marker: Option<std::os::unix::net::UnixDatagram>,
 }
 
 impl Drop for Driver {

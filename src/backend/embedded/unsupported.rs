@@ -15,6 +15,8 @@ pub struct EmbeddedConfig {
     pub host_name: Option<String>,
     /// Seed of the engine's RNG.
     pub rng_seed: Option<u64>,
+    /// Publish reverse-mapping PTRs.
+    pub reverse_mapping: Option<bool>,
 }
 
 impl EmbeddedConfig {
@@ -29,6 +31,13 @@ impl EmbeddedConfig {
     #[must_use]
     pub fn with_rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = Some(seed);
+        self
+    }
+    /// Publish reverse-mapping PTRs (`true`) or not (`false`) instead of deciding by whether
+    /// another mDNS responder runs on this host.
+    #[must_use]
+    pub fn with_reverse_mapping(mut self, reverse_mapping: bool) -> Self {
+        self.reverse_mapping = Some(reverse_mapping);
         self
     }
 }
