@@ -208,7 +208,8 @@ fn host_identity(config: &EmbeddedConfig) -> (String, bool) {
 /// Binds the abstract Unix socket `dnssd-engine/PID/N` that tells other processes of this
 /// network namespace an embedded engine runs here (see `backend/detect.rs`); `None` if the
 /// name cannot be bound (detection then sees an unknown UDP 5353 socket, the safe side).
-fn bind_engine_marker() -> Option<std::os::unix::net::UnixDatagram> {
+#[cfg(target_os = "linux")]
+fn bind_engine_marker() -> Option<EngineMarker> {
     use std::os::linux::net::SocketAddrExt;
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let name = format!(
@@ -219,6 +220,18 @@ fn bind_engine_marker() -> Option<std::os::unix::net::UnixDatagram> {
     );
     let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
     std::os::unix::net::UnixDatagram::bind_addr(&address).ok()
+}
+
+/// What tells other processes an engine runs here: an abstract Unix socket on Linux.
+#[cfg(target_os = "linux")]
+type EngineMarker = std::os::unix::net::UnixDatagram;
+/// No marker off Linux: detection of other responders reads Linux's `/proc` only.
+#[cfg(not(target_os = "linux"))]
+type EngineMarker = ();
+
+#[cfg(not(target_os = "linux"))]
+fn bind_engine_marker() -> Option<EngineMarker> {
+    None
 }
 
 impl EmbeddedConfig {
@@ -465,7 +478,7 @@ struct Driver {
     goodbyes_sent: bool,
     sleep: SleepDetector,
     /// Held for the driver's lifetime: other processes see an engine runs here.
-    _marker: Option<std::os::unix::net::UnixDatagram>,
+    _marker: Option<EngineMarker>,
 }
 
 impl Drop for Driver {
