@@ -30,7 +30,7 @@ mod types;
 /// Settings of the embedded mDNS engine ([`BackendKind::Embedded`]).
 pub mod embedded {
     pub use crate::backend::embedded::EmbeddedConfig;
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", windows))]
     pub use crate::backend::embedded::interfaces::{InterfaceRule, InterfaceSelection};
 }
 

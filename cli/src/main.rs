@@ -387,16 +387,43 @@ fn parse_interface(arg: Option<&str>) -> Result<Interface, Error> {
     };
     let index = match arg.parse::<u32>() {
         Ok(index) => index,
-        Err(_) => {
-            let name = std::ffi::CString::new(arg).map_err(|_| bad_interface(arg))?;
-            // SAFETY: `name` is a valid NUL-terminated string that outlives the call;
-            // if_nametoindex only reads it.
-            unsafe { libc::if_nametoindex(name.as_ptr()) }
-        }
+        Err(_) => index_of_interface(arg)?,
     };
     NonZeroU32::new(index)
         .map(Interface::Index)
         .ok_or_else(|| bad_interface(arg))
+}
+
+/// The index of the interface named `name` (0 if there is none).
+#[cfg(unix)]
+fn index_of_interface(name: &str) -> Result<u32, Error> {
+    let c_name = std::ffi::CString::new(name).map_err(|_| bad_interface(name))?;
+    // SAFETY: `c_name` is a valid NUL-terminated string that outlives the call;
+    // if_nametoindex only reads it.
+    Ok(unsafe { libc::if_nametoindex(c_name.as_ptr()) })
+}
+
+/// The index of the interface named `name`: its alias ("Ethernet", what `ipconfig` shows; 0 if
+/// there is none).
+#[cfg(windows)]
+fn index_of_interface(name: &str) -> Result<u32, Error> {
+    use windows_sys::Win32::NetworkManagement::IpHelper::{
+        ConvertInterfaceAliasToLuid, ConvertInterfaceLuidToIndex,
+    };
+    use windows_sys::Win32::NetworkManagement::Ndis::NET_LUID_LH;
+    let alias: Vec<u16> = name.encode_utf16().chain(std::iter::once(0)).collect();
+    let mut luid = NET_LUID_LH { Value: 0 };
+    // SAFETY: `alias` is a NUL-terminated UTF-16 string and `luid` a writable NET_LUID, both
+    // alive for the call.
+    if unsafe { ConvertInterfaceAliasToLuid(alias.as_ptr(), &mut luid) } != 0 {
+        return Ok(0);
+    }
+    let mut index = 0u32;
+    // SAFETY: `luid` was filled in by the call above; `index` is a writable u32.
+    if unsafe { ConvertInterfaceLuidToIndex(&luid, &mut index) } != 0 {
+        return Ok(0);
+    }
+    Ok(index)
 }
 
 /// A command line that cannot be carried out as given.
@@ -496,7 +523,31 @@ async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
     }
 }
 
-/// Fires on Ctrl-C (SIGINT), SIGTERM or after `deadline`. The signal handlers are installed
+/// One Windows console event listener.
+#[cfg(windows)]
+enum ConsoleEvent {
+    C(tokio::signal::windows::CtrlC),
+    Break(tokio::signal::windows::CtrlBreak),
+    Close(tokio::signal::windows::CtrlClose),
+    Logoff(tokio::signal::windows::CtrlLogoff),
+    Shutdown(tokio::signal::windows::CtrlShutdown),
+}
+
+/// Waits for the console event; forever if its handler could not be installed.
+#[cfg(windows)]
+async fn recv_console(event: Option<&mut ConsoleEvent>) {
+    match event {
+        Some(ConsoleEvent::C(e)) => drop(e.recv().await),
+        Some(ConsoleEvent::Break(e)) => drop(e.recv().await),
+        Some(ConsoleEvent::Close(e)) => drop(e.recv().await),
+        Some(ConsoleEvent::Logoff(e)) => drop(e.recv().await),
+        Some(ConsoleEvent::Shutdown(e)) => drop(e.recv().await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Fires on Ctrl-C (SIGINT), SIGTERM (on Windows: any console control event) or after
+/// `deadline`. The signal handlers are installed
 /// here, before the command starts, so a signal that arrives early still ends it cleanly.
 fn stop_signal(deadline: Option<Duration>) -> StopFuture {
     #[cfg(unix)]
@@ -505,6 +556,17 @@ fn stop_signal(deadline: Option<Duration>) -> StopFuture {
         (
             signal(SignalKind::interrupt()).ok(),
             signal(SignalKind::terminate()).ok(),
+        )
+    };
+    #[cfg(windows)]
+    let (mut ctrl_c, mut ctrl_break, mut ctrl_close, mut ctrl_logoff, mut ctrl_shutdown) = {
+        use tokio::signal::windows as console;
+        (
+            console::ctrl_c().ok().map(ConsoleEvent::C),
+            console::ctrl_break().ok().map(ConsoleEvent::Break),
+            console::ctrl_close().ok().map(ConsoleEvent::Close),
+            console::ctrl_logoff().ok().map(ConsoleEvent::Logoff),
+            console::ctrl_shutdown().ok().map(ConsoleEvent::Shutdown),
         )
     };
     Box::pin(async move {
@@ -521,7 +583,19 @@ fn stop_signal(deadline: Option<Duration>) -> StopFuture {
                 () = recv(terminate.as_mut()) => {},
             }
         };
-        #[cfg(not(unix))]
+        // Ctrl-C, Ctrl-Break, the console window closing, logoff and shutdown: every console
+        // event Windows sends before it ends the process.
+        #[cfg(windows)]
+        let signalled = async {
+            tokio::select! {
+                () = recv_console(ctrl_c.as_mut()) => {},
+                () = recv_console(ctrl_break.as_mut()) => {},
+                () = recv_console(ctrl_close.as_mut()) => {},
+                () = recv_console(ctrl_logoff.as_mut()) => {},
+                () = recv_console(ctrl_shutdown.as_mut()) => {},
+            }
+        };
+        #[cfg(not(any(unix, windows)))]
         let signalled = async {
             if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;

@@ -531,6 +531,25 @@ struct Loaded {
 
 /// The run-time loaded table, set once by the first successful [`Api::load`].
 static LOADED: OnceLock<Loaded> = OnceLock::new();
+/// Opens `name`. On Windows a default name (`dnssd.dll`) is looked up in System32 only, where
+/// Bonjour installs it: the loader's usual search would also try the executable's and the
+/// current directory, where anyone who can write a file could plant a `dnssd.dll`.
+///
+/// # Safety
+/// As [`Library::new`]: the library's initialisers run.
+unsafe fn open(name: &str, default: bool) -> Result<Library, libloading::Error> {
+    #[cfg(windows)]
+    if default {
+        use libloading::os::windows::{LOAD_LIBRARY_SEARCH_SYSTEM32, Library as WindowsLibrary};
+        // SAFETY: per this function's contract.
+        return unsafe { WindowsLibrary::load_with_flags(name, LOAD_LIBRARY_SEARCH_SYSTEM32) }
+            .map(Library::from);
+    }
+    let _ = default;
+    // SAFETY: per this function's contract.
+    unsafe { Library::new(name) }
+}
+
 /// Serialises loading so two threads never open the library twice.
 static LOADING: Mutex<()> = Mutex::new(());
 
@@ -557,11 +576,12 @@ impl Api {
         if let Some(loaded) = LOADED.get() {
             return Ok(&loaded.api);
         }
-        let candidates: Vec<String> = match std::env::var_os(LIBRARY_ENV) {
-            Some(path) if !path.is_empty() => vec![path.to_string_lossy().into_owned()],
+        // (name, whether it is one of the defaults)
+        let candidates: Vec<(String, bool)> = match std::env::var_os(LIBRARY_ENV) {
+            Some(path) if !path.is_empty() => vec![(path.to_string_lossy().into_owned(), false)],
             _ => DEFAULT_LIBRARY_NAMES
                 .iter()
-                .map(|name| (*name).to_owned())
+                .map(|name| ((*name).to_owned(), true))
                 .collect(),
         };
         let (library, api) = open_first(&candidates)?;
@@ -607,14 +627,14 @@ impl Api {
 /// of [`REQUIRED_SYMBOLS`] (another library under the same name, a stub) does not stop the
 /// search: the next candidate is tried. When none fits, the first such refusal is reported
 /// ([`LoadError::MissingSymbol`]), else every failed open ([`LoadError::NotFound`]).
-fn open_first(candidates: &[String]) -> Result<(Library, Api), LoadError> {
+fn open_first(candidates: &[(String, bool)]) -> Result<(Library, Api), LoadError> {
     let mut attempts = Vec::new();
     let mut refused = None;
-    for name in candidates {
+    for (name, default) in candidates {
         // SAFETY: opening a library runs its initialisers. The candidates are the system's
         // dns_sd client library (or the one the user named in DNSSD_LIBRARY), whose
         // initialisers have no preconditions.
-        let library = match unsafe { Library::new(name) } {
+        let library = match unsafe { open(name, *default) } {
             Ok(library) => library,
             Err(error) => {
                 attempts.push(LoadAttempt {
@@ -727,7 +747,10 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_library_without_the_required_symbols_is_skipped_for_the_next_candidate() {
-        let candidates = ["libc.so.6".to_owned(), DEFAULT_LIBRARY_NAMES[0].to_owned()];
+        let candidates = [
+            ("libc.so.6".to_owned(), false),
+            (DEFAULT_LIBRARY_NAMES[0].to_owned(), true),
+        ];
         let (_library, api) = match open_first(&candidates) {
             Ok(found) => found,
             Err(e) => panic!("the second candidate should load: {e}"),

@@ -16,6 +16,15 @@
 //! Nothing here is safe to call without reading Apple's documentation of the function: this
 //! crate adds no checks.
 
+// Bonjour's dns_sd.h declares every function and callback `DNSSD_API`, which is `__stdcall` on
+// Windows. The tables and callback types here are `extern "C"`, which is the same convention on
+// 64-bit Windows (x86_64, aarch64) and a different one on 32-bit x86: refuse to build there
+// rather than corrupt the stack at the first call.
+#[cfg(all(windows, target_arch = "x86"))]
+compile_error!(
+    "dnssd-sys supports 64-bit Windows only (dns_sd.h's __stdcall differs from C on x86)"
+);
+
 mod api;
 pub mod apple;
 

@@ -59,7 +59,7 @@ impl Platform {
     /// This build's platform.
     pub(crate) const CURRENT: Platform = Platform {
         always_system: cfg!(target_os = "macos"),
-        embedded_available: cfg!(target_os = "linux"),
+        embedded_available: cfg!(any(target_os = "linux", windows)),
     };
 }
 

@@ -273,6 +273,10 @@ fn program_of(pid: u32) -> Option<String> {
 
 /// This program's name as a host-label fragment: the executable's file stem (else
 /// `/proc/self/comm`), characters outside `[A-Za-z0-9-]` replaced by `-`.
+#[cfg_attr(
+    not(any(target_os = "linux", windows)),
+    allow(dead_code, reason = "used by the embedded backend only")
+)]
 pub(crate) fn program_label() -> String {
     let name = std::env::current_exe()
         .ok()
@@ -292,6 +296,10 @@ pub(crate) fn program_label() -> String {
 }
 
 /// `<host>-<program>` within one 63-byte label (the program part is shortened first).
+#[cfg_attr(
+    not(any(target_os = "linux", windows)),
+    allow(dead_code, reason = "used by the embedded backend only")
+)]
 pub(crate) fn own_host_label(host: &str, program: &str) -> String {
     let host: String = host.chars().take(40).collect();
     let room = 63usize.saturating_sub(host.len() + 1);

@@ -5,6 +5,8 @@
 //! the task's channel; the task then deallocates its refs on the blocking pool.
 
 mod op;
+#[cfg(windows)]
+mod poller_windows;
 mod probe;
 mod service_ref;
 mod sink;

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+#[cfg(windows)]
+use super::poller_windows::AsyncFd;
+#[cfg(unix)]
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 

@@ -37,17 +37,31 @@
 
 use std::any::Any;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
+#[cfg(unix)]
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+#[cfg(unix)]
+use std::net::{Ipv4Addr, Ipv6Addr};
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr::{self, NonNull};
 use std::sync::{Arc, Mutex};
 
+#[cfg(unix)]
 use tokio::io::Interest;
+#[cfg(unix)]
 use tokio::io::unix::{AsyncFd, AsyncFdRegisterError};
 
 use dnssd_sys::{Api, DNSServiceErrorType, DNSServiceFlags, DNSServiceRef};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use self::windows::sockaddr_to_ip;
+/// What `DNSServiceRefSockFD` returns (see `dnssd_sys::apple::dnssd_sock_t`).
+#[cfg(windows)]
+type RawFd = c_int;
 
 /// `kDNSServiceFlagsAdd`: the answer is being added (absent: removed). Same value in every
 /// dns_sd.h since 2002.
@@ -173,6 +187,7 @@ impl ReplyQueue {
 
 /// The leading fields of `struct _DNSServiceRef_t` in Avahi's compat.c (0.6 to 0.8), used
 /// only by [`ServiceRef::clear_avahi_stale_callbacks`] after checking the layout on the ref.
+#[cfg(unix)]
 #[repr(C)]
 struct AvahiRef {
     n_ref: c_int,
@@ -259,6 +274,7 @@ impl Drop for ServiceRef {
     }
 }
 
+#[cfg(unix)]
 impl AsRawFd for ServiceRef {
     fn as_raw_fd(&self) -> RawFd {
         self.fd
@@ -275,6 +291,7 @@ impl ServiceRef {
     /// Whether the ref's socket has data now (zero-timeout `poll(2)`). Avahi's socket wakes
     /// epoll spuriously and `DNSServiceProcessResult` blocks when nothing is pending, so this is
     /// checked before every call.
+    #[cfg(unix)]
     pub(crate) fn has_pending(&self) -> bool {
         let mut pfd = libc::pollfd {
             fd: self.fd,
@@ -404,6 +421,7 @@ impl ServiceRef {
     /// `DNSServiceGetAddrInfo`), and only when the ref matches compat.c's layout: `n_ref` 1,
     /// `main_fd` the socket `DNSServiceRefSockFD` gave, `context` ours and our trampoline in
     /// our slot. Any other library or layout is left untouched.
+    #[cfg(unix)]
     fn clear_avahi_stale_callbacks(&self, own: AvahiSlot, trampoline: *const c_void) {
         if self.api.DNSServiceGetAddrInfo.is_some() {
             return;
@@ -435,6 +453,7 @@ impl ServiceRef {
     /// called inside a runtime. The ref is shared so a blocking-pool thread can process it
     /// while the registration stays in the reactor. On failure the ref comes back with the
     /// error.
+    #[cfg(unix)]
     pub(crate) fn into_async_fd(
         self,
     ) -> Result<AsyncFd<Arc<ServiceRef>>, (Arc<ServiceRef>, io::Error)> {
@@ -892,6 +911,7 @@ unsafe extern "C" fn get_addr_info_reply(
 
 /// # Safety
 /// `address` is null or points to a sockaddr whose `sa_family` tells its real size.
+#[cfg(unix)]
 unsafe fn sockaddr_to_ip(address: *const libc::sockaddr) -> Option<(IpAddr, u32)> {
     if address.is_null() {
         return None;
@@ -1000,6 +1020,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn sockaddr_v6_keeps_scope_id() {
         // SAFETY: sockaddr_in6 is plain old data; all-zero is a valid value.

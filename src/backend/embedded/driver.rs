@@ -217,7 +217,8 @@ fn host_identity(config: &EmbeddedConfig) -> (String, bool) {
 /// Binds the abstract Unix socket `dnssd-engine/PID/N` that tells other processes of this
 /// network namespace an embedded engine runs here (see `backend/detect.rs`); `None` if the
 /// name cannot be bound (detection then sees an unknown UDP 5353 socket, the safe side).
-fn bind_engine_marker() -> Option<std::os::unix::net::UnixDatagram> {
+#[cfg(target_os = "linux")]
+fn bind_engine_marker() -> Option<EngineMarker> {
     use std::os::linux::net::SocketAddrExt;
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let name = format!(
@@ -228,6 +229,18 @@ fn bind_engine_marker() -> Option<std::os::unix::net::UnixDatagram> {
     );
     let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
     std::os::unix::net::UnixDatagram::bind_addr(&address).ok()
+}
+
+/// What tells other processes an engine runs here: an abstract Unix socket on Linux.
+#[cfg(target_os = "linux")]
+type EngineMarker = std::os::unix::net::UnixDatagram;
+/// No marker off Linux: detection of other responders reads Linux's `/proc` only.
+#[cfg(not(target_os = "linux"))]
+type EngineMarker = ();
+
+#[cfg(not(target_os = "linux"))]
+fn bind_engine_marker() -> Option<EngineMarker> {
+    None
 }
 
 impl EmbeddedConfig {
@@ -474,7 +487,7 @@ struct Driver {
     goodbyes_sent: bool,
     sleep: SleepDetector,
     /// Held for the driver's lifetime: other processes see an engine runs here.
-    _marker: Option<std::os::unix::net::UnixDatagram>,
+    _marker: Option<EngineMarker>,
 }
 
 impl Drop for Driver {
@@ -1023,10 +1036,9 @@ impl SleepDetector {
     }
 
     fn slept_since_last_check(&mut self) -> bool {
-        let Ok(boot) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME) else {
+        let Some(boot) = boot_clock() else {
             return false;
         };
-        let boot = Duration::from(boot);
         let mono = std::time::Instant::now();
         let slept = self.last.is_some_and(|(last_boot, last_mono)| {
             suspended_for(last_boot, boot, mono.saturating_duration_since(last_mono))
@@ -1034,6 +1046,39 @@ impl SleepDetector {
         });
         self.last = Some((boot, mono));
         slept
+    }
+}
+
+/// Time since boot including suspension (Linux `CLOCK_BOOTTIME`). `None` on Windows: its
+/// `Instant` (`QueryPerformanceCounter`) does not say whether it counts suspension either,
+/// so the comparison would mean nothing there; sleep is then only noticed by the engine's
+/// own timers.
+fn boot_clock() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+            .ok()
+            .map(Duration::from)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// This machine's host name as the system reports it (`gethostname`; `COMPUTERNAME` on
+/// Windows); empty if unknown.
+pub(crate) fn system_host_name() -> String {
+    #[cfg(target_os = "linux")]
+    {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::env::var("COMPUTERNAME").unwrap_or_default()
     }
 }
 
@@ -1104,11 +1149,7 @@ fn random_seed() -> u64 {
 /// This machine's host name as one DNS label: first label of `gethostname`, characters
 /// outside `[A-Za-z0-9-]` replaced by `-`, at most 63 bytes; `"dnssd"` if nothing is left.
 pub fn local_host_label() -> String {
-    let raw = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
-    clean_host_label(&raw)
+    clean_host_label(&system_host_name())
 }
 
 fn clean_host_label(raw: &str) -> String {

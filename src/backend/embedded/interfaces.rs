@@ -15,8 +15,10 @@
 //!   `netlink-packet-route`, `netlink-packet-core`, `netlink-sys`, `futures` and `log`: five
 //!   crates and a request/response framework to learn what one `getifaddrs` call returns.
 //!
-//! The notification socket is Linux-only; other systems are not supported by the embedded
-//! backend yet (macOS always uses its system daemon).
+//! On Windows ([`windows`]) the list comes from `GetAdaptersAddresses` (through `windows-sys`;
+//! the flags come from the adapter's operational status, type and `NO_MULTICAST` flag) and
+//! changes are noticed by listing again every [`windows::RELIST_INTERVAL`] and comparing (see
+//! there why not `NotifyIpInterfaceChange`). macOS always uses its system daemon.
 //!
 //! # Which interfaces are used by default
 //! An interface must be up, have carrier (`IFF_RUNNING`), be multicast-capable and have an
@@ -29,19 +31,31 @@
 //! namespace lab, a container with networking off) then still sees the services of its own
 //! processes, while a normal host never doubles every answer on `lo`.
 
+#[cfg(target_os = "linux")]
 use std::collections::BTreeMap;
 use std::fmt;
+#[cfg(target_os = "linux")]
 use std::io;
 use std::net::IpAddr;
+#[cfg(target_os = "linux")]
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::Arc;
 
+#[cfg(target_os = "linux")]
 use nix::ifaddrs::getifaddrs;
+#[cfg(target_os = "linux")]
 use nix::net::if_::InterfaceFlags;
+#[cfg(target_os = "linux")]
 use nix::sys::socket::{
     self as nixsock, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType,
 };
+#[cfg(target_os = "linux")]
 use tokio::io::unix::AsyncFd;
+
+#[cfg(windows)]
+pub mod windows;
+#[cfg(windows)]
+pub use windows::{InterfaceWatcher, list_interfaces};
 
 /// One address of an interface, with its prefix length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,6 +180,7 @@ impl NetworkInterface {
 }
 
 /// Lists the host's interfaces (all of them, usable or not), sorted by index.
+#[cfg(target_os = "linux")]
 pub fn list_interfaces() -> io::Result<Vec<NetworkInterface>> {
     let mut by_name: BTreeMap<String, NetworkInterface> = BTreeMap::new();
     for entry in getifaddrs().map_err(io::Error::from)? {
@@ -420,11 +435,13 @@ impl SelectionChange {
 }
 
 /// Wakes when the kernel reports a link or address change (Linux `NETLINK_ROUTE`).
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 pub struct InterfaceWatcher {
     fd: AsyncFd<OwnedFd>,
 }
 
+#[cfg(target_os = "linux")]
 impl InterfaceWatcher {
     /// Subscribes to link and address changes. Must be called inside a tokio runtime.
     pub fn new() -> io::Result<InterfaceWatcher> {

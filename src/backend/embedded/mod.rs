@@ -13,36 +13,38 @@
 //! exit should call it. If the runtime is dropped first, the driver task is dropped with it;
 //! its `Drop` then sends the goodbyes synchronously as a last resort (unpaced, best effort).
 //!
-//! Linux only for now (netlink for interface changes, `IP_PKTINFO`); elsewhere
-//! [`start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
+//! Linux (netlink for interface changes, `IP_PKTINFO`) and Windows (`GetAdaptersAddresses`,
+//! `WSARecvMsg`); elsewhere [`start`] returns [`Error::Unsupported`](crate::Error::Unsupported).
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod driver;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub(crate) mod interfaces;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub(crate) mod socket;
 
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 mod operations;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub use driver::EmbeddedConfig;
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub(crate) use operations::start;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub use unsupported::EmbeddedConfig;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub(crate) use unsupported::start;
 
 /// Name of this backend in errors and capability reports.
 pub(crate) const BACKEND_NAME: &str = "embedded";
 
+#[cfg(any(target_os = "linux", windows))]
 use crate::backend::Capabilities;
 
 /// What the embedded backend can do.
+#[cfg(any(target_os = "linux", windows))]
 pub(crate) fn capabilities() -> Capabilities {
     Capabilities {
         // Host lookups are native A/AAAA queries answered with real addresses and scopes.

@@ -506,10 +506,7 @@ impl Backend for EmbeddedBackend {
 
 /// The default instance name: this machine's host name as it is (first label).
 fn machine_name() -> String {
-    let host = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default();
+    let host = super::driver::system_host_name();
     let first = host.split('.').next().unwrap_or_default();
     if first.is_empty() {
         "dnssd".to_owned()

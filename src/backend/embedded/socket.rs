@@ -23,22 +23,35 @@
 //!   filter's window, or come back through another interface bridged to the same link): by
 //!   RFC 6762 §9 identical records are no conflict, and a probe tie-break against identical
 //!   data is a tie.
+//! - **Windows** ([`windows`]): no `SO_REUSEPORT` (`SO_REUSEADDR` alone shares the port there);
+//!   `WSARecvMsg` with `IP_PKTINFO` / `IPV6_PKTINFO` gives the destination and interface;
+//!   sends choose the interface with `IP_MULTICAST_IF` / `IPV6_MULTICAST_IF` (and the scope
+//!   id for link-local destinations) instead of a send-side `IP_PKTINFO`, which Wine ignores.
+//!   That module holds the only `unsafe` of the embedded backend (the two socket calls
+//!   `socket2` does not wrap on Windows).
 //! - **Datagram size.** Up to 9000 bytes (RFC 6762 §17); a larger datagram arrives with
 //!   `MSG_TRUNC` and is reported as truncated so the caller drops it.
 
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io;
+#[cfg(target_os = "linux")]
+use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+#[cfg(target_os = "linux")]
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
 use nix::sys::socket::{
     self as nixsock, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6,
 };
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockRef, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+
+#[cfg(windows)]
+pub(crate) mod windows;
 
 /// The mDNS port (RFC 6762 §3).
 pub const MDNS_PORT: u16 = 5353;
@@ -113,8 +126,13 @@ impl MdnsSocket {
             Family::V4 => Domain::IPV4,
             Family::V6 => Domain::IPV6,
         };
-        let socket = Socket::new(domain, Type::DGRAM.cloexec(), Some(Protocol::UDP))?;
+        #[cfg(target_os = "linux")]
+        let kind = Type::DGRAM.cloexec();
+        #[cfg(windows)]
+        let kind = Type::DGRAM.no_inherit();
+        let socket = Socket::new(domain, kind, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
+        #[cfg(target_os = "linux")]
         socket.set_reuse_port(true)?;
         socket.set_nonblocking(true)?;
         // Best effort: the kernel caps it at net.core.rmem_max.
@@ -124,8 +142,11 @@ impl MdnsSocket {
                 socket.set_multicast_loop_v4(true)?;
                 socket.set_multicast_ttl_v4(MDNS_HOP_LIMIT)?;
                 socket.set_ttl(MDNS_HOP_LIMIT)?;
+                #[cfg(target_os = "linux")]
                 nixsock::setsockopt(&socket, nixsock::sockopt::Ipv4PacketInfo, &true)
                     .map_err(io::Error::from)?;
+                #[cfg(windows)]
+                windows::enable_packet_info(&socket, family)?;
                 SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
             }
             Family::V6 => {
@@ -133,8 +154,11 @@ impl MdnsSocket {
                 socket.set_multicast_loop_v6(true)?;
                 socket.set_multicast_hops_v6(MDNS_HOP_LIMIT)?;
                 socket.set_unicast_hops_v6(MDNS_HOP_LIMIT)?;
+                #[cfg(target_os = "linux")]
                 nixsock::setsockopt(&socket, nixsock::sockopt::Ipv6RecvPacketInfo, &true)
                     .map_err(io::Error::from)?;
+                #[cfg(windows)]
+                windows::enable_packet_info(&socket, family)?;
                 SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0))
             }
         };
@@ -162,7 +186,7 @@ impl MdnsSocket {
             Family::V6 => socket.join_multicast_v6(&MDNS_GROUP_V6, interface_index),
         };
         match joined {
-            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(ALREADY_JOINED) => Ok(()),
             other => other,
         }
     }
@@ -180,10 +204,8 @@ impl MdnsSocket {
         };
         match left {
             Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV) | Some(libc::EINVAL)
-                ) =>
+                if e.raw_os_error()
+                    .is_some_and(|code| NOT_JOINED.contains(&code)) =>
             {
                 Ok(())
             }
@@ -200,6 +222,7 @@ impl MdnsSocket {
     }
 
     /// One non-blocking `recvmsg`; `WouldBlock` when nothing is queued.
+    #[cfg(target_os = "linux")]
     fn recv_now(&self, buf: &mut [u8]) -> io::Result<ReceivedDatagram> {
         let fd = self.socket.as_raw_fd();
         let capacity = buf.len();
@@ -301,6 +324,7 @@ impl MdnsSocket {
     /// Sends at once without waiting for the socket to become writable (`WouldBlock` if
     /// its buffer is full). Needs no runtime: the driver's last-resort goodbyes use it while
     /// the runtime is being torn down.
+    #[cfg(target_os = "linux")]
     pub fn send_now(
         &self,
         payload: &[u8],
@@ -376,6 +400,20 @@ impl MdnsSocket {
         }
     }
 }
+
+/// The error a second join of the same group on the same interface gives.
+#[cfg(target_os = "linux")]
+const ALREADY_JOINED: i32 = libc::EADDRINUSE;
+#[cfg(windows)]
+const ALREADY_JOINED: i32 = windows_sys::Win32::Networking::WinSock::WSAEADDRINUSE;
+/// The errors leaving a group not joined, or on an interface that is gone, gives.
+#[cfg(target_os = "linux")]
+const NOT_JOINED: [i32; 3] = [libc::EADDRNOTAVAIL, libc::ENODEV, libc::EINVAL];
+#[cfg(windows)]
+const NOT_JOINED: [i32; 3] = {
+    use windows_sys::Win32::Networking::WinSock as ws;
+    [ws::WSAEADDRNOTAVAIL, ws::WSAENETDOWN, ws::WSAEINVAL]
+};
 
 /// Link-local unicast (fe80::/10) and link- or interface-scoped multicast need a scope id.
 fn needs_scope(ip: &Ipv6Addr) -> bool {

@@ -781,16 +781,22 @@ fn forward<T: Send + 'static>(mut stream: EventStream<T>, tx: mpsc::UnboundedSen
 
 /// This machine's name (first label of the host name), the default instance and host name.
 pub(crate) fn machine_name() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: `buffer` is valid for writes of its full length, which is what we pass;
-    // gethostname writes at most that many bytes and does not keep the pointer.
-    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    let host = if rc == 0 {
-        String::from_utf8_lossy(buffer.get(..end).unwrap_or_default()).into_owned()
-    } else {
-        String::new()
+    #[cfg(unix)]
+    let host = {
+        let mut buffer = [0u8; 256];
+        // SAFETY: `buffer` is valid for writes of its full length, which is what we pass;
+        // gethostname writes at most that many bytes and does not keep the pointer.
+        let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+        if rc == 0 {
+            String::from_utf8_lossy(buffer.get(..end).unwrap_or_default()).into_owned()
+        } else {
+            String::new()
+        }
     };
+    // Windows: the NetBIOS computer name, as the embedded backend uses.
+    #[cfg(not(unix))]
+    let host = std::env::var("COMPUTERNAME").unwrap_or_default();
     let first: String = host
         .split('.')
         .next()
