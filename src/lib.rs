@@ -40,6 +40,7 @@ pub use api::discovery::{
 pub use api::endpoints::{Endpoints, UP_SETTLE};
 pub use api::stream::{Browse, HostLookup, RecordQuery, ResolveStream, ServiceTypes};
 pub use backend::detect::detect as detect_host_responders;
+pub use backend::operation::EVENT_BUFFER;
 pub use backend::wide_area::{BrowseDomains, TSIG_KEY_ENV, TsigKey, WideAreaConfig};
 pub use backend::{BackendKind, Capabilities};
 pub use types::error::{Error, Result};

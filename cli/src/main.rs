@@ -639,6 +639,7 @@ where
                     on_item(item);
                 }
                 Some(Err(e @ Error::DaemonNotRunning)) if got_item => out.transient(&e),
+                Some(Err(e @ Error::Lagged { .. })) => out.lagged(&e),
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
@@ -692,6 +693,14 @@ impl Output {
 
     /// An error the command survives (the daemon went away; the library reconnects): a
     /// warning on stderr, and a non-fatal error event with `--json`.
+    /// The consumer fell behind and events were dropped (the stream goes on).
+    fn lagged(&self, e: &Error) {
+        if self.json {
+            self.error(e, false);
+        }
+        warn(&format!("warning: {e}"));
+    }
+
     fn transient(&self, e: &Error) {
         if self.json {
             self.error(e, false);
@@ -864,6 +873,7 @@ async fn register(cx: &Ctx, service: Service, stop: StopFuture) -> Result<(), Er
                 Some(Ok(_)) => {}
                 // The system backend registers it again when the daemon comes back.
                 Some(Err(e @ Error::DaemonNotRunning)) => cx.out.transient(&e),
+                Some(Err(e @ Error::Lagged { .. })) => cx.out.lagged(&e),
                 Some(Err(e)) => return Err(e),
                 None => events_open = false,
             },
@@ -1140,6 +1150,7 @@ async fn lookup(cx: &Ctx, host: &str, mut stop: StopFuture) -> Result<(), Error>
                     seen.retain(|x| *x != a);
                 }
                 Some(Ok(_)) => {}
+                Some(Err(e @ Error::Lagged { .. })) => warn(&format!("warning: {e}")),
                 Some(Err(e)) => return Err(e),
                 None if seen.is_empty() => return Err(Error::DaemonNotRunning),
                 None => return Ok(()),

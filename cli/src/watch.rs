@@ -284,6 +284,10 @@ pub async fn watch(cx: &Ctx, scope: Scope, stop: StopFuture) -> Result<(), Error
                     board.warning = Some(format!("{e}; waiting for it to come back"));
                     dirty = true;
                 }
+                Some(Err(e @ Error::Lagged { .. })) => {
+                    board.warning = Some(e.to_string());
+                    dirty = true;
+                }
                 Some(Err(e)) => break Err(e),
                 None => break Ok(()),
             },

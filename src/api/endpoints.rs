@@ -217,6 +217,9 @@ impl Endpoints {
         loop {
             match tokio::time::timeout_at(deadline, self.next_event()).await {
                 Err(_) | Ok(None) => break,
+                // Dropped events while this loop was busy: keep collecting (what comes later
+                // still updates the table).
+                Ok(Some(Err(Error::Lagged { .. }))) => {}
                 Ok(Some(Err(e))) => return Err(e),
                 Ok(Some(Ok(EndpointEvent::Up(e) | EndpointEvent::Changed(e)))) => {
                     table.insert(key_of(&e.instance), e);
@@ -241,6 +244,7 @@ impl Endpoints {
             match tokio::time::timeout_at(deadline, self.next_event()).await {
                 Err(_elapsed) => return Err(Error::Timeout),
                 Ok(None) => return Err(Error::DaemonNotRunning),
+                Ok(Some(Err(Error::Lagged { .. }))) => {}
                 Ok(Some(Err(e))) => return Err(e),
                 Ok(Some(Ok(EndpointEvent::Up(e) | EndpointEvent::Changed(e)))) if predicate(&e) => {
                     return Ok(e);

@@ -1,8 +1,15 @@
 //! What every backend operation hands back to the API layer: an [`EventStream`] of events
 //! and the guard that cancels the operation when the stream is dropped.
+//!
+//! Events travel through a bounded channel ([`event_channel`]): a backend never waits for a
+//! slow consumer (it runs a shared loop, a C callback or a D-Bus signal router), and a
+//! consumer that falls behind never grows memory without limit. When the buffer is full the
+//! newest event is dropped and counted; the consumer's next item is [`Error::Lagged`] with the
+//! count, then the stream goes on (the policy of tokio's broadcast channel).
 
 use std::any::Any;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
@@ -68,9 +75,113 @@ impl fmt::Debug for PanicSlot {
     }
 }
 
+/// How many events one stream holds for its consumer before newer ones are dropped and
+/// reported as [`Error::Lagged`](crate::Error::Lagged). A browse of 1000 services that all
+/// change at once fits several times over; memory stays bounded (a few MB at most per stream)
+/// however slowly the consumer reads.
+pub const EVENT_BUFFER: usize = 8192;
+
+/// A bounded event channel of [`EVENT_BUFFER`] items: the sending half never waits.
+pub(crate) fn event_channel<T>() -> (EventSender<T>, EventReceiver<T>) {
+    event_channel_with_capacity(EVENT_BUFFER)
+}
+
+/// [`event_channel`] with another capacity (tests).
+pub(crate) fn event_channel_with_capacity<T>(
+    capacity: usize,
+) -> (EventSender<T>, EventReceiver<T>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let missed = Arc::new(AtomicU64::new(0));
+    (
+        EventSender {
+            tx,
+            missed: missed.clone(),
+        },
+        EventReceiver { rx, missed },
+    )
+}
+
+/// The channel is closed: the consumer dropped its stream.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Closed;
+
+/// The sending half of an [`event_channel`], held by a backend's operation.
+pub(crate) struct EventSender<T> {
+    tx: mpsc::Sender<Result<T>>,
+    /// Events dropped because the buffer was full, not yet reported.
+    missed: Arc<AtomicU64>,
+}
+
+impl<T> Clone for EventSender<T> {
+    fn clone(&self) -> Self {
+        EventSender {
+            tx: self.tx.clone(),
+            missed: self.missed.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for EventSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventSender").finish_non_exhaustive()
+    }
+}
+
+impl<T> EventSender<T> {
+    /// Queue `event` without waiting. A full buffer drops it (counted, reported to the
+    /// consumer as [`Error::Lagged`]); only a closed channel is an error.
+    pub(crate) fn send(&self, event: Result<T>) -> std::result::Result<(), Closed> {
+        match self.tx.try_send(event) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.missed.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
+        }
+    }
+
+    /// Whether the consumer dropped its stream.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Completes when the consumer drops its stream.
+    pub(crate) async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
+/// The receiving half of an [`event_channel`], inside an [`EventStream`].
+pub(crate) struct EventReceiver<T> {
+    rx: mpsc::Receiver<Result<T>>,
+    missed: Arc<AtomicU64>,
+}
+
+impl<T> EventReceiver<T> {
+    /// The next event; [`Error::Lagged`] first when events were dropped since the last one.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let missed = self.missed.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            return Poll::Ready(Some(Err(Error::Lagged { missed })));
+        }
+        self.rx.poll_recv(cx)
+    }
+
+    /// The next queued event, without waiting (tests).
+    #[cfg(test)]
+    pub(crate) fn try_recv(&mut self) -> Option<Result<T>> {
+        let missed = self.missed.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            return Some(Err(Error::Lagged { missed }));
+        }
+        self.rx.try_recv().ok()
+    }
+}
+
 /// What a backend operation returns: its events, and the guard that cancels it on drop.
 pub(crate) struct EventStream<T> {
-    events: mpsc::UnboundedReceiver<Result<T>>,
+    events: EventReceiver<T>,
     /// Where the operation's task leaves a panic; resumed when the channel ends.
     panic: Option<Arc<PanicSlot>>,
     /// Dropped after `events`, so the backend sees the channel closed before it is cancelled.
@@ -78,7 +189,7 @@ pub(crate) struct EventStream<T> {
 }
 
 impl<T> EventStream<T> {
-    pub(crate) fn new(events: mpsc::UnboundedReceiver<Result<T>>, guard: OperationGuard) -> Self {
+    pub(crate) fn new(events: EventReceiver<T>, guard: OperationGuard) -> Self {
         EventStream {
             events,
             panic: None,
@@ -144,7 +255,7 @@ impl RegistrationGuard {
                 Box::pin(async { Err(Error::BadReference) })
             }
         }
-        let (_, events) = mpsc::unbounded_channel();
+        let (_, events) = event_channel();
         RegistrationGuard {
             control: Box::new(Ended),
             events: EventStream::new(events, OperationGuard::none()),
@@ -155,5 +266,42 @@ impl RegistrationGuard {
 impl fmt::Debug for RegistrationGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegistrationGuard").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A consumer that does not read loses the newest events, not memory: it sees what fit,
+    /// then `Lagged` with the count, then the stream goes on.
+    #[tokio::test]
+    async fn a_full_buffer_drops_the_newest_and_reports_lagged_once() {
+        let (tx, rx) = event_channel_with_capacity::<u32>(3);
+        let mut stream = EventStream::new(rx, OperationGuard::none());
+        for i in 0..10 {
+            assert_eq!(tx.send(Ok(i)), Ok(()));
+        }
+        match stream.next_event().await {
+            Some(Err(Error::Lagged { missed: 7 })) => {}
+            other => panic!("expected Lagged {{ missed: 7 }}, got {other:?}"),
+        }
+        for i in 0..3 {
+            assert!(matches!(stream.next_event().await, Some(Ok(n)) if n == i));
+        }
+        assert_eq!(tx.send(Ok(99)), Ok(()));
+        assert!(matches!(stream.next_event().await, Some(Ok(99))));
+        drop(tx);
+        assert!(stream.next_event().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_closes_the_sender() {
+        let (tx, rx) = event_channel::<u32>();
+        assert!(!tx.is_closed());
+        drop(EventStream::new(rx, OperationGuard::none()));
+        assert!(tx.is_closed());
+        assert_eq!(tx.send(Ok(1)), Err(Closed));
+        tx.closed().await;
     }
 }

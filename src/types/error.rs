@@ -236,6 +236,16 @@ pub enum Error {
         /// What was found (e.g. `systemd-resolved`, `a process bound to UDP 5353`).
         responder: String,
     },
+    /// The consumer of a stream fell behind: the stream holds at most
+    /// [`EVENT_BUFFER`](crate::EVENT_BUFFER) events, and `missed` newer events were dropped
+    /// because it was full. The stream goes on after this item (it is not an end): a browse
+    /// that lagged may have missed an `Up` or a `Removed`, so a program that keeps a table
+    /// should rebuild it (drop the stream and browse again, or reconfirm what it holds).
+    #[error("the consumer fell behind and {missed} events were dropped (the stream goes on)")]
+    Lagged {
+        /// How many events were dropped since the previous item.
+        missed: u64,
+    },
     /// An I/O error (sockets, the daemon's file descriptor).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -350,6 +360,7 @@ impl Error {
             | Error::DnsServer { .. }
             | Error::InvalidBackendName { .. }
             | Error::ResponderPresent { .. }
+            | Error::Lagged { .. }
             | Error::Io(_) => return None,
         };
         Some(code)

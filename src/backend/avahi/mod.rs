@@ -57,6 +57,7 @@ use self::operations::{
 use crate::backend::dns_sd::{
     AddressSink, BrowseSink, RecordSink, ReplySink, ResolveSink, ServiceTypeSink, normalize_domain,
 };
+use crate::backend::operation::event_channel;
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
 use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
@@ -142,7 +143,7 @@ impl AvahiBackend {
     }
 
     fn spawn_stream<S: ReplySink>(&self, specs: Vec<ObjectSpec>, sink: S) -> EventStream<S::Event> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_channel();
         drop(self.runtime.spawn(run_stream(
             Arc::clone(&self.shared),
             specs,
@@ -177,7 +178,7 @@ impl AvahiBackend {
         };
         let (confirm_tx, confirm_rx) = oneshot::channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = event_channel();
         drop(self.runtime.spawn(run_registration(
             Arc::clone(&self.shared),
             spec,

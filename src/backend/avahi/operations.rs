@@ -9,6 +9,7 @@ use tokio::sync::{OnceCell, mpsc, oneshot, watch};
 
 use super::bus::{Bus, Presence, Signal, Subscription, server_state};
 use crate::backend::dns_sd::{Reply, ReplySink, alternative_name};
+use crate::backend::operation::EventSender;
 use crate::types::error::{Error, Result};
 use crate::types::event::RegistrationEvent;
 use crate::types::name::InstanceName;
@@ -147,7 +148,7 @@ impl Outage {
     async fn failed<T>(
         &mut self,
         e: Error,
-        tx: &mpsc::UnboundedSender<Result<T>>,
+        tx: &EventSender<T>,
         ctl: &mut Ctl,
         presence: Option<&mut watch::Receiver<Presence>>,
     ) -> bool {
@@ -482,7 +483,7 @@ pub(crate) async fn run_stream<S: ReplySink>(
     shared: Arc<Shared>,
     specs: Vec<ObjectSpec>,
     mut sink: S,
-    tx: mpsc::UnboundedSender<Result<S::Event>>,
+    tx: EventSender<S::Event>,
     mut ctl: Ctl,
 ) {
     let mut outage = Outage::new(shared.reconnect);
@@ -702,7 +703,7 @@ pub(crate) async fn run_registration(
     mut spec: RegistrationSpec,
     confirm: oneshot::Sender<Result<String>>,
     mut commands: mpsc::UnboundedReceiver<RegistrationCommand>,
-    events: mpsc::UnboundedSender<Result<RegistrationEvent>>,
+    events: EventSender<RegistrationEvent>,
     mut ctl: Ctl,
 ) {
     let mut confirm = Some(confirm);

@@ -31,6 +31,7 @@ pub(crate) use self::sink::service_type_from_ptr;
 pub(crate) use self::sink::{
     AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink, normalize_domain,
 };
+use crate::backend::operation::event_channel;
 use crate::backend::operation::{EventStream, OperationGuard, PanicSlot, RegistrationGuard};
 use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
@@ -116,7 +117,7 @@ impl SystemBackend {
     }
 
     fn spawn_stream<S: ReplySink>(&self, creator: Creator, sink: S) -> EventStream<S::Event> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_channel();
         let panic = Arc::new(PanicSlot::default());
         drop(self.runtime.spawn(op::guarded(
             Arc::clone(&panic),
@@ -151,7 +152,7 @@ impl SystemBackend {
         };
         let (confirm_tx, confirm_rx) = oneshot::channel();
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = event_channel();
         let panic = Arc::new(PanicSlot::default());
         let task = self.runtime.spawn(op::guarded(
             Arc::clone(&panic),

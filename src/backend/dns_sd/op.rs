@@ -28,6 +28,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 
 use super::probe::{DaemonProbe, daemon_answers};
 use super::service_ref::{CreateError, Reply, ServiceRef};
+use crate::backend::operation::EventSender;
 use crate::backend::operation::PanicSlot;
 use crate::types::error::Error;
 use crate::types::event::RegistrationEvent;
@@ -207,9 +208,9 @@ pub(crate) trait ReplySink: Send + 'static {
     /// Event type of the public stream.
     type Event: Send + 'static;
     /// Handle one (non-error) reply.
-    fn reply(&mut self, reply: Reply, tx: &mpsc::UnboundedSender<Result<Self::Event, Error>>);
+    fn reply(&mut self, reply: Reply, tx: &EventSender<Self::Event>);
     /// The daemon went away: forget state (e.g. report every known instance removed).
-    fn lost(&mut self, _tx: &mpsc::UnboundedSender<Result<Self::Event, Error>>) {}
+    fn lost(&mut self, _tx: &EventSender<Self::Event>) {}
     /// What an `ERR_UNKNOWN` failure means when the daemon still answers (Avahi folds a
     /// timeout into that code). `None`: treat it as the daemon gone.
     fn live_daemon_failure(&self) -> Option<Error> {
@@ -368,12 +369,7 @@ impl Outage {
     /// it, then wait longer each time before asking again, so a stale instance costs one
     /// daemon reference per back-off period instead of one per second. False when the
     /// operation should end (the consumer went away, or shutdown).
-    async fn timed_out<T>(
-        &mut self,
-        e: Error,
-        tx: &mpsc::UnboundedSender<Result<T, Error>>,
-        ctl: &Ctl,
-    ) -> bool {
+    async fn timed_out<T>(&mut self, e: Error, tx: &EventSender<T>, ctl: &Ctl) -> bool {
         if tx.send(Err(e)).is_err() {
             return false;
         }
@@ -388,12 +384,7 @@ impl Outage {
 
     /// Report `e` (once per outage) and wait before the next attempt. False when the operation
     /// should end: the error is fatal, reconnection is off, or the consumer went away.
-    async fn failed<T>(
-        &mut self,
-        e: Error,
-        tx: &mpsc::UnboundedSender<Result<T, Error>>,
-        ctl: &Ctl,
-    ) -> bool {
+    async fn failed<T>(&mut self, e: Error, tx: &EventSender<T>, ctl: &Ctl) -> bool {
         if !(self.reconnect && e.is_daemon_gone()) {
             drop(tx.send(Err(e)));
             return false;
@@ -425,7 +416,7 @@ enum Outcome {
 pub(crate) async fn run_stream<S: ReplySink>(
     creator: Creator,
     mut sink: S,
-    tx: mpsc::UnboundedSender<Result<S::Event, Error>>,
+    tx: EventSender<S::Event>,
     config: OpConfig,
     ctl: Ctl,
 ) {
@@ -506,7 +497,7 @@ async fn timeout_in_live_daemon(
 async fn pump<S: ReplySink>(
     fds: &[AsyncFd<Arc<ServiceRef>>],
     sink: &mut S,
-    tx: &mpsc::UnboundedSender<Result<S::Event, Error>>,
+    tx: &EventSender<S::Event>,
     ctl: &Ctl,
     outage: &mut Outage,
 ) -> Outcome {
@@ -689,7 +680,7 @@ pub(crate) async fn run_registration(
     mut spec: RegistrationSpec,
     confirm: oneshot::Sender<Result<String, Error>>,
     mut commands: mpsc::UnboundedReceiver<RegistrationCommand>,
-    events: mpsc::UnboundedSender<Result<RegistrationEvent, Error>>,
+    events: EventSender<RegistrationEvent>,
     config: OpConfig,
     ctl: Ctl,
 ) {

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use tokio::sync::mpsc::UnboundedSender;
-
 use super::op::ReplySink;
 use super::service_ref::Reply;
+use crate::backend::operation::EventSender;
 use crate::types::error::Error;
 use crate::types::event::{
     BrowseEvent, HostAddress, HostAddressEvent, Instance, Record, RecordEvent, Resolved,
@@ -18,7 +17,7 @@ use crate::types::name::{Domain, InstanceName, ServiceType};
 use crate::types::service::{Interface, RecordType};
 use crate::types::txt::TxtRecord;
 
-type Tx<T> = UnboundedSender<Result<T, Error>>;
+type Tx<T> = EventSender<T>;
 
 /// Reference counts of keys the daemon reported as present; a key is "added" when its count
 /// leaves zero and "removed" when it returns to zero.
@@ -412,7 +411,7 @@ impl ReplySink for ServiceTypeSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
+    use crate::backend::operation::{EventReceiver, event_channel};
 
     #[test]
     fn record_names_from_avahi_and_apple_read_like_the_engines() {
@@ -441,9 +440,9 @@ mod tests {
         }
     }
 
-    fn drain<T>(rx: &mut mpsc::UnboundedReceiver<Result<T, Error>>) -> Vec<T> {
+    fn drain<T>(rx: &mut EventReceiver<T>) -> Vec<T> {
         let mut out = Vec::new();
-        while let Ok(item) = rx.try_recv() {
+        while let Some(item) = rx.try_recv() {
             out.push(item.unwrap());
         }
         out
@@ -463,7 +462,7 @@ mod tests {
 
     #[test]
     fn browse_reports_each_instance_once_across_protocols() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = event_channel();
         let mut sink = BrowseSink::new(ServiceType::new("_http._tcp").unwrap());
         // Avahi with IPv6 on: the same instance on the same interface, once per protocol.
         sink.reply(browse(true, "My Web", 2), &tx);
@@ -490,7 +489,7 @@ mod tests {
 
     #[test]
     fn browse_keeps_interfaces_apart_and_reports_all_removed_when_daemon_lost() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = event_channel();
         let mut sink = BrowseSink::new(ServiceType::new("_http._tcp").unwrap());
         sink.reply(browse(true, "A", 2), &tx);
         sink.reply(browse(true, "A", 3), &tx);
@@ -507,7 +506,7 @@ mod tests {
 
     #[test]
     fn resolve_skips_repeated_answers_and_parses_txt() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = event_channel();
         let instance = Instance {
             name: InstanceName::new("X").unwrap(),
             service_type: ServiceType::new("_http._tcp").unwrap(),

@@ -6,12 +6,13 @@ use std::net::IpAddr;
 
 use dnssd_engine::wire::{Name, RecordType as EngineRecordType};
 use dnssd_engine::{CommandError, Event, InterfaceId, RegistrationFailure, ServiceSpec};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::BACKEND_NAME;
 use super::driver::{
     DriverHandle, DriverStats, EmbeddedConfig, OperationKey, QueryRequest, Refusal, Sink,
 };
+use crate::backend::operation::event_channel;
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
 use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};
 use crate::types::error::{Error, Result};
@@ -214,7 +215,7 @@ impl EmbeddedBackend {
             key,
         };
         let (first_tx, first_rx) = oneshot::channel();
-        let (later_tx, later_rx) = mpsc::unbounded_channel();
+        let (later_tx, later_rx) = event_channel();
         let mut first = Some(first_tx);
         let sink: Sink = Box::new(move |event| match event {
             Event::RegistrationEstablished { name, .. } => match first.take() {
@@ -260,7 +261,7 @@ impl EmbeddedBackend {
         request: QueryRequest,
         mut translate: impl FnMut(Event) -> Option<Result<T>> + Send + 'static,
     ) -> Result<EventStream<T>> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_channel();
         let key = self.driver.new_key();
         let refused_tx = tx.clone();
         let refused: Refusal = Box::new(move |e| {

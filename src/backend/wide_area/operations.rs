@@ -16,6 +16,7 @@ use super::client::{Answer, Client};
 use super::message::{TYPE_ANY, Update, UpdateRecord};
 use super::transport::local_address_towards;
 use super::{BrowseDomains, WideAreaConfig};
+use crate::backend::operation::{EventSender, event_channel};
 use crate::backend::operation::{EventStream, OperationGuard, RegistrationGuard};
 use crate::backend::{BoxFuture, RegistrationControl};
 use crate::types::error::{Error, Result};
@@ -231,7 +232,7 @@ impl WideAreaBackend {
         F: FnMut(&Answer) -> Vec<T> + Send + 'static,
     {
         let task = self.task()?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_channel();
         let stream_tx = tx.clone();
         tokio::spawn(async move {
             // The whole context moves in (its liveness token with it), not just the fields used.
@@ -355,7 +356,7 @@ impl WideAreaBackend {
 
     pub(crate) fn lookup_host(&self, host: &str) -> Result<EventStream<HostAddressEvent>> {
         let owner = dns_name(host)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_channel();
         for rtype in [TYPE_A, TYPE_AAAA] {
             let mut seen: HashSet<HostAddress> = HashSet::new();
             let stream = self.poll(owner.clone(), rtype, move |answer| {
@@ -390,7 +391,7 @@ impl WideAreaBackend {
     pub(crate) fn resolve(&self, instance: &Instance) -> Result<EventStream<Resolved>> {
         let owner = dns_name(&instance.full_name())?;
         let task = self.task()?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_channel();
         let instance = instance.clone();
         tokio::spawn(async move {
             // The whole context moves in (its liveness token with it), not just the fields used.
@@ -633,7 +634,7 @@ impl WideAreaBackend {
         }
 
         let (commands, mut command_rx) = mpsc::unbounded_channel::<Command>();
-        let (events_tx, events_rx) = mpsc::unbounded_channel::<Result<RegistrationEvent>>();
+        let (events_tx, events_rx) = event_channel::<RegistrationEvent>();
         let task = self.task()?;
         let hosts = Arc::clone(&self.hosts);
         tokio::spawn(async move {
@@ -722,7 +723,7 @@ impl WideAreaBackend {
         service_type: &ServiceType,
         local: EventStream<BrowseEvent>,
     ) -> Result<EventStream<BrowseEvent>> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = event_channel();
         forward(local, tx.clone());
         let backend = Arc::clone(self);
         let service_type = service_type.clone();
@@ -761,7 +762,7 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 /// Moves `stream`'s events into `tx` until either side ends.
-fn forward<T: Send + 'static>(mut stream: EventStream<T>, tx: mpsc::UnboundedSender<Result<T>>) {
+fn forward<T: Send + 'static>(mut stream: EventStream<T>, tx: EventSender<T>) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
