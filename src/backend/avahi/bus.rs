@@ -351,6 +351,7 @@ async fn route(
         match next {
             (_, None) => {
                 // The bus connection is gone: the daemon is unreachable for good.
+                tracing::warn!("the system bus connection closed; avahi-daemon is unreachable");
                 presence.send_modify(|p| p.present = false);
                 return;
             }
@@ -362,6 +363,11 @@ async fn route(
                     continue;
                 };
                 let present = !new_owner.is_empty();
+                if present {
+                    tracing::info!(owner = %new_owner, "avahi-daemon is on the bus again; recreating browsers and registrations");
+                } else {
+                    tracing::warn!("avahi-daemon left the system bus");
+                }
                 presence.send_modify(|p| {
                     if present {
                         p.generation = p.generation.wrapping_add(1);
@@ -383,7 +389,13 @@ async fn route(
                         .is_some_and(|m| m.as_str() == "StateChanged");
                 drop(header);
                 if is_server_state {
-                    if let Ok((state, _)) = message.body().deserialize::<(i32, String)>() {
+                    if let Ok((state, error)) = message.body().deserialize::<(i32, String)>() {
+                        tracing::debug!(state, error = %error, "avahi-daemon server state changed");
+                        if state == server_state::COLLISION {
+                            tracing::warn!(
+                                "avahi-daemon's host name is in conflict; its registrations are committed again once it settles"
+                            );
+                        }
                         server_state.send_replace(state);
                     }
                     continue;

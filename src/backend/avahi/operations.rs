@@ -790,7 +790,9 @@ pub(crate) async fn run_registration(
                                 break Error::NameConflict;
                             }
                             renames += 1;
-                            name = next_name(&bus, &name).await;
+                            let previous = std::mem::take(&mut name);
+                            name = next_name(&bus, &previous).await;
+                            tracing::info!(from = %previous, to = %name, "avahi: name conflict on the network, renaming");
                             drop(group.call("Reset", &()).await);
                             if let Err(e) =
                                 publish_renaming(&group, &spec, &mut name, &mut renames).await

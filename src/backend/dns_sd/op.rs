@@ -450,6 +450,10 @@ pub(crate) async fn run_stream<S: ReplySink>(
                     }
                     continue;
                 }
+                tracing::warn!(
+                    code,
+                    "dns_sd: the daemon connection failed; reporting what it held as removed and retrying"
+                );
                 sink.lost(&tx);
                 if !outage
                     .failed(code_error(code, config.flavor), &tx, &ctl)
@@ -802,8 +806,10 @@ pub(crate) async fn run_registration(
             Outcome::Dead(code) => {
                 let e = code_error(code, config.flavor);
                 if rename_after_conflict(&e, &mut spec, &mut renames) {
+                    tracing::info!(name = ?spec.name, "dns_sd: name conflict, registering under a new name");
                     continue;
                 }
+                tracing::warn!(error = %e, "dns_sd: registration lost");
                 if let Some(confirm) = confirm.take() {
                     drop(confirm.send(Err(e)));
                     return;

@@ -901,6 +901,24 @@ impl Driver {
             Query(QueryId),
             Nobody,
         }
+        match &event {
+            Event::RegistrationRenamed { name, .. } => {
+                tracing::info!(name = %name, "embedded: instance name conflict, probing a new name");
+            }
+            Event::RegistrationFailed { reason, .. } => {
+                tracing::warn!(reason = ?reason, "embedded: registration given up");
+            }
+            Event::HostRenamed { name } => {
+                tracing::warn!(host = %name, "embedded: host name conflict, renamed");
+            }
+            Event::TxtTooLarge { len, .. } => {
+                tracing::warn!(
+                    len,
+                    "embedded: TXT larger than RFC 6763 recommends (1300 bytes)"
+                );
+            }
+            _ => {}
+        }
         let target = match &event {
             Event::RegistrationEstablished { id, .. }
             | Event::RegistrationRenamed { id, .. }
