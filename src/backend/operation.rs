@@ -142,6 +142,10 @@ impl<T> EventSender<T> {
     }
 
     /// Whether the consumer dropped its stream.
+    #[cfg_attr(
+        target_os = "macos",
+        allow(dead_code, reason = "only the embedded backend asks, unused on macOS")
+    )]
     pub(crate) fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }

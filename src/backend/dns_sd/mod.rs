@@ -11,7 +11,8 @@ mod probe;
 mod service_ref;
 mod sink;
 
-#[cfg(test)]
+// Unix only: its fake daemon sockets are Unix socket pairs.
+#[cfg(all(test, unix))]
 mod fake_library;
 
 use std::sync::Arc;
@@ -23,14 +24,17 @@ use self::op::{Creator, Flavor, OpConfig, RegistrationCommand, RegistrationSpec,
 pub(crate) use self::probe::{DaemonProbe, probe_daemon_async};
 // The native Avahi backend decodes its signals into the same replies and sinks, so both
 // paths report identical events.
-pub(crate) use self::op::{ReplySink, alternative_name};
+pub(crate) use self::op::ReplySink;
+#[cfg(target_os = "linux")]
+pub(crate) use self::op::alternative_name;
+#[cfg(target_os = "linux")]
 pub(crate) use self::service_ref::Reply;
 use self::service_ref::ServiceRef;
-#[cfg(test)]
+#[cfg(target_os = "linux")]
+pub(crate) use self::sink::normalize_domain;
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) use self::sink::service_type_from_ptr;
-pub(crate) use self::sink::{
-    AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink, normalize_domain,
-};
+pub(crate) use self::sink::{AddressSink, BrowseSink, RecordSink, ResolveSink, ServiceTypeSink};
 use crate::backend::operation::event_channel;
 use crate::backend::operation::{EventStream, OperationGuard, PanicSlot, RegistrationGuard};
 use crate::backend::{Backend, BackendKind, BoxFuture, Capabilities, RegistrationControl};

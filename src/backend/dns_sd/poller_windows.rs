@@ -118,6 +118,11 @@ impl<T: PollSocket> AsyncFd<T> {
         }
     }
 
+    /// Waits until a read would not block (tokio's `AsyncFd::readable`).
+    pub(crate) async fn readable(&self) -> io::Result<ReadyGuard> {
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
     /// `Ready` when a read would not block now; otherwise the task is woken when it would.
     pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyGuard>> {
         if readable_now(self.socket) {
