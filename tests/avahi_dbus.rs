@@ -20,11 +20,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use dnssd::{
-    BackendKind, BrowseEvent, Error, Instance, InstanceName, RecordEvent, RecordType,
-    RegistrationEvent, Service, ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord,
+    BackendKind, BrowseEvent, Error, InstanceName, RecordEvent, RecordType, RegistrationEvent,
+    Service, ServiceDiscovery, ServiceType, ServiceTypeEvent, TxtRecord,
 };
 use dnssd_netlab::{Host, Lab};
-use system_common::{NET, avahi_browse, lab, publish, runtime, wait_browse, within};
+use system_common::{NET, added, avahi_browse, lab, publish, runtime, wait_browse, within};
 
 dnssd_netlab::hide_libdns_sd_before_main!();
 
@@ -68,21 +68,6 @@ fn assert_no_host_name_conflict(lab: &Lab) {
             "avahi-daemon on host {index} saw a host name conflict:\n{log}"
         );
     }
-}
-
-/// Wait on `browse` for an `Added` of `name`.
-async fn added(browse: &mut dnssd::Browse, name: &str) -> Instance {
-    within(NET, &format!("Added({name})"), async {
-        loop {
-            match browse.next_event().await {
-                Some(Ok(BrowseEvent::Added(i))) if i.name.as_str() == name => return i,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("browse error: {e}"),
-                None => panic!("browse ended"),
-            }
-        }
-    })
-    .await
 }
 
 #[test]

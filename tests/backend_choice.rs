@@ -70,7 +70,7 @@ fn auto_without_a_daemon_is_embedded() {
         let sd = builder.build().await.unwrap();
         let kind = sd.backend();
         let local_only = sd.capabilities().local_only;
-        let bound = binds_mdns_port();
+        let bound = dnssd_netlab::process_binds_mdns_port();
         sd.shutdown().await;
         (chosen, kind, local_only, bound)
     });
@@ -99,7 +99,7 @@ fn auto_with_a_running_avahi_is_system_and_never_binds_5353() {
                 .await
                 .expect("registration confirmed within 15 s")
                 .unwrap();
-        let bound = binds_mdns_port();
+        let bound = dnssd_netlab::process_binds_mdns_port();
         drop(registration);
         sd.shutdown().await;
         (kind, max_subtypes, bound)
@@ -159,29 +159,4 @@ fn builder_overrides_environment_and_auto() {
         matches!(registered, Err(Error::DaemonNotRunning)),
         "{registered:?}"
     );
-}
-
-/// Whether this process has a UDP socket bound to port 5353 in the current namespace.
-fn binds_mdns_port() -> bool {
-    let ours: Vec<u64> = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|link| {
-            let link = link.to_string_lossy().into_owned();
-            link.strip_prefix("socket:[")?
-                .strip_suffix(']')?
-                .parse()
-                .ok()
-        })
-        .collect();
-    ["/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
-        .any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port_5353 = fields.get(1).is_some_and(|local| local.ends_with(":14E9"));
-            let inode = fields.get(9).and_then(|i| i.parse::<u64>().ok());
-            port_5353 && inode.is_some_and(|i| ours.contains(&i))
-        })
 }

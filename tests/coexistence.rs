@@ -73,31 +73,6 @@ fn set_env(bus: &str) {
     }
 }
 
-/// Whether this process has a UDP socket bound to port 5353 in this thread's namespace.
-fn binds_mdns_port() -> bool {
-    let ours: Vec<u64> = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|link| {
-            let link = link.to_string_lossy().into_owned();
-            link.strip_prefix("socket:[")?
-                .strip_suffix(']')?
-                .parse()
-                .ok()
-        })
-        .collect();
-    ["/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
-        .any(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port_5353 = fields.get(1).is_some_and(|local| local.ends_with(":14E9"));
-            let inode = fields.get(9).and_then(|i| i.parse::<u64>().ok());
-            port_5353 && inode.is_some_and(|i| ours.contains(&i))
-        })
-}
-
 /// Stdout of `command`, or what it printed before `limit` (then it is killed).
 fn output(mut command: Command, limit: Duration) -> String {
     command.stdout(Stdio::piped()).stderr(Stdio::null());
@@ -182,7 +157,7 @@ fn auto_beside_an_unreachable_avahi_is_refused_with_a_typed_error() {
             .build()
             .await
             .map(|sd| sd.backend());
-        (found, took, result, binds_mdns_port())
+        (found, took, result, dnssd_netlab::process_binds_mdns_port())
     });
     eprintln!("detect_host_responders beside avahi-daemon took {took:?}: {found:?}");
     assert!(

@@ -14,28 +14,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use dnssd::{
-    BrowseEvent, EndpointEvent, Error, Instance, InstanceName, Interface, RecordEvent, RecordType,
-    Service, ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
+    BrowseEvent, EndpointEvent, Error, InstanceName, Interface, RecordEvent, RecordType, Service,
+    ServiceType, ServiceTypeEvent, TxtRecord, TxtValue,
 };
-use system_common::{NET, lab, publish, runtime, system, wait_browse, within};
+use system_common::{NET, added, lab, publish, runtime, system, wait_browse, within};
 
 fn txt(pairs: &[(&str, &str)]) -> TxtRecord {
     TxtRecord::from_pairs(pairs.iter().copied()).unwrap()
-}
-
-/// Wait on `browse` for an `Added` of `name`; the instance.
-async fn added(browse: &mut dnssd::Browse, name: &str) -> Instance {
-    within(NET, &format!("Added({name})"), async {
-        loop {
-            match browse.next_event().await {
-                Some(Ok(BrowseEvent::Added(i))) if i.name.as_str() == name => return i,
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("browse error: {e}"),
-                None => panic!("browse ended"),
-            }
-        }
-    })
-    .await
 }
 
 #[test]

@@ -63,6 +63,33 @@ pub fn interfaces() -> Vec<String> {
         .collect()
 }
 
+/// Whether this process has a UDP socket bound to port 5353 in the calling thread's network
+/// namespace (its socket inodes from `/proc/self/fd`, matched against
+/// `/proc/thread-self/net/udp{,6}`).
+pub fn process_binds_mdns_port() -> bool {
+    let ours: Vec<u64> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            link.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ["/proc/thread-self/net/udp", "/proc/thread-self/net/udp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port_5353 = fields.get(1).is_some_and(|local| local.ends_with(":14E9"));
+            let inode = fields.get(9).and_then(|i| i.parse::<u64>().ok());
+            port_5353 && inode.is_some_and(|i| ours.contains(&i))
+        })
+}
+
 /// Whether this thread runs inside a netlab namespace: `DNSSD_NETLAB=1` and no interface other
 /// than `lo` and the harness's own (`nl*`, `vh*`, `br*`).
 pub fn inside_netlab() -> bool {

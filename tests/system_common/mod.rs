@@ -14,7 +14,7 @@ use std::future::Future;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dnssd::{BackendKind, ServiceDiscovery};
+use dnssd::{BackendKind, BrowseEvent, Instance, ServiceDiscovery};
 use dnssd_netlab::{Avahi, Host, Lab};
 
 /// Deadline for anything that goes over the network (probing alone takes ~1 s).
@@ -175,4 +175,19 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>
         Ok(v) => v,
         Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
     }
+}
+
+/// Wait on `browse` for an `Added` of `name`; the instance.
+pub async fn added(browse: &mut dnssd::Browse, name: &str) -> Instance {
+    within(NET, &format!("Added({name})"), async {
+        loop {
+            match browse.next_event().await {
+                Some(Ok(BrowseEvent::Added(i))) if i.name.as_str() == name => return i,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("browse error: {e}"),
+                None => panic!("browse ended"),
+            }
+        }
+    })
+    .await
 }
