@@ -163,11 +163,16 @@ pub(crate) struct EventReceiver<T> {
 }
 
 impl<T> EventReceiver<T> {
+    /// [`Error::Lagged`] when events were dropped since the last item (once per gap).
+    fn take_lagged(&self) -> Option<Error> {
+        let missed = self.missed.swap(0, Ordering::Relaxed);
+        (missed > 0).then_some(Error::Lagged { missed })
+    }
+
     /// The next event; [`Error::Lagged`] first when events were dropped since the last one.
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
-        let missed = self.missed.swap(0, Ordering::Relaxed);
-        if missed > 0 {
-            return Poll::Ready(Some(Err(Error::Lagged { missed })));
+        if let Some(lagged) = self.take_lagged() {
+            return Poll::Ready(Some(Err(lagged)));
         }
         self.rx.poll_recv(cx)
     }
@@ -175,9 +180,8 @@ impl<T> EventReceiver<T> {
     /// The next queued event, without waiting (tests).
     #[cfg(test)]
     pub(crate) fn try_recv(&mut self) -> Option<Result<T>> {
-        let missed = self.missed.swap(0, Ordering::Relaxed);
-        if missed > 0 {
-            return Some(Err(Error::Lagged { missed }));
+        if let Some(lagged) = self.take_lagged() {
+            return Some(Err(lagged));
         }
         self.rx.try_recv().ok()
     }
