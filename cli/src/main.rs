@@ -1090,8 +1090,11 @@ struct AddressData<'a> {
     address: &'a HostAddress,
 }
 
-/// After the first address, how long `lookup` waits for the other family's.
-const LOOKUP_SETTLE: Duration = Duration::from_secs(1);
+/// After the first address, how long `lookup` waits for the other family's: past the
+/// querier's first retransmission (1 s after the first query) plus a responder's answer delay.
+/// With 1 s, a lookup whose first A query went unanswered (seen against an avahi-daemon that
+/// had just started) ended with the IPv6 address alone.
+const LOOKUP_SETTLE: Duration = Duration::from_secs(3);
 
 /// Prints addresses as they come; done once it has an IPv4 and an IPv6 address, or
 /// [`LOOKUP_SETTLE`] after the first one.
